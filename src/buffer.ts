@@ -1,0 +1,216 @@
+/**
+ * The idiomatic API: a BPU buffer object over an hbSysMem.
+ *
+ * It knows nothing of the backend beyond the eight functions: every failure becomes an
+ * HbSysError carrying the status code, use after free throws, and `using` frees it.
+ *
+ * @example
+ * ```ts
+ * using input = allocate(224 * 224 * 3, { cached: true, label: 'input' });
+ * input.write(pixels).clean();          // CPU writes, then CLEAN before the BPU reads
+ * await emulator.bpu.copy(output.phyAddr, input.phyAddr, input.size);
+ * output.invalidate().read();           // INVALIDATE before the CPU reads the BPU's output
+ * ```
+ */
+
+import { currentBackend } from './backend.js';
+import { allocLabelled, hbSysFlushMem, hbSysFreeMem, hbSysRegisterMem, hbSysUnregisterMem, toBytes, describe } from './hbsys.js';
+import {
+  HB_SYS_MEM_CACHE_CLEAN,
+  HB_SYS_MEM_CACHE_INVALIDATE,
+  type HostBytes,
+  type hbSysMem,
+} from './mem.js';
+import { HB_SYS_INVALID_ARGUMENT, HB_SYS_SUCCESS, HbSysError } from './status.js';
+
+/** Options of {@link allocate}. */
+export interface AllocateOptions {
+  /** CPU access through the cache (then clean/invalidate are needed). Default false. */
+  cached?: boolean;
+  /** A name shown in stats, dumps, traces and sanitizer findings. */
+  label?: string;
+}
+
+/** A typed-array class such as Float32Array or Int8Array. */
+export interface TypedArrayConstructor<T> {
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** BPU memory as an object: an allocation or a registration. */
+export class HbSysBuffer implements Disposable {
+  /** The hbSysMem behind this buffer, for the C-style functions. */
+  readonly mem: hbSysMem;
+  readonly phyAddr: bigint;
+  readonly size: number;
+  readonly cached: boolean;
+  readonly label: string | undefined;
+  /** How it was made: allocated (freed by free) or registered (unregistered by free). */
+  readonly kind: 'allocation' | 'registration';
+  #released = false;
+
+  /** @internal Use {@link allocate} or {@link register}. */
+  constructor(mem: hbSysMem, kind: HbSysBuffer['kind'], cached: boolean, label?: string) {
+    this.mem = mem;
+    this.phyAddr = mem.phyAddr;
+    this.size = mem.memSize;
+    this.kind = kind;
+    this.cached = cached;
+    this.label = label;
+  }
+
+  /** Whether free() (or hbSysFreeMem / hbSysUnregisterMem on `mem`) has run. */
+  get freed(): boolean {
+    return this.#released || this.mem.virAddr === null;
+  }
+
+  /** The CPU mapping, all `size` bytes. */
+  get bytes(): Uint8Array {
+    const v = this.mapping('bytes');
+    currentBackend().noteCpuRead?.(this.mem, 0, this.size);
+    return v;
+  }
+
+  /**
+   * A typed view of the CPU mapping, from `byteOffset` (a multiple of the element size)
+   * for `length` elements (default: as many as fit).
+   */
+  view<T>(type: TypedArrayConstructor<T>, byteOffset = 0, length?: number): T {
+    const v = this.mapping('view');
+    const width = type.BYTES_PER_ELEMENT;
+    const max = Math.floor((this.size - byteOffset) / width);
+    const n = length ?? max;
+    if (!isIndex(byteOffset) || byteOffset % width !== 0 || !isIndex(n) || n > max || max < 0) {
+      throw this.error(
+        `view: byteOffset ${describe(byteOffset)} must be a multiple of ${width} and ` +
+          `length ${describe(length)} must fit in ${this.size} bytes`,
+      );
+    }
+    currentBackend().noteCpuRead?.(this.mem, byteOffset, n * width);
+    return new type(v.buffer, v.byteOffset + byteOffset, n);
+  }
+
+  /** Copies `src` into the mapping at `offset`. No flush: call clean() before the BPU reads. */
+  write(src: HostBytes, offset = 0): this {
+    const v = this.mapping('write');
+    const bytes = toBytes(src);
+    if (bytes === undefined) {
+      throw this.error(`write: src must be a typed array, DataView or ArrayBuffer, got ${describe(src)}`);
+    }
+    if (!isIndex(offset) || offset + bytes.byteLength > this.size) {
+      throw this.error(
+        `write: ${bytes.byteLength} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`,
+      );
+    }
+    v.set(bytes, offset);
+    return this;
+  }
+
+  /**
+   * Copies the mapping from `offset` into `dst` (as many bytes as `dst` holds), or into a new
+   * Uint8Array of the rest of the buffer. No flush: call invalidate() after the BPU writes.
+   */
+  read(dst?: HostBytes, offset = 0): Uint8Array {
+    const v = this.mapping('read');
+    const out = dst === undefined ? undefined : toBytes(dst);
+    if (dst !== undefined && out === undefined) {
+      throw this.error(`read: dst must be a typed array, DataView or ArrayBuffer, got ${describe(dst)}`);
+    }
+    const n = out === undefined ? this.size - offset : out.byteLength;
+    if (!isIndex(offset) || offset > this.size || offset + n > this.size) {
+      throw this.error(`read: ${n} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`);
+    }
+    currentBackend().noteCpuRead?.(this.mem, offset, n);
+    const target = out ?? new Uint8Array(n);
+    target.set(v.subarray(offset, offset + n));
+    return target;
+  }
+
+  /** CLEAN: after the CPU writes, before the BPU reads. */
+  clean(): this {
+    this.mapping('clean');
+    this.check(hbSysFlushMem(this.mem, HB_SYS_MEM_CACHE_CLEAN), 'hbSysFlushMem');
+    return this;
+  }
+
+  /** INVALIDATE: after the BPU writes, before the CPU reads. */
+  invalidate(): this {
+    this.mapping('invalidate');
+    this.check(hbSysFlushMem(this.mem, HB_SYS_MEM_CACHE_INVALIDATE), 'hbSysFlushMem');
+    return this;
+  }
+
+  /** Frees an allocation, or ends a registration. A second call throws. */
+  free(): void {
+    this.mapping('free');
+    if (this.kind === 'allocation') {
+      this.check(hbSysFreeMem(this.mem), 'hbSysFreeMem');
+    } else {
+      this.check(hbSysUnregisterMem(this.mem), 'hbSysUnregisterMem');
+    }
+    this.#released = true;
+  }
+
+  /** Frees the buffer at the end of a `using` block; nothing if it is freed already. */
+  [Symbol.dispose](): void {
+    if (!this.freed) this.free();
+  }
+
+  private mapping(op: string): Uint8Array {
+    const v = this.mem.virAddr;
+    if (this.#released || v === null) {
+      throw this.error(`${op}: this buffer was freed; allocate a new one`);
+    }
+    return v;
+  }
+
+  private check(code: number, fn: string): void {
+    if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, fn);
+  }
+
+  private error(message: string): HbSysError {
+    const name = this.label === undefined ? '' : ` '${this.label}'`;
+    return new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `buffer${name} at 0x${this.phyAddr.toString(16)}: ${message}`,
+    );
+  }
+}
+
+/**
+ * Allocates BPU memory. Throws an HbSysError (OUT_OF_MEMORY, INVALID_ARGUMENT) that says
+ * why and what to do.
+ */
+export function allocate(size: number, options: AllocateOptions = {}): HbSysBuffer {
+  if (typeof options !== 'object' || options === null) {
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: options must be an object, got ${describe(options)}`);
+  }
+  const cached = options.cached ?? false;
+  if (typeof cached !== 'boolean') {
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: cached must be a boolean, got ${describe(cached)}`);
+  }
+  const label = options.label;
+  if (label !== undefined && typeof label !== 'string') {
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: label must be a string, got ${describe(label)}`);
+  }
+  const mem = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
+  const code = allocLabelled(mem, size, cached, label);
+  const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
+  if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, fn);
+  return new HbSysBuffer(mem, 'allocation', cached, label);
+}
+
+/**
+ * Registers `[phyAddr, phyAddr + size)` (a camera or codec buffer, or memory shared by
+ * another process) and returns it as a cached buffer; `free()` ends the registration.
+ */
+export function register(phyAddr: bigint, size: number, options: { label?: string } = {}): HbSysBuffer {
+  const mem = { phyAddr, virAddr: null, memSize: size } as hbSysMem;
+  const code = hbSysRegisterMem(mem);
+  if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, 'hbSysRegisterMem');
+  return new HbSysBuffer(mem, 'registration', true, options?.label);
+}
+
+function isIndex(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0;
+}

@@ -1,0 +1,219 @@
+/**
+ * The emulator backend and its control surface, `emulator`.
+ *
+ * The machine is made on first use, with defaults from the environment, and anew by
+ * `emulator.reset(options)`. Importing this module changes nothing.
+ */
+
+import type { Backend } from '../backend.js';
+import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
+import { Bpu } from './bpu.js';
+import { Machine } from './machine.js';
+import { type EmulatorOptions, resolveOptions } from './options.js';
+
+export type { CacheModel, EmulatorOptions, SanitizeMode } from './options.js';
+export { BpuFaultError } from './bpu.js';
+
+let machine: Machine | undefined;
+let bpu: Bpu | undefined;
+
+function current(): Machine {
+  if (machine === undefined) {
+    machine = new Machine(resolveOptions());
+    bpu = new Bpu(machine);
+  }
+  return machine;
+}
+
+function currentBpu(): Bpu {
+  current();
+  return bpu!;
+}
+
+/** The emulator as a backend of the eight functions. */
+export const emulatorBackend: Backend = {
+  name: 'emulator',
+  allocMem: (mem, size, cached, label) => current().allocMem(mem, size, cached, label),
+  flushMem: (mem, flag) => current().flushMem(mem, flag),
+  freeMem: (mem) => current().freeMem(mem),
+  writeMem: (dest, src, size) => current().writeMem(dest, src, size),
+  readMem: (dest, src, size) => current().readMem(dest, src, size),
+  registerMem: (mem) => current().registerMem(mem),
+  unregisterMem: (mem) => current().unregisterMem(mem),
+  isCached: (mem) => current().isCached(mem),
+};
+
+/** Statistics of the emulated machine, as VMA's budget and statistics give them. */
+export interface EmulatorStats {
+  /** Bytes of ION heap. */
+  heapSize: number;
+  /** Bytes set aside for live allocations (whole pages). */
+  bytesInUse: number;
+  bytesFree: number;
+  /** The largest allocation that can succeed now, in bytes. */
+  largestFreeBlock: number;
+  /** 1 - largestFreeBlock / bytesFree: 0 when the free space is one block. */
+  fragmentation: number;
+  allocationCount: number;
+  peakBytesInUse: number;
+  /** Bytes asked for by live allocations (bytesInUse less the rounding to pages). */
+  bytesRequested: number;
+  registrationCount: number;
+  vioBufferCount: number;
+  pageSize: number;
+  maxAllocations: number;
+  cacheModel: 'strict' | 'coherent';
+  allocs: number;
+  frees: number;
+  cleans: number;
+  invalidates: number;
+  bytesCleaned: number;
+  bytesInvalidated: number;
+  bytesWrittenBack: number;
+  bpuJobs: number;
+  bpuBytes: number;
+}
+
+/** The control surface of the emulator backend. */
+export const emulator = {
+  /**
+   * A fresh machine: empty heap, empty VIO region, cold cache. Jobs still queued on the
+   * old BPU reject. Throws an HbSysError (INVALID_ARGUMENT) for bad options, and then
+   * keeps the machine it had.
+   */
+  async reset(options: EmulatorOptions = {}): Promise<void> {
+    const resolved = resolveOptions(options);
+    bpu?.stop();
+    machine = new Machine(resolved);
+    bpu = new Bpu(machine);
+  },
+
+  /** The options in force. */
+  options(): Readonly<Required<EmulatorOptions>> {
+    return current().options;
+  },
+
+  stats(): EmulatorStats {
+    const m = current();
+    const ion = m.physical.ion;
+    const bytesFree = ion.allocator.freeUnits * ion.pageSize;
+    const largestFreeBlock = ion.allocator.largestFree() * ion.pageSize;
+    let bytesRequested = 0;
+    let vioBufferCount = 0;
+    for (const o of m.owners.values()) {
+      if (o.kind === 'allocation') bytesRequested += o.size;
+      else vioBufferCount++;
+    }
+    return {
+      heapSize: ion.size,
+      bytesInUse: ion.size - bytesFree,
+      bytesFree,
+      largestFreeBlock,
+      fragmentation: bytesFree === 0 ? 0 : 1 - largestFreeBlock / bytesFree,
+      allocationCount: m.allocationCount,
+      peakBytesInUse: m.counters.peakBytesInUse,
+      bytesRequested,
+      registrationCount: m.registrationCount,
+      vioBufferCount,
+      pageSize: ion.pageSize,
+      maxAllocations: m.options.maxAllocations,
+      cacheModel: m.options.cacheModel,
+      allocs: m.counters.allocs,
+      frees: m.counters.frees,
+      cleans: m.counters.cleans,
+      invalidates: m.counters.invalidates,
+      bytesCleaned: m.counters.bytesCleaned,
+      bytesInvalidated: m.counters.bytesInvalidated,
+      bytesWrittenBack: m.counters.bytesWrittenBack,
+      bpuJobs: m.counters.bpuJobs,
+      bpuBytes: m.counters.bpuBytes,
+    };
+  },
+
+  /**
+   * A copy of `size` bytes of physical memory at `phyAddr`, as a debugger reads it:
+   * past the CPU cache, with no side effect. For tests and tools.
+   */
+  peek(phyAddr: bigint, size: number): Uint8Array {
+    const m = current();
+    const addr = typeof phyAddr === 'bigint' ? Number(phyAddr) : Number.NaN;
+    const region = Number.isInteger(size) && size > 0 ? m.physical.regionOf(addr, size) : undefined;
+    if (region === undefined) {
+      throw new HbSysError(
+        HB_SYS_INVALID_ARGUMENT,
+        `emulator.peek: [${String(phyAddr)}, +${String(size)}) is not physical memory; pass a ` +
+          'bigint address inside the ION heap or VIO region and a positive size',
+      );
+    }
+    const offset = addr - region.base;
+    return Uint8Array.prototype.slice.call(region.memory, offset, offset + size);
+  },
+
+  /** Externally owned memory with known physical addresses: camera and codec buffers. */
+  vio: {
+    /** Allocates a zeroed VIO buffer of `size` bytes, page-aligned. */
+    alloc(size: number): { phyAddr: bigint; size: number } {
+      if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
+        throw new HbSysError(
+          HB_SYS_INVALID_ARGUMENT,
+          `emulator.vio.alloc: size must be a positive integer, got ${String(size)}`,
+        );
+      }
+      const owner = current().vioAlloc(size);
+      if (typeof owner === 'string') {
+        throw new HbSysError(HB_SYS_OUT_OF_MEMORY, `emulator.vio.alloc: ${owner}`);
+      }
+      return { phyAddr: BigInt(owner.phyAddr), size };
+    },
+
+    /** Frees a VIO buffer; it must not be registered any more. */
+    free(phyAddr: bigint): void {
+      const why =
+        typeof phyAddr === 'bigint'
+          ? current().vioFree(Number(phyAddr))
+          : `phyAddr must be a bigint, got ${typeof phyAddr}`;
+      if (why !== undefined) {
+        throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `emulator.vio.free: ${why}`);
+      }
+    },
+
+    /**
+     * The camera (or codec) writes `bytes` at `phyAddr` of a VIO buffer: a device write to
+     * physical memory, which a cached mapping sees only after INVALIDATE.
+     */
+    write(phyAddr: bigint, bytes: ArrayBufferView): void {
+      const m = current();
+      const src =
+        bytes instanceof Uint8Array
+          ? bytes
+          : ArrayBuffer.isView(bytes)
+            ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+            : undefined;
+      const addr = typeof phyAddr === 'bigint' ? Number(phyAddr) : Number.NaN;
+      const vio = m.physical.vio;
+      const owner =
+        src && vio.contains(addr, src.byteLength) ? m.ownerOf(vio, addr - vio.base) : undefined;
+      if (src === undefined || owner === undefined || addr + src.byteLength > owner.phyAddr + owner.size) {
+        throw new HbSysError(
+          HB_SYS_INVALID_ARGUMENT,
+          'emulator.vio.write: write typed-array bytes inside one live VIO buffer ' +
+            `(got ${String(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
+        );
+      }
+      vio.memory.set(src, addr - vio.base);
+    },
+  },
+
+  /** The BPU: asynchronous device work by physical address. */
+  bpu: {
+    copy: (dst: bigint, src: bigint, size: number): Promise<void> =>
+      currentBpu().copy(dst, src, size),
+    fill: (dst: bigint, byte: number, size: number): Promise<void> =>
+      currentBpu().fill(dst, byte, size),
+  },
+};
+
+/** @internal The current machine, for the sanitizer and observers in this package. */
+export function currentMachine(): Machine {
+  return current();
+}

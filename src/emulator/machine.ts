@@ -1,0 +1,479 @@
+/**
+ * One emulated board: physical memory, the ION heap, the VIO region, the CPU cache and
+ * the bookkeeping of allocations and registrations. The emulator backend turns each of the
+ * eight functions into a call here; `emulator.reset()` makes a new Machine.
+ *
+ * Handles: every mapping handed out (an allocation's or a registration's `virAddr`) is a
+ * fresh Uint8Array, and the Machine knows each by identity. A mem is live only while its
+ * `virAddr` is the current mapping of a live allocation or registration and its `phyAddr`
+ * matches. So a stale copy of a freed mem can never reach the memory of whoever got the
+ * same address next: its `virAddr` is the old object, which is dead.
+ */
+
+import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
+import { HB_SYS_MEM_CACHE_CLEAN } from '../mem.js';
+import {
+  fail,
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_OUT_OF_MEMORY,
+  HB_SYS_REGISTER_MEM_FAILED,
+  HB_SYS_SUCCESS,
+} from '../status.js';
+import { clean, invalidate } from './cpu-cache.js';
+import type { ResolvedOptions } from './options.js';
+import { PhysicalMemory, type Region } from './physical-memory.js';
+
+/** Memory with an owner: an ION allocation or a VIO buffer. */
+export interface Owner {
+  readonly kind: 'allocation' | 'vio';
+  readonly id: number;
+  readonly region: Region;
+  readonly phyAddr: number;
+  /** Offset in the region. */
+  readonly offset: number;
+  /** Bytes asked for. */
+  readonly size: number;
+  /** Bytes the allocator set aside (whole pages). */
+  readonly blockBytes: number;
+  readonly cached: boolean;
+  readonly label: string | undefined;
+  readonly allocatedAt: number;
+  readonly allocStack: string | undefined;
+  /** The CPU mapping handed out (allocations only). */
+  view: Uint8Array | null;
+  live: boolean;
+  readonly registrations: Set<Registration>;
+}
+
+/** A live or ended hbSysRegisterMem. */
+export interface Registration {
+  readonly kind: 'registration';
+  readonly owner: Owner;
+  readonly region: Region;
+  readonly phyAddr: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly registeredAt: number;
+  view: Uint8Array | null;
+  live: boolean;
+}
+
+export type Mapping = Owner | Registration;
+
+/** Counters behind `emulator.stats()`. */
+export interface Counters {
+  peakBytesInUse: number;
+  allocs: number;
+  frees: number;
+  registrations: number;
+  unregistrations: number;
+  cleans: number;
+  invalidates: number;
+  bytesCleaned: number;
+  bytesInvalidated: number;
+  bytesWrittenBack: number;
+  bpuJobs: number;
+  bpuBytes: number;
+}
+
+export class Machine {
+  readonly options: ResolvedOptions;
+  readonly physical: PhysicalMemory;
+  readonly strict: boolean;
+  /** Live owners by id (ids start at 1: 0 marks a page without owner). */
+  readonly owners = new Map<number, Owner>();
+  readonly counters: Counters = {
+    peakBytesInUse: 0,
+    allocs: 0,
+    frees: 0,
+    registrations: 0,
+    unregistrations: 0,
+    cleans: 0,
+    invalidates: 0,
+    bytesCleaned: 0,
+    bytesInvalidated: 0,
+    bytesWrittenBack: 0,
+    bpuJobs: 0,
+    bpuBytes: 0,
+  };
+  readonly createdAt = performance.now();
+  private readonly mappings = new WeakMap<Uint8Array, Mapping>();
+  private nextId = 1;
+  private liveAllocations = 0;
+  private liveRegistrations = 0;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    this.strict = options.cacheModel === 'strict';
+    this.physical = new PhysicalMemory(
+      options.heapSize,
+      options.vioSize,
+      options.pageSize,
+      this.strict,
+    );
+  }
+
+  get allocationCount(): number {
+    return this.liveAllocations;
+  }
+
+  get registrationCount(): number {
+    return this.liveRegistrations;
+  }
+
+  /** Bytes of ION heap set aside for live allocations. */
+  get bytesInUse(): number {
+    const ion = this.physical.ion;
+    return (ion.allocator.capacity - ion.allocator.freeUnits) * ion.pageSize;
+  }
+
+  // --- the eight functions -------------------------------------------------------------
+
+  allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): number {
+    const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
+    if (this.liveAllocations >= this.options.maxAllocations) {
+      return fail(
+        HB_SYS_OUT_OF_MEMORY,
+        fn,
+        `descriptor budget spent: ${this.liveAllocations} allocations are live and ` +
+          `maxAllocations is ${this.options.maxAllocations}; free some (is one leaking in a loop?)`,
+      );
+    }
+    const owner = this.allocOwner('allocation', this.physical.ion, size, cached, label);
+    if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
+    owner.view = this.mappingView(owner.region, owner.offset, size, cached);
+    this.mappings.set(owner.view, owner);
+    this.liveAllocations++;
+    this.counters.allocs++;
+    this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
+    mem.phyAddr = BigInt(owner.phyAddr);
+    mem.virAddr = owner.view;
+    mem.memSize = size;
+    return HB_SYS_SUCCESS;
+  }
+
+  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): number {
+    const fn = 'hbSysFlushMem';
+    const m = this.resolve(fn, mem);
+    if (typeof m === 'number') return m;
+    const length = this.validBytes(fn, mem, m);
+    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+    const cached = m.kind === 'registration' || m.cached;
+    // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
+    if (!cached || !this.strict) return HB_SYS_SUCCESS;
+    const start = m.offset;
+    if (flag === HB_SYS_MEM_CACHE_CLEAN) {
+      const r = clean(m.region, start, start + length);
+      this.counters.cleans++;
+      this.counters.bytesCleaned += length;
+      this.counters.bytesWrittenBack += r.writtenBack;
+    } else {
+      const r = invalidate(m.region, start, start + length);
+      this.counters.invalidates++;
+      this.counters.bytesInvalidated += length;
+      this.counters.bytesWrittenBack += r.writtenBack;
+    }
+    return HB_SYS_SUCCESS;
+  }
+
+  freeMem(mem: hbSysMem): number {
+    const fn = 'hbSysFreeMem';
+    const m = this.resolve(fn, mem);
+    if (typeof m === 'number') return m;
+    if (m.kind === 'registration') {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `0x${hex(m.phyAddr)} is a registration, not an allocation: end it with ` +
+          'hbSysUnregisterMem; its owner frees the memory',
+      );
+    }
+    if (m.registrations.size > 0) {
+      const r = [...m.registrations][0]!;
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `${m.registrations.size} registration(s) inside 0x${hex(m.phyAddr)} are still live ` +
+          `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
+      );
+    }
+    this.releaseOwner(m);
+    this.liveAllocations--;
+    this.counters.frees++;
+    mem.virAddr = null;
+    return HB_SYS_SUCCESS;
+  }
+
+  writeMem(dest: hbSysMem, src: Uint8Array, size: number): number {
+    const fn = 'hbSysWriteMem';
+    const m = this.resolve(fn, dest);
+    if (typeof m === 'number') return m;
+    const length = this.validBytes(fn, dest, m);
+    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+    if (size > length) return tooLarge(fn, size, length);
+    m.view!.set(size === src.byteLength ? src : src.subarray(0, size));
+    return HB_SYS_SUCCESS;
+  }
+
+  readMem(dest: Uint8Array, src: hbSysMem, size: number): number {
+    const fn = 'hbSysReadMem';
+    const m = this.resolve(fn, src);
+    if (typeof m === 'number') return m;
+    const length = this.validBytes(fn, src, m);
+    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+    if (size > length) return tooLarge(fn, size, length);
+    dest.set(m.view!.subarray(0, size));
+    return HB_SYS_SUCCESS;
+  }
+
+  registerMem(mem: hbSysMem): number {
+    const fn = 'hbSysRegisterMem';
+    const phyAddr = Number(mem.phyAddr);
+    const size = mem.memSize;
+    const range = `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)})`;
+    const region = this.physical.regionOf(phyAddr, size);
+    const owner = region && this.ownerOf(region, phyAddr - region.base);
+    if (
+      region === undefined ||
+      owner === undefined ||
+      phyAddr + size > owner.phyAddr + owner.size ||
+      this.ownerOf(region, phyAddr + size - 1 - region.base) !== owner
+    ) {
+      return fail(
+        HB_SYS_REGISTER_MEM_FAILED,
+        fn,
+        `${range} is not inside one live allocation or VIO buffer: register a range of ` +
+          'memory the system knows (emulator.vio.alloc makes a camera buffer)',
+      );
+    }
+    for (const r of owner.registrations) {
+      if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
+        return fail(
+          HB_SYS_REGISTER_MEM_FAILED,
+          fn,
+          `${range} overlaps the live registration [0x${hex(r.phyAddr)}, ` +
+            `0x${hex(r.phyAddr + r.size)}): unregister it first, or reuse its mem`,
+        );
+      }
+    }
+    const offset = phyAddr - region.base;
+    const reg: Registration = {
+      kind: 'registration',
+      owner,
+      region,
+      phyAddr,
+      offset,
+      size,
+      registeredAt: performance.now(),
+      view: this.mappingView(region, offset, size, true),
+      live: true,
+    };
+    this.mappings.set(reg.view!, reg);
+    owner.registrations.add(reg);
+    this.liveRegistrations++;
+    this.counters.registrations++;
+    mem.virAddr = reg.view;
+    return HB_SYS_SUCCESS;
+  }
+
+  unregisterMem(mem: hbSysMem): number {
+    const fn = 'hbSysUnregisterMem';
+    const m = this.resolve(fn, mem);
+    if (typeof m === 'number') return m;
+    if (m.kind !== 'registration') {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
+      );
+    }
+    m.live = false;
+    m.view = null;
+    m.owner.registrations.delete(m);
+    this.liveRegistrations--;
+    this.counters.unregistrations++;
+    mem.virAddr = null;
+    return HB_SYS_SUCCESS;
+  }
+
+  isCached(mem: hbSysMem): boolean | undefined {
+    const m = this.lookup(mem);
+    if (m === undefined) return undefined;
+    return m.kind === 'registration' || m.cached;
+  }
+
+  // --- VIO buffers ---------------------------------------------------------------------
+
+  /** A camera or codec buffer: externally owned memory with a known physical address. */
+  vioAlloc(size: number): Owner | string {
+    return this.allocOwner('vio', this.physical.vio, size, true, undefined);
+  }
+
+  vioFree(phyAddr: number): string | undefined {
+    const vio = this.physical.vio;
+    const owner = vio.contains(phyAddr, 1) ? this.ownerOf(vio, phyAddr - vio.base) : undefined;
+    if (owner === undefined || owner.phyAddr !== phyAddr) {
+      return `0x${hex(phyAddr)} is not the address of a live VIO buffer`;
+    }
+    if (owner.registrations.size > 0) {
+      return `the VIO buffer at 0x${hex(phyAddr)} is still registered: hbSysUnregisterMem first`;
+    }
+    this.releaseOwner(owner);
+    return undefined;
+  }
+
+  // --- lookups -------------------------------------------------------------------------
+
+  /** The live owner of the byte at `offset` of `region`, if any. */
+  ownerOf(region: Region, offset: number): Owner | undefined {
+    const id = region.pageOwner[offset >>> region.pageShift];
+    return id === undefined || id === 0 ? undefined : this.owners.get(id);
+  }
+
+  /** The mapping `mem` refers to, if it is live and consistent; else undefined. */
+  lookup(mem: hbSysMem): Mapping | undefined {
+    const view = mem.virAddr;
+    if (!(view instanceof Uint8Array)) return undefined;
+    const m = this.mappings.get(view);
+    if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
+    return Number(mem.phyAddr) === m.phyAddr ? m : undefined;
+  }
+
+  /** What `view` was handed out for, live or not. */
+  mappingOf(view: Uint8Array): Mapping | undefined {
+    return this.mappings.get(view);
+  }
+
+  /** The live mapping `mem` refers to, or the failure code (with a message) if none. */
+  resolve(fn: string, mem: hbSysMem): Mapping | number {
+    const view = mem.virAddr;
+    if (view === null || view === undefined) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        'mem.virAddr is null: this hbSysMem was freed or unregistered, or never filled by ' +
+          'an alloc or register call',
+      );
+    }
+    const m = view instanceof Uint8Array ? this.mappings.get(view) : undefined;
+    if (m === undefined) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        'mem.virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
+          'hbSysRegisterMem: pass the hbSysMem those calls filled',
+      );
+    }
+    if (!m.live) {
+      const what = m.kind === 'registration' ? 'unregistered' : 'freed';
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `stale hbSysMem: the memory at 0x${hex(m.phyAddr)} it refers to was ${what}; ` +
+          'a copy of a freed hbSysMem must not be used',
+      );
+    }
+    if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.phyAddr (${String(mem.phyAddr)}) does not match its mapping at ` +
+          `0x${hex(m.phyAddr)}: do not change phyAddr`,
+      );
+    }
+    return m;
+  }
+
+  // --- internals -----------------------------------------------------------------------
+
+  /** `mem.memSize` if it is a valid byte count of `m`, else -1 (with the failure recorded). */
+  private validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
+    const n = mem.memSize;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
+      fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`,
+      );
+      return -1;
+    }
+    return n;
+  }
+
+  private allocOwner(
+    kind: Owner['kind'],
+    region: Region,
+    size: number,
+    cached: boolean,
+    label: string | undefined,
+  ): Owner | string {
+    const pages = Math.ceil(size / region.pageSize);
+    const what = kind === 'vio' ? 'VIO region' : 'ION heap';
+    const start = pages <= region.allocator.capacity ? region.allocator.alloc(pages) : -1;
+    if (start < 0) {
+      const free = region.allocator.freeUnits * region.pageSize;
+      const largest = region.allocator.largestFree() * region.pageSize;
+      return (
+        `no room for ${size} bytes in the ${what} of ${region.size} bytes: ${free} bytes ` +
+        `are free, the largest free block is ${largest} bytes; free memory` +
+        (kind === 'allocation' ? ' or raise heapSize (HB_DNN_SIM_BPU_MEM_SIZE)' : ' or raise vioSize')
+      );
+    }
+    const offset = start * region.pageSize;
+    const blockBytes = pages * region.pageSize;
+    region.zero(offset, blockBytes);
+    const id = this.nextId++;
+    region.setOwner(offset, blockBytes, id);
+    const owner: Owner = {
+      kind,
+      id,
+      region,
+      phyAddr: region.base + offset,
+      offset,
+      size,
+      blockBytes,
+      cached,
+      label,
+      allocatedAt: performance.now(),
+      allocStack: this.options.stacks ? captureStack() : undefined,
+      view: null,
+      live: true,
+      registrations: new Set(),
+    };
+    this.owners.set(id, owner);
+    return owner;
+  }
+
+  private releaseOwner(owner: Owner): void {
+    owner.region.allocator.free(owner.offset / owner.region.pageSize);
+    owner.region.setOwner(owner.offset, owner.blockBytes, 0);
+    owner.live = false;
+    owner.view = null;
+    this.owners.delete(owner.id);
+  }
+
+  /** A fresh CPU mapping: the cache plane for cached memory, physical memory otherwise. */
+  private mappingView(region: Region, offset: number, size: number, cached: boolean) {
+    const plane = cached ? region.cache : region.memory;
+    return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
+  }
+}
+
+function tooLarge(fn: string, size: number, length: number): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
+  );
+}
+
+/** An address in hex, as the board's tools print it. */
+export function hex(n: number | bigint): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+function captureStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, captureStack);
+  return (holder.stack ?? '').split('\n').slice(1).join('\n');
+}

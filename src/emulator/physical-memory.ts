@@ -1,0 +1,98 @@
+/**
+ * The emulated board's physical address space: regions of SharedArrayBuffer memory at the
+ * addresses the X3 uses, each with the planes the cache model needs.
+ *
+ * - `memory`: physical memory itself, what the BPU and uncached mappings see.
+ * - `cache`: the CPU's copy of each 64-byte line, what cached mappings see. It is kept per
+ *   physical address, so two cached mappings of the same memory agree, as a physically
+ *   indexed cache does.
+ * - `shadow`: each line as it was when the cache last agreed with memory (fill, clean or
+ *   invalidate). A line whose `cache` differs from its `shadow` is dirty: the CPU wrote it.
+ *   This is how the model sees CPU writes made straight into a Uint8Array.
+ *
+ * Under the `coherent` cache model only `memory` exists and cached mappings view it.
+ */
+
+import { Tlsf } from './tlsf.js';
+
+/** A CPU cache line, in bytes (Cortex-A53 and A55 both use 64). */
+export const CACHE_LINE = 64;
+
+/** Where the X3 puts the ION heap that hbSysAllocMem draws from. */
+export const ION_HEAP_BASE = 0x0400_0000;
+
+/** The VIO region (camera, codec buffers) starts at the first 256 MiB boundary past the heap. */
+const VIO_ALIGN = 0x1000_0000;
+
+export type RegionName = 'ion' | 'vio';
+
+/** One contiguous range of physical memory, with its planes and its page allocator. */
+export class Region {
+  readonly name: RegionName;
+  /** Physical address of the first byte. */
+  readonly base: number;
+  readonly size: number;
+  readonly pageSize: number;
+  readonly pageShift: number;
+  readonly memory: Buffer;
+  readonly cache: Buffer;
+  readonly shadow: Buffer;
+  /** Whether `cache` is a separate plane (strict model) or `memory` itself (coherent). */
+  readonly strict: boolean;
+  readonly allocator: Tlsf;
+  /** Owner id of every page (an allocation or VIO buffer), 0 where none. */
+  readonly pageOwner: Int32Array;
+
+  constructor(name: RegionName, base: number, size: number, pageSize: number, strict: boolean) {
+    this.name = name;
+    this.base = base;
+    this.size = size;
+    this.pageSize = pageSize;
+    this.pageShift = 31 - Math.clz32(pageSize);
+    this.strict = strict;
+    this.memory = Buffer.from(new SharedArrayBuffer(size));
+    this.cache = strict ? Buffer.from(new SharedArrayBuffer(size)) : this.memory;
+    this.shadow = strict ? Buffer.from(new SharedArrayBuffer(size)) : this.memory;
+    this.allocator = new Tlsf(size / pageSize);
+    this.pageOwner = new Int32Array(size / pageSize);
+  }
+
+  /** Whether `[addr, addr + length)` lies inside this region. */
+  contains(addr: number, length: number): boolean {
+    return addr >= this.base && addr + length <= this.base + this.size;
+  }
+
+  /** Zero `[offset, offset + length)` in every plane: no previous owner's byte survives. */
+  zero(offset: number, length: number): void {
+    this.memory.fill(0, offset, offset + length);
+    if (this.strict) {
+      this.cache.fill(0, offset, offset + length);
+      this.shadow.fill(0, offset, offset + length);
+    }
+  }
+
+  setOwner(offset: number, length: number, owner: number): void {
+    this.pageOwner.fill(owner, offset >>> this.pageShift, (offset + length) >>> this.pageShift);
+  }
+}
+
+/** The address space: the ION heap and the VIO region. */
+export class PhysicalMemory {
+  readonly ion: Region;
+  readonly vio: Region;
+  readonly regions: readonly Region[];
+
+  constructor(heapSize: number, vioSize: number, pageSize: number, strict: boolean) {
+    this.ion = new Region('ion', ION_HEAP_BASE, heapSize, pageSize, strict);
+    const vioBase = Math.ceil((ION_HEAP_BASE + heapSize) / VIO_ALIGN) * VIO_ALIGN;
+    this.vio = new Region('vio', vioBase, vioSize, pageSize, strict);
+    this.regions = [this.ion, this.vio];
+  }
+
+  /** The region holding all of `[addr, addr + length)`, or undefined. */
+  regionOf(addr: number, length: number): Region | undefined {
+    if (this.ion.contains(addr, length)) return this.ion;
+    if (this.vio.contains(addr, length)) return this.vio;
+    return undefined;
+  }
+}

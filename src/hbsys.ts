@@ -1,0 +1,236 @@
+/**
+ * The eight functions of `dnn/hb_sys.h`, with the C names, argument order and status codes.
+ *
+ * Each validates what needs no machine (the shape of `mem`, sizes, flags, host bytes) and
+ * then calls the current backend. None throws, whatever it is given: a failure is a
+ * status code, and {@link hbSysGetLastError} says what was wrong and what to do. The one
+ * exception is the sanitizer in `throw` mode, whose purpose is to stop at the hazard.
+ */
+
+import { currentBackend } from './backend.js';
+import {
+  HB_SYS_MEM_CACHE_CLEAN,
+  HB_SYS_MEM_CACHE_INVALIDATE,
+  type HostBytes,
+  type hbSysMem,
+  MAX_MEM_SIZE,
+} from './mem.js';
+import { HB_SYS_INVALID_ARGUMENT, fail } from './status.js';
+
+/**
+ * Allocates `size` bytes of BPU memory, uncached for the CPU, and fills `mem`.
+ *
+ * @example
+ * ```ts
+ * const mem = {} as hbSysMem;
+ * if (hbSysAllocMem(mem, 4096) !== HB_SYS_SUCCESS) throw new Error(hbSysGetLastError()?.message);
+ * ```
+ */
+export function hbSysAllocMem(mem: hbSysMem, size: number): number {
+  return alloc('hbSysAllocMem', mem, size, false);
+}
+
+/** Allocates `size` bytes of BPU memory that the CPU reaches through its cache. */
+export function hbSysAllocCachedMem(mem: hbSysMem, size: number): number {
+  return alloc('hbSysAllocCachedMem', mem, size, true);
+}
+
+/** @internal Allocation with a label, for the idiomatic API. */
+export function allocLabelled(mem: hbSysMem, size: number, cached: boolean, label?: string) {
+  return alloc(cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem', mem, size, cached, label);
+}
+
+function alloc(fn: string, mem: hbSysMem, size: number, cached: boolean, label?: string): number {
+  return guard(fn, () => {
+    if (!isFillable(mem)) return badMem(fn, mem, 'an object whose fields can be set');
+    if (!isSize(size)) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `size must be an integer in 1 … 2^32-1, got ${describe(size)}`,
+      );
+    }
+    return currentBackend().allocMem(mem, size, cached, label);
+  });
+}
+
+/**
+ * Cache maintenance on cached memory over `[phyAddr, phyAddr + memSize)`, widened to whole
+ * cache lines: `HB_SYS_MEM_CACHE_CLEAN` after the CPU writes and before the BPU reads,
+ * `HB_SYS_MEM_CACHE_INVALIDATE` before the CPU reads what the BPU wrote. On uncached
+ * memory it succeeds and does nothing.
+ */
+export function hbSysFlushMem(mem: hbSysMem, flag: number): number {
+  const fn = 'hbSysFlushMem';
+  return guard(fn, () => {
+    if (!isObject(mem)) return badMem(fn, mem, 'the hbSysMem of an allocation or registration');
+    if (flag !== HB_SYS_MEM_CACHE_CLEAN && flag !== HB_SYS_MEM_CACHE_INVALIDATE) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `flag must be HB_SYS_MEM_CACHE_CLEAN (2) or HB_SYS_MEM_CACHE_INVALIDATE (1), got ${describe(flag)}`,
+      );
+    }
+    return currentBackend().flushMem(mem, flag);
+  });
+}
+
+/** Frees what hbSysAllocMem or hbSysAllocCachedMem returned; sets `mem.virAddr` to null. */
+export function hbSysFreeMem(mem: hbSysMem): number {
+  const fn = 'hbSysFreeMem';
+  return guard(fn, () => {
+    if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
+    return currentBackend().freeMem(mem);
+  });
+}
+
+/**
+ * Copies `size` bytes of `src` into the memory of `dest` through its CPU mapping. It does
+ * not flush: after writing cached memory, CLEAN it before the BPU reads.
+ */
+export function hbSysWriteMem(dest: hbSysMem, src: HostBytes, size: number): number {
+  const fn = 'hbSysWriteMem';
+  return guard(fn, () => {
+    if (!isObject(dest)) return badMem(fn, dest, 'the hbSysMem to write into');
+    const bytes = toBytes(src);
+    if (bytes === undefined) return badBytes(fn, 'src', src);
+    if (!isSize(size) || size > bytes.byteLength) {
+      return badCopySize(fn, size, 'src', bytes.byteLength);
+    }
+    return currentBackend().writeMem(dest, bytes, size);
+  });
+}
+
+/**
+ * Copies `size` bytes of the memory of `src` into `dest` through its CPU mapping. It does
+ * not flush: before reading what the BPU wrote to cached memory, INVALIDATE it.
+ */
+export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): number {
+  const fn = 'hbSysReadMem';
+  return guard(fn, () => {
+    if (!isObject(src)) return badMem(fn, src, 'the hbSysMem to read from');
+    const bytes = toBytes(dest);
+    if (bytes === undefined) return badBytes(fn, 'dest', dest);
+    if (!isSize(size) || size > bytes.byteLength) {
+      return badCopySize(fn, size, 'dest', bytes.byteLength);
+    }
+    return currentBackend().readMem(bytes, src, size);
+  });
+}
+
+/**
+ * Makes `[mem.phyAddr, mem.phyAddr + mem.memSize)`, memory with a known physical address
+ * (a camera or codec buffer, or memory another process allocated), usable by the BPU, and
+ * fills `mem.virAddr` with a cached mapping of it.
+ */
+export function hbSysRegisterMem(mem: hbSysMem): number {
+  const fn = 'hbSysRegisterMem';
+  return guard(fn, () => {
+    if (!isFillable(mem)) return badMem(fn, mem, 'an object with phyAddr and memSize set');
+    const { phyAddr, memSize } = mem;
+    if (typeof phyAddr !== 'bigint' || phyAddr < 0n || phyAddr > 0xffff_ffff_ffff_ffffn) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.phyAddr must be a uint64 bigint (for example 0x30000000n), got ${describe(phyAddr)}`,
+      );
+    }
+    if (!isSize(memSize)) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.memSize must be an integer in 1 … 2^32-1, got ${describe(memSize)}`,
+      );
+    }
+    return currentBackend().registerMem(mem);
+  });
+}
+
+/** Ends a registration; sets `mem.virAddr` to null. The owner of the memory still frees it. */
+export function hbSysUnregisterMem(mem: hbSysMem): number {
+  const fn = 'hbSysUnregisterMem';
+  return guard(fn, () => {
+    if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
+    return currentBackend().unregisterMem(mem);
+  });
+}
+
+/** Errors that must reach the caller even from a C-style function: the sanitizer's. */
+const passThrough = new Set<string>(['HbSysSanitizerError']);
+
+function guard(fn: string, body: () => number): number {
+  try {
+    return body();
+  } catch (error) {
+    if (error instanceof Error && passThrough.has(error.name)) throw error;
+    const why = error instanceof Error ? error.message : String(error);
+    return fail(HB_SYS_INVALID_ARGUMENT, fn, `the arguments could not be used: ${why}`);
+  }
+}
+
+function isObject(x: unknown): x is hbSysMem {
+  return typeof x === 'object' && x !== null;
+}
+
+/** Whether the three fields of `x` can be written, as an out-parameter's must. */
+export function isFillable(x: unknown): x is hbSysMem {
+  if (!isObject(x) || ArrayBuffer.isView(x)) return false;
+  for (const key of ['phyAddr', 'virAddr', 'memSize']) {
+    const d = Object.getOwnPropertyDescriptor(x, key);
+    if (d === undefined) {
+      if (!Object.isExtensible(x)) return false;
+    } else if (d.set === undefined && d.writable !== true) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function isSize(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEM_SIZE;
+}
+
+/** A Uint8Array over the same bytes as `x`, or undefined if `x` is not bytes. */
+export function toBytes(x: unknown): Uint8Array | undefined {
+  if (x instanceof Uint8Array) return x;
+  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  if (x instanceof ArrayBuffer || x instanceof SharedArrayBuffer) return new Uint8Array(x);
+  return undefined;
+}
+
+function badMem(fn: string, mem: unknown, expected: string): number {
+  const frozen = isObject(mem) && !isFillable(mem) ? ' (it is frozen or sealed)' : '';
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `mem must be ${expected}, got ${describe(mem)}${frozen}`,
+  );
+}
+
+function badBytes(fn: string, name: string, x: unknown): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `${name} must be an ArrayBuffer or a typed array / DataView, got ${describe(x)}`,
+  );
+}
+
+function badCopySize(fn: string, size: unknown, name: string, available: number): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `size must be an integer in 1 … ${name}.byteLength (${available}), got ${describe(size)}`,
+  );
+}
+
+/** A short description of any value, for messages. */
+export function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x === 'bigint') return `${x}n`;
+  if (typeof x === 'string') return `'${x.length > 40 ? `${x.slice(0, 40)}…` : x}'`;
+  if (typeof x === 'object') {
+    return Array.isArray(x) ? 'an array' : `an object (${x.constructor?.name ?? 'no prototype'})`;
+  }
+  if (typeof x === 'function') return 'a function';
+  return String(x);
+}

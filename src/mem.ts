@@ -1,0 +1,32 @@
+/**
+ * The `hbSysMem` descriptor and the cache-maintenance flags, as in `dnn/hb_sys.h`.
+ *
+ * In C the struct is `{ uint64_t phyAddr; void *virAddr; uint32_t memSize; }`. In
+ * TypeScript `virAddr` is the CPU mapping as bytes: what C does with
+ * `memcpy(mem.virAddr, …)` TypeScript does with `mem.virAddr.set(…)`.
+ */
+
+/** Clean, then invalidate the CPU cache lines: before the CPU reads what the BPU wrote. */
+export const HB_SYS_MEM_CACHE_INVALIDATE = 1;
+/** Write dirty CPU cache lines back to memory: after the CPU writes, before the BPU reads. */
+export const HB_SYS_MEM_CACHE_CLEAN = 2;
+
+/** A cache-maintenance flag of `hbSysFlushMem`. */
+export type HbSysFlushFlag = typeof HB_SYS_MEM_CACHE_INVALIDATE | typeof HB_SYS_MEM_CACHE_CLEAN;
+
+/**
+ * A block of BPU memory: its physical address (what the BPU uses), its CPU mapping and its
+ * size in bytes. The functions fill it as an out-parameter; any plain object will do.
+ */
+// biome-ignore lint/style/useNamingConvention: the vendor's type name is the contract
+export interface hbSysMem {
+  phyAddr: bigint;
+  virAddr: Uint8Array | null;
+  memSize: number;
+}
+
+/** Bytes the C-style functions accept from the host: any view or buffer. */
+export type HostBytes = ArrayBufferView | ArrayBufferLike;
+
+/** The largest size a uint32 `memSize` can hold. */
+export const MAX_MEM_SIZE = 0xffff_ffff;
