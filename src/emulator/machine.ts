@@ -20,6 +20,7 @@ import {
   HB_SYS_SUCCESS,
 } from '../status.js';
 import { clean, invalidate } from './cpu-cache.js';
+import type { MachineEvent, MachineListener } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, type Region } from './physical-memory.js';
 
@@ -97,6 +98,8 @@ export class Machine {
     bpuBytes: 0,
   };
   readonly createdAt = performance.now();
+  /** Observers of events; see {@link Machine.emit}. */
+  readonly listeners = new Set<MachineListener>();
   private readonly mappings = new WeakMap<Uint8Array, Mapping>();
   private nextId = 1;
   private liveAllocations = 0;
@@ -127,6 +130,18 @@ export class Machine {
     return (ion.allocator.capacity - ion.allocator.freeUnits) * ion.pageSize;
   }
 
+  /** Milliseconds since this machine was made. */
+  now(): number {
+    return performance.now() - this.createdAt;
+  }
+
+  /** Sends an event to every listener; building it is skipped when there is none. */
+  emit(make: () => MachineEvent): void {
+    if (this.listeners.size === 0) return;
+    const event = make();
+    for (const l of this.listeners) l(event);
+  }
+
   // --- the eight functions -------------------------------------------------------------
 
   allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): number {
@@ -145,6 +160,7 @@ export class Machine {
     this.mappings.set(owner.view, owner);
     this.liveAllocations++;
     this.counters.allocs++;
+    this.emitAlloc(owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
     mem.phyAddr = BigInt(owner.phyAddr);
     mem.virAddr = owner.view;
@@ -162,17 +178,26 @@ export class Machine {
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset;
-    if (flag === HB_SYS_MEM_CACHE_CLEAN) {
-      const r = clean(m.region, start, start + length);
+    const began = this.now();
+    const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
+    const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length);
+    if (op === 'clean') {
       this.counters.cleans++;
       this.counters.bytesCleaned += length;
-      this.counters.bytesWrittenBack += r.writtenBack;
     } else {
-      const r = invalidate(m.region, start, start + length);
       this.counters.invalidates++;
       this.counters.bytesInvalidated += length;
-      this.counters.bytesWrittenBack += r.writtenBack;
     }
+    this.counters.bytesWrittenBack += r.writtenBack;
+    this.emit(() => ({
+      type: 'flush',
+      time: began,
+      op,
+      phyAddr: m.phyAddr,
+      size: length,
+      writtenBack: r.writtenBack,
+      duration: this.now() - began,
+    }));
     return HB_SYS_SUCCESS;
   }
 
@@ -272,6 +297,7 @@ export class Machine {
     owner.registrations.add(reg);
     this.liveRegistrations++;
     this.counters.registrations++;
+    this.emit(() => ({ type: 'register', time: this.now(), phyAddr, size, ownerId: owner.id }));
     mem.virAddr = reg.view;
     return HB_SYS_SUCCESS;
   }
@@ -292,6 +318,13 @@ export class Machine {
     m.owner.registrations.delete(m);
     this.liveRegistrations--;
     this.counters.unregistrations++;
+    this.emit(() => ({
+      type: 'unregister',
+      time: this.now(),
+      phyAddr: m.phyAddr,
+      size: m.size,
+      ownerId: m.owner.id,
+    }));
     mem.virAddr = null;
     return HB_SYS_SUCCESS;
   }
@@ -306,7 +339,9 @@ export class Machine {
 
   /** A camera or codec buffer: externally owned memory with a known physical address. */
   vioAlloc(size: number): Owner | string {
-    return this.allocOwner('vio', this.physical.vio, size, true, undefined);
+    const owner = this.allocOwner('vio', this.physical.vio, size, true, undefined);
+    if (typeof owner !== 'string') this.emitAlloc(owner);
+    return owner;
   }
 
   vioFree(phyAddr: number): string | undefined {
@@ -450,6 +485,28 @@ export class Machine {
     owner.live = false;
     owner.view = null;
     this.owners.delete(owner.id);
+    this.emit(() => ({
+      type: 'free',
+      time: this.now(),
+      id: owner.id,
+      kind: owner.kind,
+      phyAddr: owner.phyAddr,
+      size: owner.size,
+    }));
+  }
+
+  private emitAlloc(owner: Owner): void {
+    this.emit(() => ({
+      type: 'alloc',
+      time: this.now(),
+      id: owner.id,
+      kind: owner.kind,
+      phyAddr: owner.phyAddr,
+      size: owner.size,
+      blockBytes: owner.blockBytes,
+      cached: owner.cached,
+      label: owner.label,
+    }));
   }
 
   /** A fresh CPU mapping: the cache plane for cached memory, physical memory otherwise. */

@@ -1,0 +1,53 @@
+/**
+ * What happens on the emulated machine, as events for observers (trace, live map,
+ * sanitizer report). Emitting costs nothing while nobody listens.
+ */
+
+/** Fields every event has. */
+interface EventBase {
+  /** Milliseconds since the machine was made (performance.now() based). */
+  readonly time: number;
+}
+
+export type MachineEvent =
+  | (EventBase & {
+      readonly type: 'alloc';
+      readonly id: number;
+      readonly kind: 'allocation' | 'vio';
+      readonly phyAddr: number;
+      readonly size: number;
+      readonly blockBytes: number;
+      readonly cached: boolean;
+      readonly label: string | undefined;
+    })
+  | (EventBase & {
+      readonly type: 'free';
+      readonly id: number;
+      readonly kind: 'allocation' | 'vio';
+      readonly phyAddr: number;
+      readonly size: number;
+    })
+  | (EventBase & {
+      readonly type: 'register' | 'unregister';
+      readonly phyAddr: number;
+      readonly size: number;
+      readonly ownerId: number;
+    })
+  | (EventBase & {
+      readonly type: 'flush';
+      readonly op: 'clean' | 'invalidate';
+      readonly phyAddr: number;
+      readonly size: number;
+      readonly writtenBack: number;
+      readonly duration: number;
+    })
+  | (EventBase & {
+      readonly type: 'bpu-submit' | 'bpu-complete' | 'bpu-fault';
+      readonly job: number;
+      readonly kernel: string;
+      readonly bytes: number;
+      readonly message?: string;
+    })
+  | (EventBase & { readonly type: 'reset' });
+
+export type MachineListener = (event: MachineEvent) => void;
