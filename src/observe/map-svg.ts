@@ -1,0 +1,163 @@
+/**
+ * The memory map as SVG: each region (ION heap, VIO region) drawn as a bar of its blocks in
+ * address order, coloured by kind. The same function draws the `--out` map.svg file and
+ * the live page (which loads this module as is: it imports nothing, so that a browser can
+ * run the compiled file without a build step).
+ *
+ * Block widths: a heap of hundreds of MiB holds buffers of a few KiB, so a purely
+ * proportional bar would hide them. Every block gets a minimum width, and the rest of the
+ * bar is shared in proportion to size; the bar wraps onto more rows when a region has many
+ * blocks. A block split by a row end is one `<g class="block">` with two rectangles.
+ */
+
+/** How the map colours a block. */
+export type MapKind = 'cached' | 'uncached' | 'registered' | 'vio' | 'free';
+
+/** The colour of each kind (also the legend's order). */
+export const MAP_COLOURS: Readonly<Record<MapKind, string>> = {
+  cached: '#2563eb',
+  uncached: '#f59e0b',
+  registered: '#9333ea',
+  vio: '#059669',
+  free: '#d1d5db',
+};
+
+/** What the map needs of a dump block (see docs/dump-schema.md). */
+export interface MapBlockInput {
+  kind: 'allocation' | 'vio' | 'free';
+  phyAddr: string;
+  size: number;
+  cached: boolean | null;
+  label: string | null;
+  registrations: readonly unknown[];
+}
+
+/** What the map needs of a dump region. */
+export interface MapRegionInput {
+  name: string;
+  base: string;
+  size: number;
+  blocks: readonly MapBlockInput[];
+}
+
+export interface MapOptions {
+  /** Width of the bars in px. Default 960. */
+  width?: number;
+  /** Height of one row of a bar. Default 26. */
+  rowHeight?: number;
+  /** The narrowest a block is drawn. Default 5. */
+  minBlockWidth?: number;
+  /** A line under the title (the stats, for example). */
+  subtitle?: string;
+}
+
+/** How a block is coloured: memory with a live registration shows as registered. */
+export function mapKind(block: MapBlockInput): MapKind {
+  if (block.kind === 'free') return 'free';
+  if (block.registrations.length > 0) return 'registered';
+  if (block.kind === 'vio') return 'vio';
+  return block.cached ? 'cached' : 'uncached';
+}
+
+/** Bytes as people read them: 4 KiB, 1.5 MiB. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const REGION_TITLES: Record<string, string> = { ion: 'ION heap', vio: 'VIO region' };
+
+/** The memory map of `regions` as an SVG document. */
+export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOptions = {}): string {
+  const width = options.width ?? 960;
+  const rowHeight = options.rowHeight ?? 26;
+  const minWidth = options.minBlockWidth ?? 5;
+  const margin = 12;
+  const out: string[] = [];
+  let y = margin + 18;
+  out.push(
+    `<text x="${margin}" y="${y}" class="title" font-size="16" font-weight="bold">hbsys memory map</text>`,
+  );
+  if (options.subtitle) {
+    y += 18;
+    out.push(`<text x="${margin}" y="${y}" font-size="12">${escapeXml(options.subtitle)}</text>`);
+  }
+  y += 14;
+  // Legend.
+  let lx = margin;
+  for (const [kind, colour] of Object.entries(MAP_COLOURS)) {
+    out.push(
+      `<rect x="${lx}" y="${y}" width="12" height="12" fill="${colour}" stroke="#374151" stroke-width="0.5"/>` +
+        `<text x="${lx + 16}" y="${y + 10}" font-size="12">${kind}</text>`,
+    );
+    lx += 110;
+  }
+  y += 22;
+  let index = 0;
+  for (const region of regions) {
+    const n = region.blocks.length;
+    const rows = Math.max(1, Math.ceil((n * minWidth * 2) / width));
+    const total = rows * width;
+    const share = total - n * minWidth;
+    y += 16;
+    const title = REGION_TITLES[region.name] ?? region.name;
+    out.push(
+      `<text x="${margin}" y="${y}" font-size="13" font-weight="bold">${escapeXml(title)} ` +
+        `at ${escapeXml(region.base)}, ${formatBytes(region.size)}, ${n} blocks</text>`,
+    );
+    y += 6;
+    out.push(`<g class="region" data-region="${escapeXml(region.name)}">`);
+    let cursor = 0;
+    for (const block of region.blocks) {
+      const length = minWidth + (share * block.size) / region.size;
+      const kind = mapKind(block);
+      const colour = MAP_COLOURS[kind];
+      const label = block.label ?? '';
+      const tip =
+        `${block.phyAddr}, ${formatBytes(block.size)} (${block.size} bytes), ${kind}` +
+        (label === '' ? '' : `, ${label}`);
+      out.push(
+        `<g class="block" data-index="${index}" data-region="${escapeXml(region.name)}" ` +
+          `data-kind="${kind}" data-addr="${escapeXml(block.phyAddr)}" data-size="${block.size}" ` +
+          `data-label="${escapeXml(label)}"><title>${escapeXml(tip)}</title>`,
+      );
+      // Split at row ends; each piece is a rectangle of the same block.
+      let start = cursor;
+      const end = Math.min(cursor + length, total);
+      while (end - start > 0.01) {
+        const row = Math.min(Math.floor(start / width), rows - 1);
+        const rowEnd = (row + 1) * width;
+        const pieceEnd = Math.min(end, rowEnd);
+        const px = margin + (start - row * width);
+        const py = y + row * (rowHeight + 4);
+        out.push(
+          `<rect x="${px.toFixed(2)}" y="${py}" width="${(pieceEnd - start).toFixed(2)}" ` +
+            `height="${rowHeight}" fill="${colour}" stroke="#ffffff" stroke-width="1"/>`,
+        );
+        start = pieceEnd;
+      }
+      out.push('</g>');
+      cursor += length;
+      index++;
+    }
+    out.push('</g>');
+    y += rows * (rowHeight + 4) + 8;
+  }
+  const height = y + margin;
+  const svgWidth = width + 2 * margin;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" class="memory-map" width="${svgWidth}" height="${height}" ` +
+    `viewBox="0 0 ${svgWidth} ${height}" font-family="system-ui, sans-serif">` +
+    `<rect width="100%" height="100%" fill="#ffffff"/>${out.join('')}</svg>`
+  );
+}
