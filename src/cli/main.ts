@@ -1,60 +1,483 @@
 /**
- * The `hbsys` command line.
+ * The `hbsys` command line. Exit codes (also in the README, section "CLI"):
+ *   0  success
+ *   1  problems found: sanitizer findings, or demo output that differs from the reference
+ *   2  bad usage: unknown command or option, bad argument value, script not found
+ *   3  the script that was run failed (non-zero exit or a signal) and had no findings
+ *   4  hbsys itself could not do the job (port in use, --out not writable, …)
  */
 
-import { Command, InvalidArgumentError } from 'commander';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { backendName } from '../backend.js';
 import { emulator } from '../emulator/index.js';
-import { runDemo } from './demo.js';
+import { dumpHeap, type HeapDump } from '../observe/dump.js';
+import type { FindingJson } from '../observe/findings.js';
+import { formatBytes, renderMapSvg } from '../observe/map-svg.js';
+import type { ObservedStats } from '../observe/stats.js';
+import { TraceRecorder } from '../observe/trace.js';
+import { watchMachine } from '../observe/watch.js';
+import { type MapState, startMapServer } from '../viewer/server.js';
+import { type DemoOptions, type DemoResult, runDemo } from './demo.js';
+import { progressBar } from './progress.js';
+import { runBenchSuite } from './quick-bench.js';
+import { checkScript, runScript, type ScriptRun } from './run-script.js';
+
+export const EXIT = { ok: 0, problems: 1, usage: 2, scriptFailed: 3, failed: 4 } as const;
+
+/** A mistake in how hbsys was called: exit code 2. */
+export class UsageError extends Error {}
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got '${value}'`);
+  }
   return n;
+}
+
+/** NV12 has one UV pair per 2x2 pixels, so frame sides are even. */
+function evenSide(value: string): number {
+  const n = positiveInt(value);
+  if (n % 2 !== 0 || n > 8192) {
+    throw new InvalidArgumentError(
+      `expected an even number of pixels from 2 to 8192 (NV12), got '${value}'`,
+    );
+  }
+  return n;
+}
+
+function tensorSize(value: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(value);
+  const width = Number(m?.[1]);
+  const height = Number(m?.[2]);
+  if (!m || width < 1 || height < 1 || width > 4096 || height > 4096) {
+    throw new InvalidArgumentError(
+      `expected WIDTHxHEIGHT with each side in 1 … 4096, e.g. 224x224, got '${value}'`,
+    );
+  }
+  return { width, height };
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) {
+    throw new InvalidArgumentError(
+      `expected a port number in 0 … 65535 (0: any free port), got '${value}'`,
+    );
+  }
+  return n;
+}
+
+interface DemoFlags {
+  frames: number;
+  width: number;
+  height: number;
+  tensor: { width: number; height: number };
+}
+
+function addDemoOptions(cmd: Command, frames: number): Command {
+  return cmd
+    .option('--frames <n>', 'frames the demo runs', positiveInt, frames)
+    .option('--width <px>', 'camera frame width (even)', evenSide, 640)
+    .option('--height <px>', 'camera frame height (even)', evenSide, 480)
+    .option('--tensor <WxH>', "the model's input tensor size", tensorSize, {
+      width: 224,
+      height: 224,
+    });
+}
+
+function demoOptions(flags: DemoFlags): DemoOptions {
+  return {
+    frames: flags.frames,
+    width: flags.width,
+    height: flags.height,
+    tensorWidth: flags.tensor.width,
+    tensorHeight: flags.tensor.height,
+  };
+}
+
+/** A fresh machine for the demo, with the sanitizer on so that "0 findings" means something. */
+async function demoMachine(): Promise<void> {
+  await emulator.reset({ sanitize: 'report' });
+}
+
+/** Runs the demo with a progress bar on stderr (terminals only). */
+async function demoWithProgress(flags: DemoFlags): Promise<DemoResult> {
+  const bar = progressBar();
+  try {
+    return await runDemo({ ...demoOptions(flags), onFrame: (i, n) => bar.update(i, n, 'frames') });
+  } finally {
+    bar.end();
+  }
+}
+
+function ms(v: number): string {
+  return `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+}
+
+export function demoSummary(r: DemoResult): string {
+  const s = r.stats;
+  const per = (v: number) => ms(v / r.frames);
+  const st = r.stages;
+  return [
+    `hbsys demo: ${r.frames} frames, camera ${r.width}x${r.height} NV12 -> BPU nv12ToRgb ${r.tensorWidth}x${r.tensorHeight} ` +
+      `-> BPU conv3x3Int8 (${r.outChannels} channels) -> INVALIDATE + CPU post-process`,
+    `  backend           ${backendName()} (cache model ${s.cacheModel})`,
+    `  frames/s          ${r.framesPerSecond.toFixed(1)} (pipeline; the CPU-reference check is not counted)`,
+    `  per frame         camera ${per(st.camera)}, register ${per(st.register)}, nv12ToRgb ${per(st.nv12ToRgb)}, ` +
+      `conv3x3Int8 ${per(st.conv3x3Int8)}, INVALIDATE + post-process ${per(st.invalidateAndPostProcess)}, ` +
+      `CPU reference ${per(st.verify)}`,
+    `  wall time         ${ms(r.wallMs)}`,
+    `  bytes moved       camera ${formatBytes(r.bytes.camera)}, BPU ${formatBytes(r.bytes.bpu)} (read + written)`,
+    `  flushes           ${s.cleans} CLEAN (${formatBytes(s.bytesCleaned)}), ${s.invalidates} INVALIDATE ` +
+      `(${formatBytes(s.bytesInvalidated)})`,
+    `  BPU jobs          ${s.bpuJobs}`,
+    `  heap              ${formatBytes(s.heapSize)}, peak ${formatBytes(s.peakBytesInUse)} in use, ` +
+      `${s.allocationCount} allocations live after the run, ${s.allocs} allocs, ${s.frees} frees`,
+    `  registrations     ${s.registrations} (${s.registrationCount} live after the run)`,
+    `  verified          ${r.framesVerified}/${r.frames} frames match the CPU reference` +
+      (r.verified ? '' : '  <-- MISMATCH'),
+    `  findings          ${r.findings}`,
+  ].join('\n');
+}
+
+export function statsText(s: ObservedStats): string {
+  const kinds = Object.entries(s.findingsByKind)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  return [
+    `heap size           ${formatBytes(s.heapSize)} (${s.heapSize} bytes, pages of ${s.pageSize})`,
+    `bytes in use        ${formatBytes(s.bytesInUse)} (${s.bytesRequested} asked for), peak ${formatBytes(s.peakBytesInUse)}`,
+    `bytes free          ${formatBytes(s.bytesFree)} in ${s.freeBlockCount} blocks, largest ${formatBytes(s.largestFreeBlock)}`,
+    `fragmentation       ${(s.fragmentation * 100).toFixed(1)}%`,
+    `allocations         ${s.allocationCount} live (of ${s.maxAllocations}), ${s.allocs} allocs, ${s.frees} frees`,
+    `registrations       ${s.registrationCount} live, ${s.registrations} made, ${s.unregistrations} ended`,
+    `VIO buffers         ${s.vioBufferCount} live, ${formatBytes(s.vioBytesInUse)} of ${formatBytes(s.vioSize)}`,
+    `flushes             ${s.cleans} CLEAN (${formatBytes(s.bytesCleaned)}), ${s.invalidates} INVALIDATE ` +
+      `(${formatBytes(s.bytesInvalidated)}), ${formatBytes(s.bytesWrittenBack)} written back`,
+    `BPU                 ${s.bpuJobs} jobs, ${formatBytes(s.bpuBytes)} moved`,
+    `findings            ${s.findings}${kinds === '' ? '' : ` (${kinds})`}`,
+  ].join('\n');
+}
+
+export function findingsText(findings: readonly FindingJson[]): string {
+  if (findings.length === 0) return 'hbsys check: no findings';
+  const lines = [`hbsys check: ${findings.length} finding(s)`];
+  findings.forEach((f, i) => {
+    const where = typeof f.phyAddr === 'string' ? ` at ${f.phyAddr}` : '';
+    const size = typeof f.size === 'number' ? `, ${f.size} bytes` : '';
+    lines.push(`  ${i + 1}. ${f.kind}${where}${size}: ${f.message}`);
+  });
+  return lines.join('\n');
+}
+
+function writeOut(dir: string, files: Record<string, string>): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  } catch (error) {
+    throw new Error(`cannot write --out ${dir}: ${(error as Error).message}`);
+  }
+}
+
+function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** What a script run says about itself, with the exit code it earns. */
+function scriptOutcome(run: ScriptRun, script: string): { code: number; line?: string } {
+  if (run.signal !== null)
+    return { code: EXIT.scriptFailed, line: `${script} was ended by ${run.signal}` };
+  if (run.code !== 0)
+    return { code: EXIT.scriptFailed, line: `${script} exited with code ${run.code}` };
+  return { code: EXIT.ok };
+}
+
+/** Runs a script for its snapshot; fails when there is none. */
+async function scriptSnapshot(
+  script: string,
+  args: string[],
+): Promise<{ dump: HeapDump; run: ScriptRun }> {
+  const run = await runScript({ script, args });
+  if (run.snapshot === undefined) {
+    throw new ScriptFailure(scriptOutcome(run, script).line ?? `${script} left no snapshot`);
+  }
+  return { dump: run.snapshot, run };
+}
+
+/** The script failed: exit code 3. */
+class ScriptFailure extends Error {}
+
+function requireScript(script: string): void {
+  try {
+    checkScript(script);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 export function makeProgram(): Command {
   const program = new Command('hbsys')
-    .description('BPU memory for Node.js: the hbSys API on a strict emulator or the board')
-    .showHelpAfterError();
+    .description(
+      'BPU memory for Node.js: the hbSys API on a strict emulator, its sanitizer, and views of the memory',
+    )
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => process.stderr.write(s),
+      writeOut: (s) => process.stdout.write(s),
+    });
+
+  addDemoOptions(
+    program
+      .command('demo')
+      .description(
+        'run the camera -> BPU -> CPU pipeline on the emulator (NV12 frames in VIO memory, registered, ' +
+          'BPU resize to RGB, BPU int8 conv, INVALIDATE, CPU post-process checked against the reference)',
+      ),
+    30,
+  )
+    .option('--out <dir>', 'write stats.json, dump.json, trace.json and map.svg there')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (flags: DemoFlags & { out?: string; json?: boolean }) => {
+      await demoMachine();
+      const trace = flags.out ? new TraceRecorder() : undefined;
+      const result = await demoWithProgress(flags);
+      trace?.stop();
+      if (flags.out && trace) {
+        writeOut(flags.out, {
+          'stats.json': json(result.stats),
+          'dump.json': json(result.dumpAtEnd),
+          'trace.json': json(trace.toTrace()),
+          'map.svg': renderMapSvg(result.dumpAtEnd.regions, {
+            subtitle: 'after the last frame, before the buffers were freed',
+          }),
+        });
+      }
+      const { dumpAtEnd: _dump, ...rest } = result;
+      process.stdout.write(flags.json ? json(rest) : `${demoSummary(result)}\n`);
+      if (flags.out && !flags.json)
+        process.stdout.write(
+          `  wrote             ${['stats.json', 'dump.json', 'trace.json', 'map.svg'].map((f) => join(flags.out!, f)).join(', ')}\n`,
+        );
+      if (!result.verified || result.findings > 0) process.exitCode = EXIT.problems;
+    });
 
   program
-    .command('demo')
-    .description('run an end-to-end BPU memory round trip on the emulator and print the stats')
-    .option('--frames <n>', 'round trips to run', positiveInt, 8)
-    .option('--size <bytes>', 'bytes per buffer', positiveInt, 1 << 20)
-    .option('--json', 'print the result as JSON')
-    .action(async (opts: { frames: number; size: number; json?: boolean }) => {
-      await emulator.reset();
-      const result = await runDemo({
-        frames: opts.frames,
-        size: opts.size,
-        log: opts.json ? undefined : (line) => process.stderr.write(`${line}\n`),
-      });
-      if (opts.json) {
-        process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      } else {
-        const s = result.stats;
-        const lines = [
-          `backend: ${backendName()} (cache model ${s.cacheModel})`,
-          `${result.frames} frames of ${result.bytesPerFrame} bytes in ${result.milliseconds.toFixed(1)} ms: ${result.verified ? 'every byte verified' : 'DATA MISMATCH'}`,
-          `flushes: ${s.cleans} CLEAN (${s.bytesCleaned} bytes), ${s.invalidates} INVALIDATE (${s.bytesInvalidated} bytes)`,
-          `BPU: ${s.bpuJobs} jobs, ${s.bpuBytes} bytes moved`,
-          `heap: ${s.heapSize} bytes, ${s.bytesInUse} in use, peak ${s.peakBytesInUse}, ${s.allocationCount} live allocations`,
-        ];
-        process.stdout.write(`${lines.join('\n')}\n`);
+    .command('check')
+    .description(
+      'run a Node program under the sanitizer (report mode, stacks on) with hbsys preloaded, print the ' +
+        'findings, exit 1 when there are any',
+    )
+    .argument('<script>', 'the program to run (.js or .mjs); its import of "hbsys" gets this hbsys')
+    .argument('[args...]', 'arguments for the program')
+    .passThroughOptions()
+    .option('--json', 'print the findings as JSON on stdout')
+    .action(async (script: string, args: string[], flags: { json?: boolean }) => {
+      requireScript(script);
+      const run = await runScript({ script, args, sanitize: true });
+      const findings = run.report?.findings ?? run.snapshot?.findings;
+      const outcome = scriptOutcome(run, script);
+      if (findings === undefined) {
+        throw new ScriptFailure(outcome.line ?? `${script} exited without a sanitizer report`);
       }
-      if (!result.verified) process.exitCode = 1;
+      process.stdout.write(flags.json ? json({ findings }) : `${findingsText(findings)}\n`);
+      if (findings.length > 0) process.exitCode = EXIT.problems;
+      else {
+        if (outcome.line) process.stderr.write(`hbsys check: ${outcome.line}\n`);
+        process.exitCode = outcome.code;
+      }
+    });
+
+  const snapshotCommand = (name: string, description: string) =>
+    addDemoOptions(program.command(name).description(description), 4)
+      .argument('[script]', 'a program to run instead of the demo')
+      .argument('[args...]', 'arguments for the program')
+      .passThroughOptions();
+
+  snapshotCommand(
+    'stats',
+    'print the statistics of the demo (after it freed everything) or of a script (at its exit)',
+  )
+    .option('--json', 'print JSON')
+    .action(
+      async (script: string | undefined, args: string[], flags: DemoFlags & { json?: boolean }) => {
+        let stats: ObservedStats;
+        let outcome: { code: number; line?: string } = { code: EXIT.ok };
+        if (script !== undefined) {
+          requireScript(script);
+          const { dump, run } = await scriptSnapshot(script, args);
+          stats = dump.stats;
+          outcome = scriptOutcome(run, script);
+        } else {
+          await demoMachine();
+          stats = (await demoWithProgress(flags)).stats;
+        }
+        process.stdout.write(flags.json ? json(stats) : `${statsText(stats)}\n`);
+        if (outcome.line) process.stderr.write(`hbsys stats: ${outcome.line}\n`);
+        process.exitCode = outcome.code;
+      },
+    );
+
+  snapshotCommand(
+    'dump',
+    'print the JSON heap dump (docs/dump-schema.md) of the demo (after its last frame, before it ' +
+      'frees) or of a script (at its exit: what it leaked)',
+  )
+    .option('--out <file>', 'write the dump there instead of stdout')
+    .option('--svg <file>', 'also write the memory map as SVG')
+    .action(
+      async (
+        script: string | undefined,
+        args: string[],
+        flags: DemoFlags & { out?: string; svg?: string },
+      ) => {
+        let dump: HeapDump;
+        let outcome: { code: number; line?: string } = { code: EXIT.ok };
+        if (script !== undefined) {
+          requireScript(script);
+          const r = await scriptSnapshot(script, args);
+          dump = r.dump;
+          outcome = scriptOutcome(r.run, script);
+        } else {
+          await demoMachine();
+          dump = (await demoWithProgress(flags)).dumpAtEnd;
+        }
+        const text = json(dump);
+        try {
+          if (flags.out) writeFileSync(flags.out, text);
+          else process.stdout.write(text);
+          if (flags.svg) writeFileSync(flags.svg, renderMapSvg(dump.regions));
+        } catch (error) {
+          throw new Error(`cannot write the dump: ${(error as Error).message}`);
+        }
+        if (outcome.line) process.stderr.write(`hbsys dump: ${outcome.line}\n`);
+        process.exitCode = outcome.code;
+      },
+    );
+
+  addDemoOptions(
+    program
+      .command('serve')
+      .description('serve the live memory-map page while the demo (or a script) runs; Ctrl-C stops')
+      .argument('[script]', 'a program to run instead of the demo')
+      .argument('[args...]', 'arguments for the program')
+      .passThroughOptions(),
+    1000,
+  )
+    .option('--port <port>', 'port to listen on (0: any free port)', port, 7070)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--delay <ms>',
+      'pause between demo frames, so that people can watch',
+      (v) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n > 60_000)
+          throw new InvalidArgumentError(`expected milliseconds in 0 … 60000, got '${v}'`);
+        return n;
+      },
+      50,
+    )
+    .action(
+      async (
+        script: string | undefined,
+        args: string[],
+        flags: DemoFlags & { port: number; host: string; delay: number },
+      ) => {
+        if (script !== undefined) requireScript(script);
+        let status = script === undefined ? 'demo starting' : `running ${script}`;
+        let scriptDump: HeapDump | undefined;
+        if (script === undefined) await demoMachine();
+        const state = (): MapState => ({ dump: scriptDump ?? dumpHeap(), status });
+        let server: Awaited<ReturnType<typeof startMapServer>>;
+        try {
+          server = await startMapServer({ port: flags.port, host: flags.host, state });
+        } catch (error) {
+          throw new Error(
+            `cannot listen on ${flags.host}:${flags.port}: ${(error as Error).message} (try --port 0)`,
+          );
+        }
+        process.stderr.write(`hbsys serve: memory map at ${server.url} (Ctrl-C stops)\n`);
+        if (script === undefined) {
+          const stop = watchMachine(() => server.notify());
+          const result = await runDemo({
+            ...demoOptions(flags),
+            onFrame: async (i, n) => {
+              status = `demo: frame ${i} of ${n}`;
+              server.notify();
+              if (flags.delay > 0) await new Promise((r) => setTimeout(r, flags.delay));
+            },
+          });
+          stop();
+          status = `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ${result.findings} findings`;
+        } else {
+          const run = await runScript({
+            script,
+            args,
+            onState: (dump) => {
+              scriptDump = dump;
+              server.notify();
+            },
+          });
+          scriptDump = run.snapshot ?? scriptDump;
+          status = `${script} ${run.signal ? `was ended by ${run.signal}` : `exited with code ${run.code}`}`;
+        }
+        server.notify();
+        process.stderr.write(`hbsys serve: ${status}; still serving ${server.url}\n`);
+      },
+    );
+
+  program
+    .command('bench')
+    .description('a quick run of the benchmarks: each case beside a host-memory baseline')
+    .option('--json', 'print JSON')
+    .action(async (flags: { json?: boolean }) => {
+      await emulator.reset();
+      const bar = progressBar();
+      const result = await runBenchSuite({
+        quick: true,
+        onProgress: (d, t, name) => bar.update(d, t, name),
+      });
+      bar.end();
+      if (flags.json) {
+        process.stdout.write(json(result));
+        return;
+      }
+      const rows = result.cases.map(
+        (c) =>
+          `  ${c.name.padEnd(40)} ${(c.nsPerOp / 1000).toFixed(1).padStart(10)} µs  ` +
+          `${c.baseline.padEnd(24)} ${(c.baselineNsPerOp / 1000).toFixed(1).padStart(10)} µs  x${c.ratio.toFixed(1)}`,
+      );
+      process.stdout.write(
+        `hbsys bench (quick, ${result.cases[0]?.iterations ?? 0} iterations per case)\n` +
+          `  ${'case'.padEnd(40)} ${'per op'.padStart(13)}  ${'baseline'.padEnd(24)} ${'per op'.padStart(13)}  ratio\n` +
+          `${rows.join('\n')}\n`,
+      );
     });
 
   return program;
 }
 
+/** Runs the CLI; sets process.exitCode (see the table at the top). */
 export async function main(argv: string[]): Promise<void> {
   try {
     await makeProgram().parseAsync(argv, { from: 'user' });
   } catch (error) {
-    process.stderr.write(`hbsys: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 2;
+    if (error instanceof CommanderError) {
+      // Commander printed the message (and the help) already.
+      process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`hbsys: ${message}\n`);
+    process.exitCode =
+      error instanceof UsageError
+        ? EXIT.usage
+        : error instanceof ScriptFailure
+          ? EXIT.scriptFailed
+          : EXIT.failed;
   }
 }
