@@ -9,7 +9,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { backendName } from '../backend.js';
 import { emulator } from '../emulator/index.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
