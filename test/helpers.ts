@@ -1,6 +1,6 @@
 /** Shared helpers of the tests (not a test file: node --test runs *.test.js only). */
 
-import { emulator, type EmulatorOptions, type hbSysMem } from '../src/index.js';
+import { type EmulatorOptions, emulator, type hbSysMem } from '../src/index.js';
 
 /** A small machine, so tests are fast and leave little behind. */
 export async function smallMachine(options: EmulatorOptions = {}): Promise<void> {

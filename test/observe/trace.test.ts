@@ -1,0 +1,107 @@
+/** The Chrome trace: slices on their own tracks, lanes that never overlap, the counter. */
+
+import assert from 'node:assert/strict';
+import { beforeEach, test } from 'node:test';
+import { allocate, emulator, register } from '../../src/index.js';
+import { TRACKS, type TraceEvent, TraceRecorder } from '../../src/observe/trace.js';
+import { smallMachine } from '../helpers.js';
+
+beforeEach(() => smallMachine());
+
+function slices(events: TraceEvent[], base: number): TraceEvent[] {
+  return events.filter((e) => e.ph === 'X' && e.tid >= base && e.tid < base + 100);
+}
+
+test('allocation lifetimes, registrations and flushes as slices; bytes in use as a counter', async () => {
+  const before = allocate(4096, { label: 'before' });
+  const rec = new TraceRecorder();
+  const a = allocate(100, { cached: true, label: 'a' });
+  const b = allocate(8192, { label: 'b' }); // overlaps a: must go on another lane
+  a.write(new Uint8Array(100).fill(1)).clean();
+  await emulator.bpu.copy(b.phyAddr, a.phyAddr, 100);
+  a.invalidate();
+  a.free();
+  const frame = emulator.vio.alloc(4096);
+  const reg = register(frame.phyAddr, 4096);
+  reg.free();
+  emulator.vio.free(frame.phyAddr);
+  rec.stop();
+  const trace = rec.toTrace();
+  // A JSON document with the fields trace viewers need.
+  const parsed = JSON.parse(JSON.stringify(trace)) as typeof trace;
+  assert.equal(parsed.displayTimeUnit, 'ms');
+  for (const e of parsed.traceEvents) {
+    assert.equal(typeof e.name, 'string');
+    assert.ok(['X', 'C', 'M'].includes(e.ph), e.ph);
+    assert.equal(typeof e.ts, 'number');
+    assert.equal(e.pid, 1);
+  }
+  const allocs = slices(parsed.traceEvents, TRACKS.allocation.tid);
+  assert.deepEqual(allocs.map((e) => e.name).sort(), ['a', 'b', 'before']);
+  const byName = new Map(allocs.map((e) => [e.name, e]));
+  assert.equal(byName.get('before')!.args!.beforeTrace, true);
+  assert.equal(
+    byName.get('b')!.args!.open,
+    true,
+    'b is still live: its slice ends at the trace end',
+  );
+  assert.equal(byName.get('a')!.args!.open, undefined);
+  assert.equal(byName.get('a')!.args!.size, 100);
+  // No two slices on one track overlap (overlaps draw wrong in trace viewers).
+  const byTid = new Map<number, TraceEvent[]>();
+  for (const e of parsed.traceEvents.filter((x) => x.ph === 'X')) {
+    byTid.set(e.tid, [...(byTid.get(e.tid) ?? []), e]);
+  }
+  for (const [tid, list] of byTid) {
+    list.sort((x, y) => x.ts - y.ts);
+    for (let i = 1; i < list.length; i++) {
+      assert.ok(list[i]!.ts >= list[i - 1]!.ts + list[i - 1]!.dur!, `overlap on track ${tid}`);
+    }
+  }
+  assert.equal(
+    new Set(allocs.map((e) => e.tid)).size,
+    3,
+    'three overlapping lifetimes, three lanes',
+  );
+  const flushes = slices(parsed.traceEvents, TRACKS.flush.tid);
+  assert.deepEqual(
+    flushes.map((e) => [e.name, e.args!.size]),
+    [
+      ['CLEAN', 100],
+      ['INVALIDATE', 100],
+    ],
+  );
+  assert.deepEqual(
+    slices(parsed.traceEvents, TRACKS.vio.tid).map((e) => [e.args!.size, e.args!.open]),
+    [[4096, undefined]],
+  );
+  assert.deepEqual(
+    slices(parsed.traceEvents, TRACKS.registration.tid).map((e) => e.args!.size),
+    [4096],
+  );
+  // The counter follows bytes in use: before, +a, +b, -a; VIO +1 page, -1 page.
+  const counter = parsed.traceEvents.filter((e) => e.ph === 'C');
+  assert.deepEqual(
+    counter.map((e) => [e.args!.ion, e.args!.vio]),
+    [
+      [4096, 0],
+      [8192, 0],
+      [16384, 0],
+      [12288, 0],
+      [12288, 4096],
+      [12288, 0],
+    ],
+  );
+  const names = parsed.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name');
+  assert.ok(names.some((e) => e.args!.name === 'ION allocations 3'));
+  assert.ok(names.some((e) => e.args!.name === 'flushes'));
+  b.free();
+  before.free();
+});
+
+test('a stopped recorder sees nothing more', () => {
+  const rec = new TraceRecorder();
+  rec.stop();
+  allocate(64).free();
+  assert.equal(rec.eventCount, 0);
+});
