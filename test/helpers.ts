@@ -1,6 +1,6 @@
 /** Shared helpers of the tests (not a test file: node --test runs *.test.js only). */
 
-import { emulator, type EmulatorOptions, type hbSysMem } from '../src/index.js';
+import { type EmulatorOptions, emulator, type hbSysMem } from '../src/index.js';
 
 /** A small machine, so tests are fast and leave little behind. */
 export async function smallMachine(options: EmulatorOptions = {}): Promise<void> {
@@ -18,7 +18,7 @@ export function snapshot(mem?: unknown): string {
   const m =
     typeof mem === 'object' && mem !== null
       ? Object.entries(mem).map(([k, v]) => [k, typeof v === 'bigint' ? `${v}n` : v])
-      : mem;
+      : `${typeof mem}:${String(mem)}`;
   return JSON.stringify({ stats, m }, (_k, v) =>
     v instanceof Uint8Array ? `bytes(${v.byteOffset},${v.byteLength})` : v,
   );

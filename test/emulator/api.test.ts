@@ -16,11 +16,11 @@ import {
   hbSysFreeMem,
   hbSysGetErrorDesc,
   hbSysGetLastError,
+  type hbSysMem,
   hbSysReadMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
   hbSysWriteMem,
-  type hbSysMem,
 } from '../../src/index.js';
 import { newMem, smallMachine, snapshot } from '../helpers.js';
 
@@ -286,7 +286,10 @@ describe('register and unregister', () => {
     assert.equal(mem.virAddr![0], 0x80);
     assert.equal(hbSysUnregisterMem(mem), HB_SYS_SUCCESS);
     assert.equal(mem.virAddr, null);
-    assert.ok(emulator.peek(frame.phyAddr, 6000).every((x) => x === 0x80), 'memory kept');
+    assert.ok(
+      emulator.peek(frame.phyAddr, 6000).every((x) => x === 0x80),
+      'memory kept',
+    );
     assert.equal(hbSysUnregisterMem(mem), HB_SYS_INVALID_ARGUMENT, 'not live any more');
     emulator.vio.free(frame.phyAddr);
   });
@@ -330,7 +333,10 @@ describe('register and unregister', () => {
     const a = alloc(4096);
     const { phyAddr } = a;
     assert.equal(hbSysFreeMem(a), HB_SYS_SUCCESS);
-    assert.equal(hbSysRegisterMem({ phyAddr, memSize: 64 } as hbSysMem), HB_SYS_REGISTER_MEM_FAILED);
+    assert.equal(
+      hbSysRegisterMem({ phyAddr, memSize: 64 } as hbSysMem),
+      HB_SYS_REGISTER_MEM_FAILED,
+    );
   });
 
   test('a VIO buffer still registered cannot be freed by its owner', () => {

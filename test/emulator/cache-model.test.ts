@@ -14,8 +14,8 @@ import {
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
-  hbSysRegisterMem,
   type hbSysMem,
+  hbSysRegisterMem,
 } from '../../src/index.js';
 import { newMem, smallMachine } from '../helpers.js';
 
@@ -39,9 +39,15 @@ describe('cache model (strict)', () => {
     const b = alloc(256, false);
     a.virAddr!.fill(0x5a);
     await emulator.bpu.copy(b.phyAddr, a.phyAddr, 256);
-    assert.ok(b.virAddr!.every((x) => x === 0x5a), 'BPU copy saw the CPU write');
+    assert.ok(
+      b.virAddr!.every((x) => x === 0x5a),
+      'BPU copy saw the CPU write',
+    );
     await emulator.bpu.fill(a.phyAddr, 0x33, 256);
-    assert.ok(a.virAddr!.every((x) => x === 0x33), 'CPU saw the BPU fill');
+    assert.ok(
+      a.virAddr!.every((x) => x === 0x33),
+      'CPU saw the BPU fill',
+    );
   });
 
   test('2. cached: a CPU write is not visible to the BPU before CLEAN, and is after', async () => {
@@ -49,26 +55,41 @@ describe('cache model (strict)', () => {
     const sink = alloc(256, false);
     a.virAddr!.fill(0x77);
     await emulator.bpu.copy(sink.phyAddr, a.phyAddr, 256);
-    assert.ok(sink.virAddr!.every((x) => x === 0), 'BPU read memory, not the dirty cache');
+    assert.ok(
+      sink.virAddr!.every((x) => x === 0),
+      'BPU read memory, not the dirty cache',
+    );
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
     await emulator.bpu.copy(sink.phyAddr, a.phyAddr, 256);
-    assert.ok(sink.virAddr!.every((x) => x === 0x77), 'after CLEAN the BPU sees the write');
+    assert.ok(
+      sink.virAddr!.every((x) => x === 0x77),
+      'after CLEAN the BPU sees the write',
+    );
   });
 
   test('3. cached: a BPU fill is not visible through virAddr before INVALIDATE, and is after', async () => {
     const a = alloc(256, true);
     await emulator.bpu.fill(a.phyAddr, 0x42, 256);
-    assert.ok(a.virAddr!.every((x) => x === 0), 'the CPU still sees its stale copy');
+    assert.ok(
+      a.virAddr!.every((x) => x === 0),
+      'the CPU still sees its stale copy',
+    );
     assert.ok(deviceView(a).every((x) => x === 0x42));
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
-    assert.ok(a.virAddr!.every((x) => x === 0x42), 'after INVALIDATE the CPU sees the fill');
+    assert.ok(
+      a.virAddr!.every((x) => x === 0x42),
+      'after INVALIDATE the CPU sees the fill',
+    );
   });
 
   test('4. a needless CLEAN after the BPU writes does not overwrite its data', async () => {
     const a = alloc(4096, true);
     await emulator.bpu.fill(a.phyAddr, 0x11, 4096);
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
-    assert.ok(deviceView(a).every((x) => x === 0x11), 'clean lines are not written back');
+    assert.ok(
+      deviceView(a).every((x) => x === 0x11),
+      'clean lines are not written back',
+    );
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
     assert.ok(a.virAddr!.every((x) => x === 0x11));
   });
@@ -79,10 +100,21 @@ describe('cache model (strict)', () => {
     await emulator.bpu.fill(a.phyAddr + 64n, 0xbb, 64); // line B
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
     const v = a.virAddr!;
-    assert.ok(v.subarray(0, 64).every((x) => x === 0xaa), 'the CPU keeps its line A');
-    assert.ok(v.subarray(64, 128).every((x) => x === 0xbb), 'the CPU sees the BPU line B');
+    assert.ok(
+      v.subarray(0, 64).every((x) => x === 0xaa),
+      'the CPU keeps its line A',
+    );
+    assert.ok(
+      v.subarray(64, 128).every((x) => x === 0xbb),
+      'the CPU sees the BPU line B',
+    );
     assert.ok(v.subarray(128).every((x) => x === 0));
-    assert.ok(deviceView(a).subarray(0, 64).every((x) => x === 0xaa), 'A was written back');
+    assert.ok(
+      deviceView(a)
+        .subarray(0, 64)
+        .every((x) => x === 0xaa),
+      'A was written back',
+    );
   });
 
   test('6. CPU and BPU both write line A: INVALIDATE writes the CPU line back over the BPU', async () => {
@@ -93,7 +125,10 @@ describe('cache model (strict)', () => {
     const v = a.virAddr!;
     assert.equal(v[3], 0xc1);
     assert.equal(v[0], 0, 'the whole dirty line, stale bytes included, was written back');
-    assert.ok(v.subarray(64).every((x) => x === 0xd2), 'the other line keeps the BPU data');
+    assert.ok(
+      v.subarray(64).every((x) => x === 0xd2),
+      'the other line keeps the BPU data',
+    );
     assert.equal(deviceView(a)[0], 0, 'the BPU data of line A is lost in memory too');
   });
 
@@ -103,15 +138,27 @@ describe('cache model (strict)', () => {
     a.memSize = 100; // the caller lowers memSize to the valid bytes: lines 0 and 1
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
     const mem = deviceView(a, 1024);
-    assert.ok(mem.subarray(0, 128).every((x) => x === 0xee), 'bytes 0-127 (two lines) cleaned');
-    assert.ok(mem.subarray(128).every((x) => x === 0), 'the rest stays dirty in the cache');
+    assert.ok(
+      mem.subarray(0, 128).every((x) => x === 0xee),
+      'bytes 0-127 (two lines) cleaned',
+    );
+    assert.ok(
+      mem.subarray(128).every((x) => x === 0),
+      'the rest stays dirty in the cache',
+    );
     a.memSize = 1024;
     await emulator.bpu.fill(a.phyAddr, 0x01, 1024);
     a.memSize = 64;
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
     const v = a.virAddr!;
-    assert.ok(v.subarray(0, 64).every((x) => x === 0x01), 'line 0 refilled');
-    assert.ok(v.subarray(64, 128).every((x) => x === 0xee), 'line 1 not invalidated');
+    assert.ok(
+      v.subarray(0, 64).every((x) => x === 0x01),
+      'line 0 refilled',
+    );
+    assert.ok(
+      v.subarray(64, 128).every((x) => x === 0xee),
+      'line 1 not invalidated',
+    );
   });
 
   test('7b. a range that starts mid-line is widened down to the line start', async () => {
@@ -145,10 +192,19 @@ describe('cache model (strict)', () => {
     assert.equal(hbSysFreeMem(a), HB_SYS_SUCCESS);
     const b = alloc(4096, true);
     assert.equal(b.phyAddr, phyAddr);
-    assert.ok(b.virAddr!.every((x) => x === 0), 'CPU view zeroed');
-    assert.ok(deviceView(b).every((x) => x === 0), 'physical memory zeroed');
+    assert.ok(
+      b.virAddr!.every((x) => x === 0),
+      'CPU view zeroed',
+    );
+    assert.ok(
+      deviceView(b).every((x) => x === 0),
+      'physical memory zeroed',
+    );
     assert.equal(hbSysFlushMem(b, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
-    assert.ok(b.virAddr!.every((x) => x === 0), 'no stale dirty line comes back');
+    assert.ok(
+      b.virAddr!.every((x) => x === 0),
+      'no stale dirty line comes back',
+    );
   });
 
   test('flush of uncached memory succeeds and changes nothing', async () => {
@@ -170,7 +226,10 @@ describe('cache model (coherent)', () => {
     const b = alloc(256, true);
     a.virAddr!.fill(0x12);
     await emulator.bpu.copy(b.phyAddr, a.phyAddr, 256);
-    assert.ok(b.virAddr!.every((x) => x === 0x12), 'no CLEAN and no INVALIDATE needed');
+    assert.ok(
+      b.virAddr!.every((x) => x === 0x12),
+      'no CLEAN and no INVALIDATE needed',
+    );
     await emulator.bpu.fill(a.phyAddr, 0x34, 256);
     assert.ok(a.virAddr!.every((x) => x === 0x34));
     assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
