@@ -18,7 +18,6 @@ export type HbSysFlushFlag = typeof HB_SYS_MEM_CACHE_INVALIDATE | typeof HB_SYS_
  * A block of BPU memory: its physical address (what the BPU uses), its CPU mapping and its
  * size in bytes. The functions fill it as an out-parameter; any plain object will do.
  */
-// biome-ignore lint/style/useNamingConvention: the vendor's type name is the contract
 export interface hbSysMem {
   phyAddr: bigint;
   virAddr: Uint8Array | null;

@@ -18,7 +18,7 @@ export function snapshot(mem?: unknown): string {
   const m =
     typeof mem === 'object' && mem !== null
       ? Object.entries(mem).map(([k, v]) => [k, typeof v === 'bigint' ? `${v}n` : v])
-      : mem;
+      : `${typeof mem}:${String(mem)}`;
   return JSON.stringify({ stats, m }, (_k, v) =>
     v instanceof Uint8Array ? `bytes(${v.byteOffset},${v.byteLength})` : v,
   );

@@ -146,7 +146,9 @@ export const emulator = {
       );
     }
     const offset = addr - region.base;
-    return Uint8Array.prototype.slice.call(region.memory, offset, offset + size);
+    const out = new Uint8Array(size);
+    out.set(region.memory.subarray(offset, offset + size));
+    return out;
   },
 
   /** Externally owned memory with known physical addresses: camera and codec buffers. */
