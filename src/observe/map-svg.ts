@@ -47,6 +47,8 @@ export interface MapOptions {
   rowHeight?: number;
   /** The narrowest a block is drawn. Default 5. */
   minBlockWidth?: number;
+  /** The heading; '' for none (a page that has its own). Default 'hbsys memory map'. */
+  title?: string;
   /** A line under the title (the stats, for example). */
   subtitle?: string;
 }
@@ -89,7 +91,7 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     `<text x="${margin}" y="${y}" class="title" font-size="16" font-weight="bold">hbsys memory map</text>`,
   );
   if (options.subtitle) {
-    y += 18;
+    y += 16;
     out.push(`<text x="${margin}" y="${y}" font-size="12">${escapeXml(options.subtitle)}</text>`);
   }
   y += 14;
@@ -110,9 +112,9 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     const total = rows * width;
     const share = total - n * minWidth;
     y += 16;
-    const title = REGION_TITLES[region.name] ?? region.name;
+    const regionTitle = REGION_TITLES[region.name] ?? region.name;
     out.push(
-      `<text x="${margin}" y="${y}" font-size="13" font-weight="bold">${escapeXml(title)} ` +
+      `<text x="${margin}" y="${y}" font-size="13" font-weight="bold">${escapeXml(regionTitle)} ` +
         `at ${escapeXml(region.base)}, ${formatBytes(region.size)}, ${n} blocks</text>`,
     );
     y += 6;

@@ -64,6 +64,7 @@ function render(state) {
   const { dump, status } = state;
   const s = dump.stats;
   mapEl.innerHTML = renderMapSvg(dump.regions, {
+    title: '',
     subtitle: formatBytes(s.bytesInUse) + ' of ' + formatBytes(s.heapSize) + ' in use, ' + s.allocationCount +
       ' allocations, fragmentation ' + (s.fragmentation * 100).toFixed(1) + '%',
   });

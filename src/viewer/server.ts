@@ -58,6 +58,8 @@ export async function startMapServer(options: MapServerOptions): Promise<MapServ
       res.writeHead(405, { allow: 'GET' }).end();
     } else if (path === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE_HTML);
+    } else if (path === '/favicon.ico') {
+      res.writeHead(204).end();
     } else if (path === '/map-svg.js') {
       res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(renderer);
     } else if (path === '/state') {
