@@ -1,0 +1,313 @@
+/** The `hbsys` command, run as a user runs it: every command, its help, its errors, its exit codes. */
+
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { hbsys, script, serve, stop, tempDir } from '../cli-helpers.js';
+
+const LEAKY = `
+import { allocate, emulator } from 'hbsys';
+const kept = allocate(10000, { cached: true, label: 'leaked tensor' });
+allocate(5000, { label: 'freed' }).free();
+emulator.vio.alloc(8192);
+console.log('args:' + process.argv.slice(2).join(','));
+`;
+
+describe('help and usage errors', () => {
+  for (const [command, mentions] of [
+    ['demo', ['--frames', '--width', '--height', '--tensor', '--out', '--json']],
+    ['check', ['<script>', '[args...]', '--json']],
+    ['stats', ['[script]', '--json', '--frames']],
+    ['dump', ['[script]', '--out', '--svg']],
+    ['serve', ['[script]', '--port', '--host', '--delay']],
+    ['bench', ['--json']],
+  ] as const) {
+    test(`hbsys ${command} --help`, async () => {
+      const r = await hbsys([command, '--help']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Usage: hbsys ${command}`));
+      for (const m of mentions) assert.ok(r.stdout.includes(m), `${command} --help mentions ${m}`);
+    });
+  }
+
+  test('hbsys --help lists every command', async () => {
+    const r = await hbsys(['--help']);
+    assert.equal(r.code, 0);
+    for (const c of ['demo', 'check', 'stats', 'dump', 'serve', 'bench'])
+      assert.match(r.stdout, new RegExp(`\\n  ${c} `));
+  });
+
+  for (const [args, message] of [
+    [['demo', '--frames', 'many'], /--frames.*expected a positive integer, got 'many'/],
+    [['demo', '--frames', '0'], /expected a positive integer/],
+    [['demo', '--width', '641'], /expected an even number of pixels/],
+    [['demo', '--tensor', '224'], /expected WIDTHxHEIGHT/],
+    [['serve', '--port', '70000'], /expected a port number/],
+    [['serve', '--delay', '-1'], /expected milliseconds/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [['demo', '--colour'], /unknown option '--colour'/],
+    [['check'], /missing required argument 'script'/],
+    [['check', 'no-such-script.mjs'], /script not found: no-such-script\.mjs/],
+    [['stats', 'no-such-script.mjs'], /script not found/],
+  ] as const) {
+    test(`hbsys ${args.join(' ')} exits 2 with a message`, async () => {
+      const r = await hbsys([...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '');
+    });
+  }
+});
+
+describe('scripts run with hbsys preloaded', () => {
+  const dir = tempDir('cli');
+  const leaky = script(dir, 'leaky.mjs', LEAKY);
+
+  test('stats <script>: the statistics at its exit, with its arguments passed on', async () => {
+    const r = await hbsys(['stats', '--json', leaky, '--flag', 'x']);
+    assert.equal(r.code, 0, r.stderr);
+    const [printed, json] = r.stdout.split('\n{');
+    assert.equal(printed, 'args:--flag,x');
+    const stats = JSON.parse(`{${json}`);
+    // The script's 'hbsys' is the CLI's: its allocations are in the CLI's snapshot.
+    assert.equal(stats.allocationCount, 1);
+    assert.equal(stats.bytesRequested, 10000);
+    assert.equal(stats.allocs, 2);
+    assert.equal(stats.frees, 1);
+    assert.equal(stats.vioBufferCount, 1);
+  });
+
+  test('stats <script> as text', async () => {
+    const r = await hbsys(['stats', leaky]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /allocations\s+1 live \(of 1024\), 2 allocs, 1 frees/);
+  });
+
+  test('dump <script>: what it left, as JSON and SVG', async () => {
+    const out = join(dir, 'leaky-dump.json');
+    const svg = join(dir, 'leaky-map.svg');
+    const r = await hbsys(['dump', '--out', out, '--svg', svg, leaky]);
+    assert.equal(r.code, 0, r.stderr);
+    const dump = JSON.parse(readFileSync(out, 'utf8'));
+    assert.equal(dump.format, 'hbsys-heap-dump');
+    const owned = dump.regions.flatMap((x: { blocks: { kind: string }[] }) =>
+      x.blocks.filter((b) => b.kind !== 'free'),
+    );
+    assert.deepEqual(
+      owned.map((b: { kind: string; label: string | null; requestedSize: number }) => [
+        b.kind,
+        b.label,
+        b.requestedSize,
+      ]),
+      [
+        ['allocation', 'leaked tensor', 10000],
+        ['vio', null, 8192],
+      ],
+    );
+    assert.match(readFileSync(svg, 'utf8'), /data-label="leaked tensor"/);
+  });
+
+  test('a script that fails: exit code 3 and the reason', async () => {
+    const failing = script(dir, 'fails.mjs', "import 'hbsys';\nprocess.exit(5);\n");
+    const r = await hbsys(['stats', failing]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /fails\.mjs exited with code 5/);
+    const c = await hbsys(['check', failing]);
+    assert.equal(c.code, 3);
+    assert.match(c.stderr, /exited with code 5/);
+  });
+});
+
+describe('check', () => {
+  const dir = tempDir('check');
+
+  test('a correct program: no findings, exit 0', async () => {
+    const clean = script(
+      dir,
+      'clean.mjs',
+      `import { allocate, emulator } from 'hbsys';
+       const a = allocate(4096, { cached: true, label: 'in' });
+       const b = allocate(4096, { cached: true, label: 'out' });
+       a.write(new Uint8Array(4096).fill(3)).clean();
+       await emulator.bpu.copy(b.phyAddr, a.phyAddr, 4096);
+       if (b.invalidate().read()[9] !== 3) process.exit(9);
+       a.free();
+       b.free();`,
+    );
+    const r = await hbsys(['check', clean]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /hbsys check: no findings/);
+  });
+
+  test('a program with a missing CLEAN and a leak: findings, exit 1', async () => {
+    const buggy = script(
+      dir,
+      'buggy.mjs',
+      `import { allocate, emulator } from 'hbsys';
+       const a = allocate(4096, { cached: true, label: 'never cleaned' });
+       const b = allocate(4096, { label: 'leaked output' });
+       a.write(new Uint8Array(4096).fill(3));            // no clean(): the BPU reads stale memory
+       await emulator.bpu.copy(b.phyAddr, a.phyAddr, 4096);
+       a.free();`,
+    );
+    const r = await hbsys(['check', '--json', buggy]);
+    assert.equal(r.code, 1, r.stderr);
+    const { findings } = JSON.parse(r.stdout);
+    assert.ok(findings.length >= 2, r.stdout);
+    const text = JSON.stringify(findings);
+    assert.match(text, /leaked output/, 'the leak names its label');
+    assert.ok(findings.some((f: { phyAddr: string }) => /^0x[0-9a-f]+$/.test(f.phyAddr)));
+    const human = await hbsys(['check', buggy]);
+    assert.equal(human.code, 1);
+    assert.match(human.stdout, /hbsys check: \d+ finding\(s\)\n {2}1\. /);
+  });
+});
+
+describe('demo', () => {
+  const small = ['--frames', '3', '--width', '64', '--height', '48', '--tensor', '16x12'];
+
+  test('runs the pipeline, verifies every frame against the reference, and writes --out', async () => {
+    const out = join(tempDir('demo'), 'report');
+    const r = await hbsys(['demo', ...small, '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.frames, 3);
+    assert.equal(result.framesVerified, 3);
+    assert.equal(result.verified, true);
+    assert.equal(result.findings, 0);
+    assert.equal(result.stats.allocationCount, 0, 'the demo frees what it allocates');
+    assert.equal(result.stats.registrationCount, 0);
+    assert.equal(result.stats.registrations, 3, 'each frame registered once');
+    assert.equal(result.stats.invalidates, 3, 'one INVALIDATE per frame');
+    assert.equal(result.stats.bpuJobs, 6, 'nv12ToRgb and conv3x3Int8 per frame');
+    assert.equal(result.bytes.camera, 3 * 64 * 48 * 1.5);
+    assert.ok(result.framesPerSecond > 0);
+    for (const stage of [
+      'camera',
+      'register',
+      'nv12ToRgb',
+      'conv3x3Int8',
+      'invalidateAndPostProcess',
+      'verify',
+    ]) {
+      assert.equal(typeof result.stages[stage], 'number', stage);
+    }
+    assert.equal(process.stderr.isTTY && false, false);
+    assert.equal(r.stderr.includes('['), false, 'no progress bar when stderr is not a terminal');
+    for (const f of ['stats.json', 'dump.json', 'trace.json', 'map.svg'])
+      assert.ok(existsSync(join(out, f)), f);
+    const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+    assert.equal(stats.bpuJobs, 6);
+    const dump = JSON.parse(readFileSync(join(out, 'dump.json'), 'utf8'));
+    const labels = dump.regions[0].blocks
+      .map((b: { label: string | null }) => b.label)
+      .filter(Boolean);
+    assert.deepEqual(labels.sort(), [
+      'conv bias (int32)',
+      'conv weights (int8)',
+      'input tensor (RGB)',
+      'output tensor (int8)',
+    ]);
+    assert.equal(
+      dump.regions[1].blocks.filter((b: { kind: string }) => b.kind === 'vio').length,
+      3,
+      'a ring of 3 camera buffers',
+    );
+    const trace = JSON.parse(readFileSync(join(out, 'trace.json'), 'utf8'));
+    const names = trace.traceEvents
+      .filter((e: { ph: string }) => e.ph === 'X')
+      .map((e: { name: string }) => e.name);
+    assert.equal(names.filter((n: string) => n === 'INVALIDATE').length, 3);
+    assert.equal(names.filter((n: string) => n.startsWith('registration')).length, 3);
+    assert.ok(names.includes('input tensor (RGB)'));
+    const svg = readFileSync(join(out, 'map.svg'), 'utf8');
+    assert.equal(
+      (svg.match(/<g class="block"/g) ?? []).length,
+      dump.regions[0].blocks.length + dump.regions[1].blocks.length,
+    );
+  });
+
+  test('prints a summary with the figures', async () => {
+    const r = await hbsys(['demo', ...small]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /frames\/s\s+\d+(\.\d)?/);
+    assert.match(
+      r.stdout,
+      /per frame\s+camera [\d.]+ ms, register [\d.]+ ms, nv12ToRgb [\d.]+ ms, conv3x3Int8 [\d.]+ ms/,
+    );
+    assert.match(r.stdout, /verified\s+3\/3 frames match the CPU reference/);
+    assert.match(r.stdout, /findings\s+0/);
+    assert.match(r.stdout, /flushes\s+0 CLEAN \(0 B\), 3 INVALIDATE/);
+  });
+
+  test('stats and dump of the demo', async () => {
+    const s = await hbsys(['stats', '--json', ...small]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(JSON.parse(s.stdout).bpuJobs, 6);
+    const d = await hbsys(['dump', ...small]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(
+      JSON.parse(d.stdout).stats.allocationCount,
+      4,
+      'the dump is taken before the demo frees',
+    );
+  });
+});
+
+describe('bench and serve', () => {
+  test('bench --json: every case beside its baseline', async () => {
+    const r = await hbsys(['bench', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.quick, true);
+    assert.ok(result.cases.length >= 4);
+    for (const c of result.cases) {
+      assert.equal(typeof c.name, 'string');
+      assert.ok(c.nsPerOp > 0 && c.baselineNsPerOp > 0 && c.ratio > 0, JSON.stringify(c));
+    }
+  });
+
+  test('serve <script>: the page, the renderer and the state over HTTP', async () => {
+    const dir = tempDir('serve');
+    const s = script(
+      dir,
+      'hold.mjs',
+      `import { allocate } from 'hbsys';\nallocate(4096, { label: 'held' });\n`,
+    );
+    const { url, child } = await serve([s]);
+    try {
+      const page = await fetch(url);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(
+        await page.text(),
+        /import \{ formatBytes, renderMapSvg \} from '\/map-svg\.js'/,
+      );
+      const js = await fetch(new URL('map-svg.js', url));
+      assert.match(js.headers.get('content-type') ?? '', /javascript/);
+      assert.match(await js.text(), /export function renderMapSvg/);
+      assert.equal((await fetch(new URL('nope', url))).status, 404);
+      // The script's final state arrives once it has exited.
+      let state: { dump: { regions: { blocks: { label: string | null }[] }[] }; status: string };
+      do {
+        state = (await (await fetch(new URL('state', url))).json()) as typeof state;
+      } while (!/exited with code 0/.test(state.status));
+      assert.ok(state.dump.regions[0]!.blocks.some((b) => b.label === 'held'));
+    } finally {
+      await stop(child);
+    }
+  });
+
+  test('serve: a port in use is an error that says what to do', async () => {
+    const { url, child } = await serve([]);
+    try {
+      const port = new URL(url).port;
+      const r = await hbsys(['serve', '--port', port]);
+      assert.equal(r.code, 4);
+      assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE.*\(try --port 0\)/);
+    } finally {
+      await stop(child);
+    }
+  });
+});
