@@ -145,6 +145,7 @@ export function demoSummary(r: DemoResult): string {
 
 export function statsText(s: ObservedStats): string {
   const kinds = Object.entries(s.findingsByKind)
+    .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
   return [
@@ -168,7 +169,8 @@ export function findingsText(findings: readonly FindingJson[]): string {
   findings.forEach((f, i) => {
     const where = typeof f.phyAddr === 'string' ? ` at ${f.phyAddr}` : '';
     const size = typeof f.size === 'number' ? `, ${f.size} bytes` : '';
-    lines.push(`  ${i + 1}. ${f.kind}${where}${size}: ${f.message}`);
+    const label = typeof f.label === 'string' ? ` '${f.label}'` : '';
+    lines.push(`  ${i + 1}. ${f.kind}${where}${size}${label}: ${f.message}`);
   });
   return lines.join('\n');
 }
