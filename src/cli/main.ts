@@ -405,16 +405,25 @@ export function makeProgram(): Command {
         process.stderr.write(`hbsys serve: memory map at ${server.url} (Ctrl-C stops)\n`);
         if (script === undefined) {
           const stop = watchMachine(() => server.notify());
-          const result = await runDemo({
-            ...demoOptions(flags),
-            onFrame: async (i, n) => {
-              status = `demo: frame ${i} of ${n}`;
-              server.notify();
-              if (flags.delay > 0) await new Promise((r) => setTimeout(r, flags.delay));
-            },
-          });
-          stop();
-          status = `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ${result.findings} findings`;
+          try {
+            const result = await runDemo({
+              ...demoOptions(flags),
+              onFrame: async (i, n) => {
+                status = `demo: frame ${i} of ${n}`;
+                server.notify();
+                if (flags.delay > 0) await new Promise((r) => setTimeout(r, flags.delay));
+              },
+            });
+            status =
+              `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ` +
+              `${result.findings} findings`;
+          } catch (error) {
+            // Nothing to watch any more: stop serving, and say why.
+            await server.close();
+            throw error;
+          } finally {
+            stop();
+          }
         } else {
           const run = await runScript({
             script,
