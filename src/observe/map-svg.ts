@@ -4,10 +4,11 @@
  * the live page (which loads this module as is: it imports nothing, so that a browser can
  * run the compiled file without a build step).
  *
- * Block widths: a heap of hundreds of MiB holds buffers of a few KiB, so a purely
- * proportional bar would hide them. Every block gets a minimum width, and the rest of the
- * bar is shared in proportion to size; the bar wraps onto more rows when a region has many
- * blocks. A block split by a row end is one `<g class="block">` with two rectangles.
+ * Block widths: a heap of hundreds of MiB holds buffers of a few KiB, so a bar in
+ * proportion to size would show one free block and hairlines. Every block gets a minimum
+ * width, and the rest of the bar is shared in proportion to the square root of its size
+ * (the map says so), which keeps the order of sizes visible and every buffer findable; the
+ * bar wraps onto more rows when a region has many blocks. A block split by a row end is one `<g class="block">` with two rectangles.
  */
 
 /** How the map colours a block. */
@@ -86,10 +87,14 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
   const minWidth = options.minBlockWidth ?? 5;
   const margin = 12;
   const out: string[] = [];
-  let y = margin + 18;
-  out.push(
-    `<text x="${margin}" y="${y}" class="title" font-size="16" font-weight="bold">hbsys memory map</text>`,
-  );
+  const title = options.title ?? 'hbsys memory map';
+  let y = margin;
+  if (title !== '') {
+    y += 18;
+    out.push(
+      `<text x="${margin}" y="${y}" class="title" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
+    );
+  }
   if (options.subtitle) {
     y += 16;
     out.push(`<text x="${margin}" y="${y}" font-size="12">${escapeXml(options.subtitle)}</text>`);
@@ -104,6 +109,10 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     );
     lx += 110;
   }
+  out.push(
+    `<text x="${lx}" y="${y + 10}" font-size="11" fill="#4b5563">width: at least ${minWidth} px, ` +
+      'then in proportion to √size</text>',
+  );
   y += 22;
   let index = 0;
   for (const region of regions) {
@@ -111,6 +120,8 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     const rows = Math.max(1, Math.ceil((n * minWidth * 2) / width));
     const total = rows * width;
     const share = total - n * minWidth;
+    let rootSum = 0;
+    for (const b of region.blocks) rootSum += Math.sqrt(b.size);
     y += 16;
     const regionTitle = REGION_TITLES[region.name] ?? region.name;
     out.push(
@@ -121,7 +132,7 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     out.push(`<g class="region" data-region="${escapeXml(region.name)}">`);
     let cursor = 0;
     for (const block of region.blocks) {
-      const length = minWidth + (share * block.size) / region.size;
+      const length = minWidth + (rootSum > 0 ? (share * Math.sqrt(block.size)) / rootSum : 0);
       const kind = mapKind(block);
       const colour = MAP_COLOURS[kind];
       const label = block.label ?? '';

@@ -55,6 +55,12 @@ test('every block of every region is drawn, in its kind colour', async () => {
       assert.ok(r.x >= 12 && r.x + r.width <= 412 + 0.01, 'inside the bar');
     }
   });
+  // Larger blocks are drawn wider (√size), every one at least the minimum width.
+  const width = (x: Group) => x.rects.reduce((sum, r) => sum + r.width, 0);
+  assert.ok(width(g[1]!) > width(g[0]!), 'three pages wider than one');
+  assert.ok(width(g[5]!) > width(g[4]!), 'the free rest of the VIO region wider than one buffer');
+  assert.match(svg, /class="title"[^>]*>hbsys memory map</);
+  assert.doesNotMatch(renderMapSvg(dump.regions, { title: '' }), /class="title"/);
   reg.free();
   cached.free();
   uncached.free();
