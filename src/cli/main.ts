@@ -202,7 +202,7 @@ async function scriptSnapshot(
   script: string,
   args: string[],
 ): Promise<{ dump: HeapDump; run: ScriptRun }> {
-  const run = await runScript({ script, args });
+  const run = await runScript({ script, args, sanitize: true });
   if (run.snapshot === undefined) {
     throw new ScriptFailure(scriptOutcome(run, script).line ?? `${script} left no snapshot`);
   }
@@ -428,6 +428,7 @@ export function makeProgram(): Command {
           const run = await runScript({
             script,
             args,
+            sanitize: true,
             onState: (dump) => {
               scriptDump = dump;
               server.notify();

@@ -8,12 +8,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { HeapDump } from '../observe/dump.js';
-import type { FindingJson } from '../observe/findings.js';
+import { countByKind, type FindingJson } from '../observe/findings.js';
 
 export interface ScriptRunOptions {
   script: string;
   args: readonly string[];
-  /** Sanitizer on (report mode, stacks on) and its report collected. */
+  /**
+   * Sanitizer on (report mode, stacks on) and its report collected; the snapshot's findings
+   * are then the report's, leaks at exit included.
+   */
   sanitize?: boolean;
   /** Receives the state while the script runs. */
   onState?: (dump: HeapDump) => void;
@@ -69,12 +72,19 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
         child.once('exit', (c, s) => done([c, s]));
       },
     );
-    return {
-      code,
-      signal,
-      report: readJson(reportFile),
-      snapshot: (readJson(snapshotFile) as { dump?: HeapDump } | undefined)?.dump,
-    };
+    const report = readJson<ScriptRun['report']>(reportFile);
+    const snapshot = readJson<{ dump?: HeapDump }>(snapshotFile)?.dump;
+    if (report !== undefined && snapshot !== undefined) {
+      // The sanitizer reports leaks at exit, after the snapshot was taken: its report is
+      // the complete list.
+      snapshot.findings = report.findings;
+      snapshot.stats.findings = report.findings.length;
+      const zero = Object.fromEntries(
+        Object.keys(snapshot.stats.findingsByKind).map((k) => [k, 0]),
+      );
+      snapshot.stats.findingsByKind = { ...zero, ...countByKind(report.findings) };
+    }
+    return { code, signal, report, snapshot };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
