@@ -1,7 +1,7 @@
 /** The `hbsys` command, run as a user runs it: every command, its help, its errors, its exit codes. */
 
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { hbsys, script, serve, stop, tempDir } from '../cli-helpers.js';
@@ -76,6 +76,27 @@ describe('scripts run with hbsys preloaded', () => {
     assert.equal(stats.allocs, 2);
     assert.equal(stats.frees, 1);
     assert.equal(stats.vioBufferCount, 1);
+  });
+
+  test("the script's 'hbsys' is the CLI's, even beside another installed hbsys", async () => {
+    const project = tempDir('project');
+    mkdirSync(join(project, 'node_modules', 'hbsys'), { recursive: true });
+    writeFileSync(
+      join(project, 'node_modules', 'hbsys', 'package.json'),
+      JSON.stringify({ name: 'hbsys', type: 'module', exports: './index.js' }),
+    );
+    writeFileSync(
+      join(project, 'node_modules', 'hbsys', 'index.js'),
+      "throw new Error('the other hbsys');\n",
+    );
+    const app = script(
+      project,
+      'app.mjs',
+      "import { allocate } from 'hbsys';\nallocate(64, { label: 'mine' });\n",
+    );
+    const r = await hbsys(['stats', '--json', app]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).allocationCount, 1);
   });
 
   test('stats <script> as text', async () => {
