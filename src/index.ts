@@ -38,13 +38,15 @@ export {
   type HostBytes,
   type hbSysMem,
 } from './mem.js';
+export { type NativeBackend, nativeLibraryPath } from './native/backend.js';
+export { DEFAULT_LIBDNN_PATHS } from './native/libdnn.js';
 export {
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
-  type HbSysFailure,
   HbSysError,
+  type HbSysFailure,
   type HbSysStatusName,
   hbSysGetErrorDesc,
   hbSysGetLastError,
