@@ -14,15 +14,7 @@
  */
 
 import { currentBackend } from './backend.js';
-import {
-  allocLabelled,
-  describe,
-  hbSysFlushMem,
-  hbSysFreeMem,
-  hbSysRegisterMem,
-  hbSysUnregisterMem,
-  toBytes,
-} from './hbsys.js';
+import { allocLabelled, hbSysFlushMem, hbSysFreeMem, hbSysRegisterMem, hbSysUnregisterMem, toBytes, describe } from './hbsys.js';
 import {
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
@@ -103,9 +95,7 @@ export class HbSysBuffer implements Disposable {
     const v = this.mapping('write');
     const bytes = toBytes(src);
     if (bytes === undefined) {
-      throw this.error(
-        `write: src must be a typed array, DataView or ArrayBuffer, got ${describe(src)}`,
-      );
+      throw this.error(`write: src must be a typed array, DataView or ArrayBuffer, got ${describe(src)}`);
     }
     if (!isIndex(offset) || offset + bytes.byteLength > this.size) {
       throw this.error(
@@ -124,15 +114,11 @@ export class HbSysBuffer implements Disposable {
     const v = this.mapping('read');
     const out = dst === undefined ? undefined : toBytes(dst);
     if (dst !== undefined && out === undefined) {
-      throw this.error(
-        `read: dst must be a typed array, DataView or ArrayBuffer, got ${describe(dst)}`,
-      );
+      throw this.error(`read: dst must be a typed array, DataView or ArrayBuffer, got ${describe(dst)}`);
     }
     const n = out === undefined ? this.size - offset : out.byteLength;
     if (!isIndex(offset) || offset > this.size || offset + n > this.size) {
-      throw this.error(
-        `read: ${n} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`,
-      );
+      throw this.error(`read: ${n} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`);
     }
     currentBackend().noteCpuRead?.(this.mem, offset, n);
     const target = out ?? new Uint8Array(n);
@@ -197,24 +183,15 @@ export class HbSysBuffer implements Disposable {
  */
 export function allocate(size: number, options: AllocateOptions = {}): HbSysBuffer {
   if (typeof options !== 'object' || options === null) {
-    throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
-      `allocate: options must be an object, got ${describe(options)}`,
-    );
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: options must be an object, got ${describe(options)}`);
   }
   const cached = options.cached ?? false;
   if (typeof cached !== 'boolean') {
-    throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
-      `allocate: cached must be a boolean, got ${describe(cached)}`,
-    );
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: cached must be a boolean, got ${describe(cached)}`);
   }
   const label = options.label;
   if (label !== undefined && typeof label !== 'string') {
-    throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
-      `allocate: label must be a string, got ${describe(label)}`,
-    );
+    throw new HbSysError(HB_SYS_INVALID_ARGUMENT, `allocate: label must be a string, got ${describe(label)}`);
   }
   const mem = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
   const code = allocLabelled(mem, size, cached, label);
@@ -227,11 +204,7 @@ export function allocate(size: number, options: AllocateOptions = {}): HbSysBuff
  * Registers `[phyAddr, phyAddr + size)` (a camera or codec buffer, or memory shared by
  * another process) and returns it as a cached buffer; `free()` ends the registration.
  */
-export function register(
-  phyAddr: bigint,
-  size: number,
-  options: { label?: string } = {},
-): HbSysBuffer {
+export function register(phyAddr: bigint, size: number, options: { label?: string } = {}): HbSysBuffer {
   const mem = { phyAddr, virAddr: null, memSize: size } as hbSysMem;
   const code = hbSysRegisterMem(mem);
   if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, 'hbSysRegisterMem');

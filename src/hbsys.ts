@@ -15,7 +15,7 @@ import {
   type hbSysMem,
   MAX_MEM_SIZE,
 } from './mem.js';
-import { fail, HB_SYS_INVALID_ARGUMENT } from './status.js';
+import { HB_SYS_INVALID_ARGUMENT, fail } from './status.js';
 
 /**
  * Allocates `size` bytes of BPU memory, uncached for the CPU, and fills `mem`.

@@ -6,7 +6,7 @@
  */
 
 import { allocate } from '../buffer.js';
-import { type EmulatorStats, emulator } from '../emulator/index.js';
+import { emulator, type EmulatorStats } from '../emulator/index.js';
 
 export interface DemoOptions {
   /** Bytes per buffer. */
@@ -41,9 +41,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const back = output.invalidate().read();
       const ok = Buffer.compare(back, pattern) === 0;
       verified &&= ok;
-      log(
-        `frame ${frame + 1}/${frames}: write, CLEAN, BPU copy, INVALIDATE, read: ${ok ? 'ok' : 'MISMATCH'}`,
-      );
+      log(`frame ${frame + 1}/${frames}: write, CLEAN, BPU copy, INVALIDATE, read: ${ok ? 'ok' : 'MISMATCH'}`);
     }
   }
   // Taken after both buffers are freed: a correct program ends with nothing live.
