@@ -81,5 +81,6 @@ while IFS= read -r file; do
   pass=$((pass + ${p:-0}))
   fail=$((fail + ${f:-0}))
 done < <(find dist/test -name '*.test.js' | sort)
-echo "arm64 ($((SECONDS - started)) s under qemu): $pass passed, $fail failed"
+echo "arm64 Node under qemu took $((SECONDS - started)) s"
+echo "arm64: $pass passed, $fail failed"
 ((fail == 0))

@@ -24,11 +24,11 @@ import {
   hbSysFlushMem,
   hbSysFreeMem,
   hbSysGetLastError,
+  type hbSysMem,
   hbSysReadMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
   hbSysWriteMem,
-  type hbSysMem,
   register,
 } from '../../src/index.js';
 
@@ -129,7 +129,14 @@ export function apiContract(backend: ContractBackend): void {
       });
 
       test('mem must be an object whose fields can be set', () => {
-        for (const mem of [null, undefined, 42, 'mem', Object.freeze(empty()), new Uint8Array(24)]) {
+        for (const mem of [
+          null,
+          undefined,
+          42,
+          'mem',
+          Object.freeze(empty()),
+          new Uint8Array(24),
+        ]) {
           assertFails(hbSysAllocMem(mem as hbSysMem, 64), HB_SYS_INVALID_ARGUMENT, 'hbSysAllocMem');
         }
       });
@@ -187,15 +194,31 @@ export function apiContract(backend: ContractBackend): void {
         const mem = alloc(32);
         const host = new Uint8Array(64);
         for (const size of [0, -1, 33, 1.5, Number.NaN, '8']) {
-          assertFails(hbSysWriteMem(mem, host, size as number), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
-          assertFails(hbSysReadMem(host, mem, size as number), HB_SYS_INVALID_ARGUMENT, 'hbSysReadMem');
+          assertFails(
+            hbSysWriteMem(mem, host, size as number),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysWriteMem',
+          );
+          assertFails(
+            hbSysReadMem(host, mem, size as number),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysReadMem',
+          );
         }
         const small = new Uint8Array(8);
         assertFails(hbSysWriteMem(mem, small, 9), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
         assertFails(hbSysReadMem(small, mem, 9), HB_SYS_INVALID_ARGUMENT, 'hbSysReadMem');
         for (const bytes of [null, [1, 2, 3], 'abc', 7]) {
-          assertFails(hbSysWriteMem(mem, bytes as unknown as Uint8Array, 1), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
-          assertFails(hbSysReadMem(bytes as unknown as Uint8Array, mem, 1), HB_SYS_INVALID_ARGUMENT, 'hbSysReadMem');
+          assertFails(
+            hbSysWriteMem(mem, bytes as unknown as Uint8Array, 1),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysWriteMem',
+          );
+          assertFails(
+            hbSysReadMem(bytes as unknown as Uint8Array, mem, 1),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysReadMem',
+          );
         }
         free(mem);
       });
@@ -210,7 +233,11 @@ export function apiContract(backend: ContractBackend): void {
         for (const memSize of [0, 101, -1, 2.5]) {
           mem.memSize = memSize;
           assertFails(hbSysWriteMem(mem, host, 1), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
-          assertFails(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_INVALID_ARGUMENT, 'hbSysFlushMem');
+          assertFails(
+            hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysFlushMem',
+          );
         }
         mem.memSize = 100;
         free(mem);
@@ -274,7 +301,11 @@ export function apiContract(backend: ContractBackend): void {
         assertFails(hbSysFreeMem(copy), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
         assertFails(hbSysWriteMem(copy, host, 1), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
         assertFails(hbSysReadMem(host, copy, 1), HB_SYS_INVALID_ARGUMENT, 'hbSysReadMem');
-        assertFails(hbSysFlushMem(copy, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_INVALID_ARGUMENT, 'hbSysFlushMem');
+        assertFails(
+          hbSysFlushMem(copy, HB_SYS_MEM_CACHE_CLEAN),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysFlushMem',
+        );
         assertFails(hbSysUnregisterMem(copy), HB_SYS_INVALID_ARGUMENT, 'hbSysUnregisterMem');
       });
 
@@ -284,7 +315,11 @@ export function apiContract(backend: ContractBackend): void {
         free(first);
         const next = alloc(4096);
         next.virAddr!.fill(0x5a);
-        assertFails(hbSysWriteMem(stale, new Uint8Array(4096), 4096), HB_SYS_INVALID_ARGUMENT, 'hbSysWriteMem');
+        assertFails(
+          hbSysWriteMem(stale, new Uint8Array(4096), 4096),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysWriteMem',
+        );
         assertFails(hbSysFreeMem(stale), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
         assert.ok(next.virAddr!.every((b) => b === 0x5a));
         free(next);
@@ -301,10 +336,18 @@ export function apiContract(backend: ContractBackend): void {
         ] as hbSysMem[];
         for (const f of forged) {
           assertFails(hbSysFreeMem(f), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
-          assertFails(hbSysFlushMem(f, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_INVALID_ARGUMENT, 'hbSysFlushMem');
+          assertFails(
+            hbSysFlushMem(f, HB_SYS_MEM_CACHE_CLEAN),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysFlushMem',
+          );
         }
         for (const bad of [null, undefined, 0, 'mem']) {
-          assertFails(hbSysFreeMem(bad as unknown as hbSysMem), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
+          assertFails(
+            hbSysFreeMem(bad as unknown as hbSysMem),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysFreeMem',
+          );
         }
         free(mem);
       });
@@ -407,8 +450,17 @@ export function apiContract(backend: ContractBackend): void {
         buf.free();
         assert.equal(buf.freed, true);
         assert.equal(buf.mem.virAddr, null);
-        for (const use of [() => buf.bytes, () => buf.read(), () => buf.write(data), () => buf.clean(), () => buf.free()]) {
-          assert.throws(use, (e: unknown) => e instanceof HbSysError && e.code === HB_SYS_INVALID_ARGUMENT);
+        for (const use of [
+          () => buf.bytes,
+          () => buf.read(),
+          () => buf.write(data),
+          () => buf.clean(),
+          () => buf.free(),
+        ]) {
+          assert.throws(
+            use,
+            (e: unknown) => e instanceof HbSysError && e.code === HB_SYS_INVALID_ARGUMENT,
+          );
         }
       });
 

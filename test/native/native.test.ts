@@ -19,11 +19,11 @@ import {
   hbSysFlushMem,
   hbSysFreeMem,
   hbSysGetLastError,
+  type hbSysMem,
   hbSysReadMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
   hbSysWriteMem,
-  type hbSysMem,
   type NativeBackend,
   nativeLibraryPath,
   useBackend,
@@ -66,8 +66,20 @@ describe('hbSysMem layout', () => {
     );
     const js = structLayout();
     assert.deepEqual(
-      { size: js.size, alignment: js.alignment, phyAddr: js.phyAddr, virAddr: js.virAddr, memSize: js.memSize },
-      { size: c.sizeof, alignment: c.alignof, phyAddr: c.phyAddr, virAddr: c.virAddr, memSize: c.memSize },
+      {
+        size: js.size,
+        alignment: js.alignment,
+        phyAddr: js.phyAddr,
+        virAddr: js.virAddr,
+        memSize: js.memSize,
+      },
+      {
+        size: c.sizeof,
+        alignment: c.alignof,
+        phyAddr: c.phyAddr,
+        virAddr: c.virAddr,
+        memSize: c.memSize,
+      },
     );
   });
 });
@@ -103,7 +115,10 @@ describe('zero-copy views', () => {
     assert.equal(hbSysRegisterMem(mem), HB_SYS_SUCCESS);
     assert.equal(extras.liveRegistrations(), 1);
     new Float32Array(mem.virAddr!.buffer, 0, 2048).fill(1.5);
-    assert.equal(extras.checksum(phyAddr, 8192), fnv1a(new Uint8Array(new Float32Array(2048).fill(1.5).buffer)));
+    assert.equal(
+      extras.checksum(phyAddr, 8192),
+      fnv1a(new Uint8Array(new Float32Array(2048).fill(1.5).buffer)),
+    );
     assert.equal(hbSysUnregisterMem(mem), HB_SYS_SUCCESS);
     assert.equal(extras.liveRegistrations(), 0);
     extras.vioFree(phyAddr);
@@ -118,7 +133,10 @@ describe('stale views and bad arguments never reach C', () => {
     const copy = { ...buf.mem };
     buf.free();
     assert.equal(buf.mem.virAddr, null);
-    assert.throws(() => buf.bytes, (e: unknown) => e instanceof HbSysError && e.code === HB_SYS_INVALID_ARGUMENT);
+    assert.throws(
+      () => buf.bytes,
+      (e: unknown) => e instanceof HbSysError && e.code === HB_SYS_INVALID_ARGUMENT,
+    );
     if (backend.detachesStaleViews) {
       assert.equal(kept.byteLength, 0, 'the kept view is detached');
       assert.equal(typed.length, 0, 'typed views of it too');
@@ -146,7 +164,10 @@ describe('stale views and bad arguments never reach C', () => {
     const live = alloc(4096);
     withoutC(() => {
       assert.equal(hbSysWriteMem(live, kept, 1), HB_SYS_INVALID_ARGUMENT);
-      assert.equal(hbSysUnregisterMem({ phyAddr, virAddr: kept, memSize: 4096 }), HB_SYS_INVALID_ARGUMENT);
+      assert.equal(
+        hbSysUnregisterMem({ phyAddr, virAddr: kept, memSize: 4096 }),
+        HB_SYS_INVALID_ARGUMENT,
+      );
     });
     assert.equal(hbSysFreeMem(live), HB_SYS_SUCCESS);
     extras.vioFree(phyAddr);
@@ -163,7 +184,10 @@ describe('stale views and bad arguments never reach C', () => {
       assert.equal(hbSysFlushMem(mem, 3), HB_SYS_INVALID_ARGUMENT);
       assert.equal(hbSysFreeMem({ ...mem, virAddr: new Uint8Array(64) }), HB_SYS_INVALID_ARGUMENT);
       assert.equal(hbSysFreeMem({ ...mem, phyAddr: mem.phyAddr + 1n }), HB_SYS_INVALID_ARGUMENT);
-      assert.equal(hbSysRegisterMem({ phyAddr: 0x1000n, virAddr: null, memSize: 0 }), HB_SYS_INVALID_ARGUMENT);
+      assert.equal(
+        hbSysRegisterMem({ phyAddr: 0x1000n, virAddr: null, memSize: 0 }),
+        HB_SYS_INVALID_ARGUMENT,
+      );
       assert.equal(hbSysUnregisterMem(mem), HB_SYS_INVALID_ARGUMENT);
       mem.memSize = 65;
       assert.equal(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_INVALID_ARGUMENT);
@@ -220,9 +244,18 @@ describe('loading libdnn.so', () => {
       (e: unknown) => {
         assert.ok(e instanceof HbSysError);
         const lines = e.message.split('\n');
-        assert.ok(lines.some((l) => l.includes(missing) && l.includes('no such file')), e.message);
-        assert.ok(lines.some((l) => l.includes(notLibdnn) && l.includes('hbSysAllocMem')), e.message);
-        assert.ok(lines.some((l) => l.includes(unknownName)), e.message);
+        assert.ok(
+          lines.some((l) => l.includes(missing) && l.includes('no such file')),
+          e.message,
+        );
+        assert.ok(
+          lines.some((l) => l.includes(notLibdnn) && l.includes('hbSysAllocMem')),
+          e.message,
+        );
+        assert.ok(
+          lines.some((l) => l.includes(unknownName)),
+          e.message,
+        );
         assert.match(e.message, /HBSYS_LIBDNN/);
         return true;
       },
