@@ -113,8 +113,8 @@ export function apiContract(backend: ContractBackend): void {
             assert.ok(a1 <= b0 || b1 <= a0, `allocations ${i} and ${j} overlap`);
           }
         }
-        mems.forEach((m, i) => m.virAddr!.fill(i + 1));
-        mems.forEach((m, i) => assert.ok(m.virAddr!.every((b) => b === i + 1)));
+        for (const [i, m] of mems.entries()) m.virAddr!.fill(i + 1);
+        for (const [i, m] of mems.entries()) assert.ok(m.virAddr!.every((b) => b === i + 1));
         for (const m of mems) free(m);
       });
 
