@@ -9,6 +9,7 @@
 
 import { emulatorBackend } from './emulator/index.js';
 import type { HbSysFlushFlag, hbSysMem } from './mem.js';
+import { nativeBackend } from './native/backend.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
 
 /** The names of the backends. */
@@ -39,8 +40,14 @@ export interface Backend {
 
 type Loader = () => Backend;
 
-/** Every backend, by name. A loader runs only when its backend is chosen. */
-const loaders = new Map<BackendName, Loader>([['emulator', () => emulatorBackend]]);
+/**
+ * Every backend, by name. A loader runs only when its backend is chosen: the native one
+ * loads koffi and libdnn.so then, and throws (listing the paths tried) if it cannot.
+ */
+const loaders = new Map<BackendName, Loader>([
+  ['emulator', () => emulatorBackend],
+  ['native', nativeBackend],
+]);
 let current: Backend | undefined;
 
 /**

@@ -38,6 +38,8 @@ export {
   type HostBytes,
   type hbSysMem,
 } from './mem.js';
+export { type NativeBackend, nativeLibraryPath } from './native/backend.js';
+export { DEFAULT_LIBDNN_PATHS } from './native/libdnn.js';
 export {
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_OUT_OF_MEMORY,

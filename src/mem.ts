@@ -29,3 +29,16 @@ export type HostBytes = ArrayBufferView | ArrayBufferLike;
 
 /** The largest size a uint32 `memSize` can hold. */
 export const MAX_MEM_SIZE = 0xffff_ffff;
+
+/**
+ * Where a sanitized hbSysMem keeps its mapping. With the sanitizer on, `virAddr` is an
+ * accessor so that each read of it by the program can be checked; the library itself reads
+ * the mapping here, so that its own reads are not taken for the program's. @internal
+ */
+export const RAW_VIR_ADDR: unique symbol = Symbol('hbsys.rawVirAddr');
+
+/** The mapping of `mem`, read without counting as a CPU read. @internal */
+export function rawVirAddr(mem: hbSysMem): Uint8Array | null | undefined {
+  const slot = (mem as { [RAW_VIR_ADDR]?: Uint8Array | null })[RAW_VIR_ADDR];
+  return slot !== undefined || Object.hasOwn(mem, RAW_VIR_ADDR) ? slot : mem.virAddr;
+}

@@ -1,139 +1,356 @@
 /**
- * The emulated BPU: device work by physical address, completing asynchronously.
+ * The emulated BPU, main-thread side: checks and submits jobs; the device work runs in a
+ * worker thread (bpu-worker.ts) over physical memory.
  *
- * The BPU has no cache: it reads and writes physical memory only, so it sees what the
- * CPU CLEANed and never what sits dirty in the CPU's cache. Every job declares the ranges
- * it reads and writes; each must lie inside one live allocation or VIO buffer (which
- * includes every registration), or the job rejects with an error naming the address.
- * Jobs complete in submission order.
+ * Every job declares the ranges it reads and writes (its kernel's plan). Each must lie
+ * inside one live allocation or VIO buffer (which covers every registration), or the job
+ * rejects with a BpuFaultError naming the address, and the BPU goes on with later jobs.
+ * The sanitizer looks at the same ranges: CPU writes never CLEANed that the job would read,
+ * lines the CPU dirtied that the job writes. Jobs complete in submission order; several may
+ * be in flight.
+ *
+ * Lifetime: the worker starts with the first job. It keeps the process alive only while
+ * jobs are in flight, so a program that forgets to await its jobs still exits once they
+ * are done. `stop()` (on reset) ends it and rejects what has not run.
  */
 
+import { Worker } from 'node:worker_threads';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
-import { hex, type Machine } from './machine.js';
-import type { Region } from './physical-memory.js';
+import {
+  ERROR_BYTES,
+  HEAD,
+  newQueueBuffers,
+  type QueueBuffers,
+  RING,
+  SLOT_WORDS,
+  STATUS_OK,
+  STOP,
+  TAIL,
+  type WorkerInit,
+} from './bpu-queue.js';
+import type { DeviceRange, JobPlan } from './kernels/kernel.js';
+import {
+  isKernelName,
+  type KernelArgs,
+  type KernelName,
+  kernelNames,
+  kernels,
+} from './kernels/registry.js';
+import { hex, type InFlightJob, type Machine } from './machine.js';
 
-/** A device access that no live memory covers. */
+/** A device access that no live memory covers, or a job that faulted on the device. */
 export class BpuFaultError extends Error {
   readonly phyAddr: bigint;
   readonly size: number;
-  constructor(message: string, phyAddr: number, size: number) {
+  constructor(message: string, phyAddr: bigint, size: number) {
     super(message);
     this.name = 'BpuFaultError';
-    this.phyAddr = BigInt(phyAddr);
+    this.phyAddr = phyAddr;
     this.size = size;
   }
 }
 
-/** A range a job touches, resolved to its region. */
-interface Access {
-  region: Region;
-  offset: number;
-  size: number;
+interface Job extends InFlightJob {
+  readonly kernelIndex: number;
+  readonly plan: JobPlan;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+type WaitAsync = (
+  a: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+/** One running worker and its queue. */
+interface Device {
+  worker: Worker;
+  queue: QueueBuffers;
+  control: Int32Array;
+  slots: Float64Array;
+  status: Int32Array;
+  errorText: Uint8Array;
+  /** Jobs handed to the ring, oldest first. */
+  running: Job[];
+  submitted: number;
+  completed: number;
+  waiting: boolean;
 }
 
 export class Bpu {
   private readonly machine: Machine;
-  private tail: Promise<void> = Promise.resolve();
+  private device: Device | undefined;
+  /** Jobs waiting for room in the ring, oldest first. */
+  private readonly backlog: Job[] = [];
+  private nextJob = 1;
   private stopped = false;
 
   constructor(machine: Machine) {
     this.machine = machine;
   }
 
+  /** Runs `kernel` with `args`; resolves when the device has finished. */
+  run<K extends KernelName>(kernel: K, args: KernelArgs[K]): Promise<void> {
+    return this.submit(kernel, args, `bpu.run('${String(kernel)}')`);
+  }
+
   /** DMA: copy `size` bytes from `src` to `dst` (physical addresses). */
   copy(dst: bigint, src: bigint, size: number): Promise<void> {
-    return this.submit(
-      'copy',
-      () => {
-        const s = this.access('copy', 'source', src, size);
-        const d = this.access('copy', 'destination', dst, size);
-        return () => s.region.memory.copy(d.region.memory, d.offset, s.offset, s.offset + size);
-      },
-      size,
-    );
+    return this.submit('copy', { dst, src, size }, 'bpu.copy');
   }
 
   /** DMA: fill `size` bytes at `dst` with `byte`. */
   fill(dst: bigint, byte: number, size: number): Promise<void> {
-    return this.submit(
-      'fill',
-      () => {
-        if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
-          throw new HbSysError(
-            HB_SYS_INVALID_ARGUMENT,
-            `bpu.fill: byte must be an integer in 0 … 255, got ${String(byte)}`,
-          );
-        }
-        const d = this.access('fill', 'destination', dst, size);
-        return () => d.region.memory.fill(byte, d.offset, d.offset + size);
-      },
-      size,
-    );
+    return this.submit('fill', { dst, value: byte, size }, 'bpu.fill');
   }
 
-  /** Rejects every job not yet run; later submissions reject too. */
+  /** Jobs submitted and not completed. */
+  get pending(): number {
+    return this.backlog.length + (this.device?.running.length ?? 0);
+  }
+
+  /** Ends the worker; every job not completed rejects. Later submissions reject too. */
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
+    const error = () =>
+      new Error('the BPU job was cancelled: the emulator was reset before it completed');
+    this.shutDevice(error);
   }
 
-  /**
-   * Checks a job now (so that a fault names the state at submission, as the board's
-   * driver does), then runs it after every earlier job.
-   */
-  private submit(kernel: string, prepare: () => () => void, bytes: number): Promise<void> {
-    let run: () => void;
+  private submit(kernel: KernelName, args: unknown, where: string): Promise<void> {
+    if (this.stopped) {
+      return Promise.reject(
+        new Error(`${where}: this BPU was stopped by emulator.reset(); submit again`),
+      );
+    }
+    let plan: JobPlan;
     try {
-      run = prepare();
+      if (!isKernelName(kernel)) {
+        throw new HbSysError(
+          HB_SYS_INVALID_ARGUMENT,
+          `bpu.run: unknown kernel '${String(kernel)}'; the kernels are ${kernelNames.join(', ')}`,
+        );
+      }
+      plan = (kernels[kernel] as { plan(a: unknown): JobPlan }).plan(args);
+      this.check(where, plan);
     } catch (error) {
       return Promise.reject(error);
     }
-    const job = this.tail.then(
-      () =>
-        new Promise<void>((resolve, reject) => {
-          // A macrotask, so the job completes after the submitting code has moved on, as
-          // device work does.
-          setImmediate(() => {
-            if (this.stopped) {
-              reject(new Error(`bpu.${kernel}: the emulator was reset before the job ran`));
-              return;
-            }
-            run();
-            this.machine.counters.bpuJobs++;
-            this.machine.counters.bpuBytes += bytes;
-            resolve();
-          });
-        }),
-    );
-    this.tail = job.catch(() => undefined);
-    return job;
+    const m = this.machine;
+    if (m.sanitizer.on) {
+      for (const w of plan.writes) {
+        const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
+        m.noteDeviceWrite(region, Number(w.phyAddr) - region.base, w.size);
+      }
+    }
+    return new Promise<void>((resolve, reject) => {
+      const job: Job = {
+        id: this.nextJob++,
+        kernel: where,
+        kernelIndex: kernelNames.indexOf(kernel),
+        plan,
+        ranges: [...plan.reads, ...plan.writes].map((r) => ({
+          phyAddr: Number(r.phyAddr),
+          size: r.size,
+        })),
+        resolve,
+        reject,
+      };
+      m.inFlight.add(job);
+      m.emit(() => ({
+        type: 'bpu-submit',
+        time: m.now(),
+        job: job.id,
+        kernel: where,
+        bytes: plan.bytes,
+      }));
+      this.backlog.push(job);
+      this.pump();
+    });
   }
 
-  private access(kernel: string, role: string, phyAddr: unknown, size: unknown): Access {
-    if (typeof phyAddr !== 'bigint') {
-      throw new HbSysError(
-        HB_SYS_INVALID_ARGUMENT,
-        `bpu.${kernel}: the ${role} must be a physical address as a bigint (mem.phyAddr), ` +
-          `got ${typeof phyAddr}`,
-      );
+  /** Device access checks and sanitizer checks, before anything runs. Throws to reject. */
+  private check(where: string, plan: JobPlan): void {
+    const m = this.machine;
+    for (const r of [...plan.reads, ...plan.writes]) this.checkLive(where, r);
+    if (!m.sanitizer.on) return;
+    for (const r of plan.reads) {
+      const region = m.physical.regionOf(Number(r.phyAddr), r.size)!;
+      m.checkDeviceRead(where, r.role, region, Number(r.phyAddr) - region.base, r.size);
     }
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 0xffff_ffff) {
-      throw new HbSysError(
-        HB_SYS_INVALID_ARGUMENT,
-        `bpu.${kernel}: size must be an integer in 1 … 2^32-1, got ${String(size)}`,
-      );
+    for (const w of plan.writes) {
+      const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
+      m.checkDeviceWrite(where, w.role, region, Number(w.phyAddr) - region.base, w.size);
     }
-    const addr = Number(phyAddr);
-    const range = `[0x${hex(addr)}, 0x${hex(addr + size)})`;
-    const region = this.machine.physical.regionOf(addr, size);
-    const owner = region && this.machine.ownerOf(region, addr - region.base);
-    if (region === undefined || owner === undefined || addr + size > owner.phyAddr + owner.size) {
-      throw new BpuFaultError(
-        `bpu.${kernel}: the ${role} ${range} is not inside one live allocation, ` +
-          'registration or VIO buffer (freed, never allocated, or past the end)',
-        addr,
-        size,
-      );
+  }
+
+  private checkLive(where: string, r: DeviceRange): void {
+    const m = this.machine;
+    const addr = Number(r.phyAddr);
+    const region = m.physical.regionOf(addr, r.size);
+    const owner = region && m.ownerOf(region, addr - region.base);
+    if (region !== undefined && owner !== undefined && addr + r.size <= owner.phyAddr + owner.size)
+      return;
+    const range = `[0x${hex(addr)}, 0x${hex(addr + r.size)})`;
+    const message =
+      `${where}: the ${r.role} ${range} is not inside one live allocation, registration or ` +
+      'VIO buffer (freed, never allocated, or past the end): pass the phyAddr of live memory ' +
+      'and a size within it';
+    m.emit(() => ({ type: 'bpu-fault', time: m.now(), job: 0, kernel: where, bytes: 0, message }));
+    m.sanitizer.report({
+      kind: 'device-out-of-bounds',
+      where,
+      phyAddr: r.phyAddr,
+      size: r.size,
+      message,
+    });
+    throw new BpuFaultError(message, r.phyAddr, r.size);
+  }
+
+  /** Moves jobs from the backlog into the ring while there is room; wakes the worker. */
+  private pump(): void {
+    if (this.backlog.length === 0) return;
+    const d = this.device ?? this.startDevice();
+    let moved = false;
+    while (this.backlog.length > 0 && d.submitted - d.completed < RING) {
+      const job = this.backlog.shift()!;
+      const slot = d.submitted % RING;
+      const at = slot * SLOT_WORDS;
+      d.slots[at] = job.kernelIndex;
+      d.slots.set(job.plan.params, at + 1);
+      d.running.push(job);
+      d.submitted++;
+      moved = true;
     }
-    return { region, offset: addr - region.base, size };
+    if (moved) {
+      if (d.running.length > 0) d.worker.ref();
+      Atomics.store(d.control, HEAD, d.submitted);
+      Atomics.notify(d.control, HEAD);
+    }
+    this.arm(d);
+  }
+
+  /** Waits (without blocking) for the worker to complete the next job. */
+  private arm(d: Device): void {
+    if (d.waiting || d.running.length === 0) return;
+    d.waiting = true;
+    const seen = Atomics.load(d.control, TAIL);
+    const wake = () => {
+      d.waiting = false;
+      if (this.device === d) this.drain(d);
+    };
+    if (seen !== d.completed) {
+      setImmediate(wake);
+      return;
+    }
+    const r = waitAsync(d.control, TAIL, seen);
+    if (r.async) r.value.then(wake);
+    else setImmediate(wake);
+  }
+
+  /** Settles every job the worker has completed, in order. */
+  private drain(d: Device): void {
+    const m = this.machine;
+    const tail = Atomics.load(d.control, TAIL);
+    while (d.completed !== tail) {
+      const slot = d.completed % RING;
+      const job = d.running.shift()!;
+      d.completed++;
+      m.inFlight.delete(job);
+      if (d.status[slot] === STATUS_OK) {
+        m.counters.bpuJobs++;
+        m.counters.bpuBytes += job.plan.bytes;
+        if (m.sanitizer.on) {
+          // Marked at submission too; marked again in case an INVALIDATE ran meanwhile.
+          for (const w of job.plan.writes) {
+            const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
+            m.noteDeviceWrite(region, Number(w.phyAddr) - region.base, w.size);
+          }
+        }
+        m.emit(() => ({
+          type: 'bpu-complete',
+          time: m.now(),
+          job: job.id,
+          kernel: job.kernel,
+          bytes: job.plan.bytes,
+        }));
+        job.resolve();
+      } else {
+        const n = new DataView(d.errorText.buffer).getInt32(slot * ERROR_BYTES, true);
+        const text = Buffer.from(
+          d.errorText.subarray(slot * ERROR_BYTES + 4, slot * ERROR_BYTES + 4 + n),
+        ).toString();
+        const message = `${job.kernel}: the job faulted on the BPU: ${text}`;
+        m.emit(() => ({
+          type: 'bpu-fault',
+          time: m.now(),
+          job: job.id,
+          kernel: job.kernel,
+          bytes: 0,
+          message,
+        }));
+        const first = job.plan.writes[0] ?? job.plan.reads[0];
+        job.reject(new BpuFaultError(message, first?.phyAddr ?? 0n, first?.size ?? 0));
+      }
+    }
+    this.pump();
+    if (d.running.length === 0 && this.backlog.length === 0) d.worker.unref();
+    else this.arm(d);
+  }
+
+  private startDevice(): Device {
+    const queue = newQueueBuffers();
+    const regions = this.machine.physical.regions.map((r) => ({
+      base: r.base,
+      size: r.size,
+      memory: r.memory.buffer as SharedArrayBuffer,
+    }));
+    const init: WorkerInit = { queue, regions };
+    const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), { workerData: init });
+    worker.unref();
+    const d: Device = {
+      worker,
+      queue,
+      control: new Int32Array(queue.control),
+      slots: new Float64Array(queue.slots),
+      status: new Int32Array(queue.status),
+      errorText: new Uint8Array(queue.errorText),
+      running: [],
+      submitted: 0,
+      completed: 0,
+      waiting: false,
+    };
+    // A worker that dies never dies silently: its jobs reject with the reason, and the
+    // next job starts a new worker.
+    const lost = (why: string) => {
+      if (this.device !== d) return;
+      this.shutDevice(
+        () => new Error(`the BPU worker stopped unexpectedly (${why}); the job did not complete`),
+      );
+      this.stopped = false;
+    };
+    worker.on('error', (e) => lost(e instanceof Error ? e.message : String(e)));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    this.device = d;
+    return d;
+  }
+
+  private shutDevice(error: () => Error): void {
+    const d = this.device;
+    this.device = undefined;
+    const jobs = [...(d?.running ?? []), ...this.backlog.splice(0)];
+    if (d !== undefined) {
+      d.running = [];
+      Atomics.store(d.control, STOP, 1);
+      Atomics.notify(d.control, HEAD);
+      void d.worker.terminate();
+    }
+    for (const job of jobs) {
+      this.machine.inFlight.delete(job);
+      job.reject(error());
+    }
   }
 }

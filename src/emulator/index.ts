@@ -5,24 +5,59 @@
  * `emulator.reset(options)`. Importing this module changes nothing.
  */
 
+import { writeFileSync } from 'node:fs';
 import type { Backend } from '../backend.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
 import { Bpu } from './bpu.js';
+import type { KernelArgs, KernelName } from './kernels/registry.js';
 import { Machine } from './machine.js';
 import { type EmulatorOptions, resolveOptions } from './options.js';
+import { FINDING_KINDS, type Finding, type FindingKind, formatReport } from './sanitizer.js';
 
 export { BpuFaultError } from './bpu.js';
+export type { KernelArgs, KernelName } from './kernels/registry.js';
 export type { CacheModel, EmulatorOptions, SanitizeMode } from './options.js';
+export { type Finding, type FindingKind, HbSysSanitizerError } from './sanitizer.js';
 
 let machine: Machine | undefined;
 let bpu: Bpu | undefined;
+/** Findings of every machine since the last clearFindings(): they outlive reset. */
+const findings: Finding[] = [];
+let exitHookInstalled = false;
 
 function current(): Machine {
-  if (machine === undefined) {
-    machine = new Machine(resolveOptions());
-    bpu = new Bpu(machine);
-  }
-  return machine;
+  if (machine === undefined) install(resolveOptions());
+  return machine!;
+}
+
+function install(options: ReturnType<typeof resolveOptions>): void {
+  machine = new Machine(options, findings);
+  bpu = new Bpu(machine);
+  if (options.sanitize !== 'off') installExitReport();
+}
+
+/**
+ * In a sanitized process, at exit: leaks become findings, the report goes to stderr (when
+ * there is anything to say), and to HBSYS_REPORT_FILE as JSON when that is set.
+ */
+function installExitReport(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    machine?.reportLeaksQuietly('exit');
+    if (findings.length > 0) process.stderr.write(formatReport(findings));
+    const file = process.env.HBSYS_REPORT_FILE;
+    if (file !== undefined && file !== '') writeFileSync(file, findingsJson());
+  });
+}
+
+/** The findings and stats as JSON, bigints as hex strings. */
+function findingsJson(): string {
+  return JSON.stringify(
+    { findings, stats: machine === undefined ? null : emulator.stats() },
+    (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v),
+    2,
+  );
 }
 
 function currentBpu(): Bpu {
@@ -41,6 +76,7 @@ export const emulatorBackend: Backend = {
   registerMem: (mem) => current().registerMem(mem),
   unregisterMem: (mem) => current().unregisterMem(mem),
   isCached: (mem) => current().isCached(mem),
+  noteCpuRead: (mem, offset, size) => current().noteCpuRead(mem, offset, size),
 };
 
 /** Statistics of the emulated machine, as VMA's budget and statistics give them. */
@@ -72,6 +108,10 @@ export interface EmulatorStats {
   bytesWrittenBack: number;
   bpuJobs: number;
   bpuBytes: number;
+  /** Jobs submitted and not yet completed. */
+  bpuJobsInFlight: number;
+  /** Findings so far, by kind. */
+  findingsByKind: Record<FindingKind, number>;
 }
 
 /** The control surface of the emulator backend. */
@@ -84,8 +124,26 @@ export const emulator = {
   async reset(options: EmulatorOptions = {}): Promise<void> {
     const resolved = resolveOptions(options);
     bpu?.stop();
-    machine = new Machine(resolved);
-    bpu = new Bpu(machine);
+    machine?.reportLeaksQuietly('reset');
+    install(resolved);
+  },
+
+  /**
+   * What the sanitizer found since the last clearFindings(), across resets: each with its
+   * kind, message (what happened, where, what to do), phyAddr and size.
+   */
+  findings(): Finding[] {
+    return [...findings];
+  },
+
+  /** Forgets the findings so far. */
+  clearFindings(): void {
+    findings.length = 0;
+  },
+
+  /** The findings as the readable report printed at exit. */
+  report(): string {
+    return formatReport(findings);
   },
 
   /** The options in force. */
@@ -127,6 +185,10 @@ export const emulator = {
       bytesWrittenBack: m.counters.bytesWrittenBack,
       bpuJobs: m.counters.bpuJobs,
       bpuBytes: m.counters.bpuBytes,
+      bpuJobsInFlight: bpu?.pending ?? 0,
+      findingsByKind: Object.fromEntries(
+        FINDING_KINDS.map((k) => [k, findings.filter((f) => f.kind === k).length]),
+      ) as Record<FindingKind, number>,
     };
   },
 
@@ -207,11 +269,18 @@ export const emulator = {
         );
       }
       vio.memory.set(src, addr - vio.base);
+      m.noteDeviceWrite(vio, addr - vio.base, src.byteLength);
     },
   },
 
   /** The BPU: asynchronous device work by physical address. */
   bpu: {
+    /**
+     * Runs a kernel: `copy`, `fill`, `nv12ToRgb` or `conv3x3Int8`, every tensor given by
+     * physical address and shape. Resolves when the device has finished.
+     */
+    run: <K extends KernelName>(kernel: K, args: KernelArgs[K]): Promise<void> =>
+      currentBpu().run(kernel, args),
     copy: (dst: bigint, src: bigint, size: number): Promise<void> =>
       currentBpu().copy(dst, src, size),
     fill: (dst: bigint, byte: number, size: number): Promise<void> =>

@@ -11,7 +11,7 @@
  */
 
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
-import { HB_SYS_MEM_CACHE_CLEAN } from '../mem.js';
+import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR, rawVirAddr } from '../mem.js';
 import {
   fail,
   HB_SYS_INVALID_ARGUMENT,
@@ -23,6 +23,9 @@ import { clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, type Region } from './physical-memory.js';
+import { captureStack, describeLines, type Finding, hex, Sanitizer } from './sanitizer.js';
+
+export { hex } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
 export interface Owner {
@@ -40,6 +43,7 @@ export interface Owner {
   readonly label: string | undefined;
   readonly allocatedAt: number;
   readonly allocStack: string | undefined;
+  freeStack: string | undefined;
   /** The CPU mapping handed out (allocations only). */
   view: Uint8Array | null;
   live: boolean;
@@ -55,11 +59,20 @@ export interface Registration {
   readonly offset: number;
   readonly size: number;
   readonly registeredAt: number;
+  readonly label: string | undefined;
   view: Uint8Array | null;
   live: boolean;
 }
 
 export type Mapping = Owner | Registration;
+
+/** A BPU job that has been submitted and has not completed. */
+export interface InFlightJob {
+  readonly id: number;
+  readonly kernel: string;
+  /** Physical ranges it reads and writes. */
+  readonly ranges: readonly { readonly phyAddr: number; readonly size: number }[];
+}
 
 /** Counters behind `emulator.stats()`. */
 export interface Counters {
@@ -81,8 +94,11 @@ export class Machine {
   readonly options: ResolvedOptions;
   readonly physical: PhysicalMemory;
   readonly strict: boolean;
+  readonly sanitizer: Sanitizer;
   /** Live owners by id (ids start at 1: 0 marks a page without owner). */
   readonly owners = new Map<number, Owner>();
+  /** Jobs submitted to the BPU and not completed, for the in-flight check. */
+  readonly inFlight = new Set<InFlightJob>();
   readonly counters: Counters = {
     peakBytesInUse: 0,
     allocs: 0,
@@ -101,11 +117,13 @@ export class Machine {
   /** Observers of events; see {@link Machine.emit}. */
   readonly listeners = new Set<MachineListener>();
   private readonly mappings = new WeakMap<Uint8Array, Mapping>();
+  /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
+  private readonly ended = new WeakMap<object, Mapping>();
   private nextId = 1;
   private liveAllocations = 0;
   private liveRegistrations = 0;
 
-  constructor(options: ResolvedOptions) {
+  constructor(options: ResolvedOptions, findings: Finding[]) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
     this.physical = new PhysicalMemory(
@@ -114,6 +132,7 @@ export class Machine {
       options.pageSize,
       this.strict,
     );
+    this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
   }
 
   get allocationCount(): number {
@@ -163,7 +182,7 @@ export class Machine {
     this.emitAlloc(owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
     mem.phyAddr = BigInt(owner.phyAddr);
-    mem.virAddr = owner.view;
+    this.setVirAddr(mem, owner);
     mem.memSize = size;
     return HB_SYS_SUCCESS;
   }
@@ -175,11 +194,28 @@ export class Machine {
     const length = this.validBytes(fn, mem, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     const cached = m.kind === 'registration' || m.cached;
+    const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
+    if (this.sanitizer.on) {
+      if (!cached) {
+        this.sanitizer.report({
+          kind: 'redundant-flush',
+          where: fn,
+          phyAddr: BigInt(m.phyAddr),
+          size: length,
+          label: m.label,
+          message:
+            `${op.toUpperCase()} of uncached memory at 0x${hex(m.phyAddr)} does nothing: uncached ` +
+            'memory needs no cache maintenance. Drop the call, or allocate with hbSysAllocCachedMem ' +
+            'if the CPU should go through the cache.',
+        });
+      }
+      this.checkInFlight(fn, m.phyAddr, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
+      if (cached && this.strict) this.checkFlush(fn, op, m, length);
+    }
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset;
     const began = this.now();
-    const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -187,6 +223,7 @@ export class Machine {
     } else {
       this.counters.invalidates++;
       this.counters.bytesInvalidated += length;
+      if (this.sanitizer.on) this.sanitizer.device.clear(m.region, start, length);
     }
     this.counters.bytesWrittenBack += r.writtenBack;
     this.emit(() => ({
@@ -206,6 +243,16 @@ export class Machine {
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
     if (m.kind === 'registration') {
+      this.sanitizer.report({
+        kind: 'free-registered',
+        where: fn,
+        phyAddr: BigInt(m.phyAddr),
+        size: m.size,
+        label: m.label,
+        message:
+          `hbSysFreeMem of the registration at 0x${hex(m.phyAddr)} (+${m.size} bytes): a ` +
+          'registration is ended with hbSysUnregisterMem, and its owner frees the memory.',
+      });
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
@@ -222,9 +269,12 @@ export class Machine {
           `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
       );
     }
+    if (this.sanitizer.on) this.checkInFlight(fn, m.phyAddr, m.size, 'freed');
+    if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseOwner(m);
     this.liveAllocations--;
     this.counters.frees++;
+    this.ended.set(mem, m);
     mem.virAddr = null;
     return HB_SYS_SUCCESS;
   }
@@ -247,6 +297,7 @@ export class Machine {
     const length = this.validBytes(fn, src, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
+    if (this.sanitizer.on) this.checkCpuRead(fn, m, 0, size);
     dest.set(m.view!.subarray(0, size));
     return HB_SYS_SUCCESS;
   }
@@ -290,6 +341,7 @@ export class Machine {
       offset,
       size,
       registeredAt: performance.now(),
+      label: owner.label,
       view: this.mappingView(region, offset, size, true),
       live: true,
     };
@@ -298,7 +350,7 @@ export class Machine {
     this.liveRegistrations++;
     this.counters.registrations++;
     this.emit(() => ({ type: 'register', time: this.now(), phyAddr, size, ownerId: owner.id }));
-    mem.virAddr = reg.view;
+    this.setVirAddr(mem, reg);
     return HB_SYS_SUCCESS;
   }
 
@@ -307,12 +359,24 @@ export class Machine {
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
     if (m.kind !== 'registration') {
+      this.sanitizer.report({
+        kind: 'unregister-allocated',
+        where: fn,
+        phyAddr: BigInt(m.phyAddr),
+        size: m.size,
+        label: m.label,
+        message:
+          `hbSysUnregisterMem of the allocation at 0x${hex(m.phyAddr)} (+${m.size} bytes): ` +
+          'allocations are freed with hbSysFreeMem; unregister only what hbSysRegisterMem made.',
+        allocStack: m.allocStack,
+      });
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
         `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
       );
     }
+    if (this.sanitizer.on) this.checkInFlight(fn, m.phyAddr, m.size, 'unregistered');
     m.live = false;
     m.view = null;
     m.owner.registrations.delete(m);
@@ -325,6 +389,7 @@ export class Machine {
       size: m.size,
       ownerId: m.owner.id,
     }));
+    this.ended.set(mem, m);
     mem.virAddr = null;
     return HB_SYS_SUCCESS;
   }
@@ -333,6 +398,13 @@ export class Machine {
     const m = this.lookup(mem);
     if (m === undefined) return undefined;
     return m.kind === 'registration' || m.cached;
+  }
+
+  /** The idiomatic buffer reads `[offset, offset + size)` of `mem`'s mapping. */
+  noteCpuRead(mem: hbSysMem, offset: number, size: number): void {
+    if (!this.sanitizer.on) return;
+    const m = this.lookup(mem);
+    if (m !== undefined) this.checkCpuRead('buffer read', m, offset, size);
   }
 
   // --- VIO buffers ---------------------------------------------------------------------
@@ -357,6 +429,11 @@ export class Machine {
     return undefined;
   }
 
+  /** A device (camera, codec) wrote `[offset, offset + size)` of `region`. */
+  noteDeviceWrite(region: Region, offset: number, size: number): void {
+    if (this.sanitizer.on && this.strict) this.sanitizer.device.mark(region, offset, size);
+  }
+
   // --- lookups -------------------------------------------------------------------------
 
   /** The live owner of the byte at `offset` of `region`, if any. */
@@ -367,22 +444,20 @@ export class Machine {
 
   /** The mapping `mem` refers to, if it is live and consistent; else undefined. */
   lookup(mem: hbSysMem): Mapping | undefined {
-    const view = mem.virAddr;
+    const view = rawVirAddr(mem);
     if (!(view instanceof Uint8Array)) return undefined;
     const m = this.mappings.get(view);
     if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
     return Number(mem.phyAddr) === m.phyAddr ? m : undefined;
   }
 
-  /** What `view` was handed out for, live or not. */
-  mappingOf(view: Uint8Array): Mapping | undefined {
-    return this.mappings.get(view);
-  }
-
   /** The live mapping `mem` refers to, or the failure code (with a message) if none. */
   resolve(fn: string, mem: hbSysMem): Mapping | number {
-    const view = mem.virAddr;
+    const view = rawVirAddr(mem);
     if (view === null || view === undefined) {
+      const was = this.ended.get(mem);
+      if (was !== undefined) this.reportEnded(fn, was);
+      else if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
@@ -392,6 +467,7 @@ export class Machine {
     }
     const m = view instanceof Uint8Array ? this.mappings.get(view) : undefined;
     if (m === undefined) {
+      if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
@@ -400,6 +476,7 @@ export class Machine {
       );
     }
     if (!m.live) {
+      this.reportEnded(fn, m);
       const what = m.kind === 'registration' ? 'unregistered' : 'freed';
       return fail(
         HB_SYS_INVALID_ARGUMENT,
@@ -409,6 +486,7 @@ export class Machine {
       );
     }
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
+      if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
@@ -419,7 +497,276 @@ export class Machine {
     return m;
   }
 
+  /** As reportLeaks, but never throws (for exit and reset, where there is no call to fail). */
+  reportLeaksQuietly(where: 'exit' | 'reset'): void {
+    try {
+      this.reportLeaks(where);
+    } catch {
+      // throw mode: the finding is recorded before it is thrown.
+    }
+  }
+
+  /** Leak findings for everything still allocated or registered. */
+  reportLeaks(where: 'exit' | 'reset'): void {
+    if (!this.sanitizer.on) return;
+    for (const o of this.owners.values()) {
+      if (o.kind !== 'allocation') continue;
+      for (const r of o.registrations) {
+        this.sanitizer.report({
+          kind: 'leak',
+          where,
+          phyAddr: BigInt(r.phyAddr),
+          size: r.size,
+          label: r.label,
+          message:
+            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} is still live at ${where}: ` +
+            'call hbSysUnregisterMem (or buffer.free()) when done with it.',
+        });
+      }
+      this.sanitizer.report({
+        kind: 'leak',
+        where,
+        phyAddr: BigInt(o.phyAddr),
+        size: o.size,
+        label: o.label,
+        allocStack: o.allocStack,
+        message:
+          `${o.size} bytes of ${o.cached ? 'cached' : 'uncached'} BPU memory at 0x${hex(o.phyAddr)}` +
+          `${o.label ? ` ('${o.label}')` : ''} are still allocated at ${where}: free them with ` +
+          'hbSysFreeMem (or buffer.free(), or `using`). On a board each leak also holds an ION ' +
+          'descriptor until the process dies.',
+      });
+    }
+    for (const o of this.owners.values()) {
+      if (o.kind !== 'vio') continue;
+      for (const r of o.registrations) {
+        this.sanitizer.report({
+          kind: 'leak',
+          where,
+          phyAddr: BigInt(r.phyAddr),
+          size: r.size,
+          message:
+            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} (a VIO buffer) is still ` +
+            `live at ${where}: call hbSysUnregisterMem when done with the frame.`,
+        });
+      }
+    }
+  }
+
+  // --- sanitizer checks ----------------------------------------------------------------
+
+  /** The CPU reads `[offset, offset + size)` of a live mapping. */
+  checkCpuRead(where: string, m: Mapping, offset: number, size: number): void {
+    const cached = m.kind === 'registration' || m.cached;
+    if (!cached || !this.strict || size === 0) return;
+    const device = this.sanitizer.device;
+    const start = m.offset + offset;
+    if (!device.anyMarked(m.region, start, size)) return;
+    const lines = device.marked(m.region, start, size);
+    const d = describeLines(m.region, lines);
+    this.sanitizer.report({
+      kind: 'cpu-read-stale',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: m.label,
+      message:
+        `the CPU read ${d.text} of ${describeMapping(m)} that the BPU (or a camera) wrote and ` +
+        'nobody INVALIDATEd since, so it read its stale cached copy. Call hbSysFlushMem(mem, ' +
+        'HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the device work completes and ' +
+        'before the CPU reads.',
+    });
+  }
+
+  /** A BPU job reads `[offset, offset + size)` of `region`: was it CLEANed? */
+  checkDeviceRead(where: string, role: string, region: Region, offset: number, size: number): void {
+    const lines = this.sanitizer.dirty(region, offset, size);
+    if (lines.length === 0) return;
+    const d = describeLines(region, lines);
+    const owner = this.ownerOf(region, offset);
+    this.sanitizer.report({
+      kind: 'device-read-dirty',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: owner?.label,
+      allocStack: owner?.allocStack,
+      message:
+        `${where} read its ${role}, but ${d.text} hold CPU writes made through a cached mapping ` +
+        'and never CLEANed, so the BPU read stale memory. Call hbSysFlushMem(mem, ' +
+        'HB_SYS_MEM_CACHE_CLEAN) (buffer.clean()) after writing and before the BPU reads.',
+    });
+  }
+
+  /** A BPU job writes `[offset, offset + size)` of `region`: lines the CPU dirtied? */
+  checkDeviceWrite(
+    where: string,
+    role: string,
+    region: Region,
+    offset: number,
+    size: number,
+  ): void {
+    const lines = this.sanitizer.dirty(region, offset, size);
+    if (lines.length === 0) return;
+    this.reportConflict(where, region, lines, `${where} writes its ${role}`);
+  }
+
+  /** Memory is freed, flushed or unregistered: is a BPU job still using it? */
+  private checkInFlight(fn: string, phyAddr: number, size: number, what: string): void {
+    for (const job of this.inFlight) {
+      for (const r of job.ranges) {
+        if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
+          this.sanitizer.report({
+            kind: 'in-flight',
+            where: fn,
+            phyAddr: BigInt(phyAddr),
+            size,
+            message:
+              `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
+              `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
+              'had not completed: await the job before touching its memory.',
+          });
+          return;
+        }
+      }
+    }
+  }
+
+  private checkFlush(fn: string, op: 'clean' | 'invalidate', m: Mapping, length: number): void {
+    const dirty = this.sanitizer.dirty(m.region, m.offset, length);
+    if (dirty.length === 0) return;
+    const device = this.sanitizer.device;
+    const both = dirty.filter((line) => device.isMarked(m.region, line));
+    if (both.length > 0) {
+      this.reportConflict(fn, m.region, both, `${op.toUpperCase()} of ${describeMapping(m)}`);
+    }
+    if (op === 'invalidate') {
+      const cpuOnly =
+        both.length === 0 ? dirty : dirty.filter((line) => !device.isMarked(m.region, line));
+      if (cpuOnly.length === 0) return;
+      const d = describeLines(m.region, cpuOnly);
+      this.sanitizer.report({
+        kind: 'invalidate-dirty',
+        where: fn,
+        phyAddr: d.phyAddr,
+        size: d.size,
+        label: m.label,
+        message:
+          `INVALIDATE of ${describeMapping(m)} over ${d.text} that the CPU wrote and never ` +
+          'CLEANed: on some boards an invalidate drops those writes. CLEAN (HB_SYS_MEM_CACHE_CLEAN, ' +
+          '2) after the CPU writes; INVALIDATE (HB_SYS_MEM_CACHE_INVALIDATE, 1) only before the ' +
+          'CPU reads what the BPU wrote. Were the two flags swapped?',
+      });
+    }
+  }
+
+  private reportConflict(where: string, region: Region, lines: number[], what: string): void {
+    const d = describeLines(region, lines);
+    const owner = this.ownerOf(region, lines[0]!);
+    this.sanitizer.report({
+      kind: 'write-conflict',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: owner?.label,
+      message:
+        `${what}: the CPU (through a cached mapping) and the BPU both wrote ${d.text} since the ` +
+        'last sync, and the write-back of the CPU lines clobbers what the BPU wrote. CLEAN after ' +
+        'the CPU writes and before the BPU job, and do not write through the cache what the BPU ' +
+        'is writing.',
+    });
+  }
+
+  private reportEnded(fn: string, m: Mapping): void {
+    const what = m.kind === 'registration' ? 'unregistered' : 'freed';
+    const base = {
+      where: fn,
+      phyAddr: BigInt(m.phyAddr),
+      size: m.size,
+      label: m.label,
+      allocStack: m.kind === 'registration' ? undefined : m.allocStack,
+      freeStack: m.kind === 'registration' ? undefined : m.freeStack,
+    };
+    const reused = this.ownerOf(m.region, m.offset) !== undefined;
+    const tail = reused ? ' (its address has since been reused by another allocation)' : '';
+    if (fn === 'hbSysFreeMem') {
+      this.sanitizer.report({
+        ...base,
+        kind: m.kind === 'registration' ? 'free-registered' : 'double-free',
+        message:
+          m.kind === 'registration'
+            ? `hbSysFreeMem of an ended registration at 0x${hex(m.phyAddr)}: registrations are ` +
+              'ended with hbSysUnregisterMem, never freed.'
+            : `hbSysFreeMem of memory at 0x${hex(m.phyAddr)} (+${m.size} bytes) that was already ` +
+              `freed${tail}. Free each allocation once, and drop every copy of its hbSysMem.`,
+      });
+      return;
+    }
+    if (fn === 'hbSysUnregisterMem' && m.kind !== 'registration') {
+      this.sanitizer.report({
+        ...base,
+        kind: 'unregister-allocated',
+        message: `hbSysUnregisterMem of a (freed) allocation at 0x${hex(m.phyAddr)}: use hbSysFreeMem for allocations.`,
+      });
+      return;
+    }
+    this.sanitizer.report({
+      ...base,
+      kind: 'stale-handle',
+      message:
+        `${fn} used an hbSysMem (or a copy of one) whose memory at 0x${hex(m.phyAddr)} ` +
+        `(+${m.size} bytes) was ${what}${tail}. Do not use an hbSysMem, or any copy of it, after ` +
+        'its memory is freed or unregistered.',
+    });
+  }
+
+  private reportInvalidFree(mem: hbSysMem): void {
+    const phyAddr = typeof mem.phyAddr === 'bigint' ? mem.phyAddr : 0n;
+    this.sanitizer.report({
+      kind: 'invalid-free',
+      where: 'hbSysFreeMem',
+      phyAddr,
+      size: typeof mem.memSize === 'number' ? mem.memSize : 0,
+      message:
+        `hbSysFreeMem of an hbSysMem (phyAddr ${String(mem.phyAddr)}) that no allocation call ` +
+        'filled: free only what hbSysAllocMem or hbSysAllocCachedMem returned, with the hbSysMem ' +
+        'they filled.',
+    });
+  }
+
   // --- internals -----------------------------------------------------------------------
+
+  /**
+   * Hands `m`'s mapping to `mem`. With the sanitizer on, `virAddr` becomes an accessor so
+   * that every read of it by the program is checked for stale data.
+   */
+  private setVirAddr(mem: hbSysMem, m: Mapping): void {
+    if (!this.sanitizer.on || !this.strict) {
+      mem.virAddr = m.view;
+      return;
+    }
+    const d = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+    if (d !== undefined && d.configurable === false) {
+      mem.virAddr = m.view;
+      return;
+    }
+    Object.defineProperty(mem, RAW_VIR_ADDR, { value: m.view, writable: true, configurable: true });
+    const slot = mem as unknown as { [RAW_VIR_ADDR]: Uint8Array | null };
+    Object.defineProperty(mem, 'virAddr', {
+      enumerable: true,
+      configurable: true,
+      get: () => {
+        const view = slot[RAW_VIR_ADDR];
+        if (view !== null && m.live && view === m.view) {
+          this.checkCpuRead('mem.virAddr', m, 0, m.size);
+        }
+        return view;
+      },
+      set: (v: Uint8Array | null) => {
+        slot[RAW_VIR_ADDR] = v;
+      },
+    });
+  }
 
   /** `mem.memSize` if it is a valid byte count of `m`, else -1 (with the failure recorded). */
   private validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
@@ -459,6 +806,7 @@ export class Machine {
     const offset = start * region.pageSize;
     const blockBytes = pages * region.pageSize;
     region.zero(offset, blockBytes);
+    if (this.sanitizer.on) this.sanitizer.device.clear(region, offset, blockBytes);
     const id = this.nextId++;
     region.setOwner(offset, blockBytes, id);
     const owner: Owner = {
@@ -473,6 +821,7 @@ export class Machine {
       label,
       allocatedAt: performance.now(),
       allocStack: this.options.stacks ? captureStack() : undefined,
+      freeStack: undefined,
       view: null,
       live: true,
       registrations: new Set(),
@@ -518,21 +867,15 @@ export class Machine {
   }
 }
 
+function describeMapping(m: Mapping): string {
+  const what = m.kind === 'registration' ? 'the registration' : 'the allocation';
+  return `${what} at 0x${hex(m.phyAddr)}${m.label ? ` ('${m.label}')` : ''}`;
+}
+
 function tooLarge(fn: string, size: number, length: number): number {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
     `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
   );
-}
-
-/** An address in hex, as the board's tools print it. */
-export function hex(n: number | bigint): string {
-  return n.toString(16).padStart(8, '0');
-}
-
-function captureStack(): string {
-  const holder: { stack?: string } = {};
-  Error.captureStackTrace(holder, captureStack);
-  return (holder.stack ?? '').split('\n').slice(1).join('\n');
 }

@@ -1,0 +1,34 @@
+/**
+ * Every BPU kernel, by name. Kernels are listed here rather than registering themselves,
+ * so importing a kernel's module changes nothing.
+ */
+
+import { type Conv3x3Int8Args, conv3x3Int8Kernel } from './conv3x3-int8.js';
+import { type CopyArgs, copyKernel } from './copy.js';
+import { type FillArgs, fillKernel } from './fill.js';
+import type { Kernel } from './kernel.js';
+import { type Nv12ToRgbArgs, nv12ToRgbKernel } from './nv12-to-rgb.js';
+
+/** The arguments of each kernel, by name. */
+export interface KernelArgs {
+  copy: CopyArgs;
+  fill: FillArgs;
+  nv12ToRgb: Nv12ToRgbArgs;
+  conv3x3Int8: Conv3x3Int8Args;
+}
+
+export type KernelName = keyof KernelArgs;
+
+export const kernels: { readonly [K in KernelName]: Kernel<KernelArgs[K]> } = {
+  copy: copyKernel,
+  fill: fillKernel,
+  nv12ToRgb: nv12ToRgbKernel,
+  conv3x3Int8: conv3x3Int8Kernel,
+};
+
+/** Kernel names in a fixed order: a job names its kernel by index in the shared queue. */
+export const kernelNames: readonly KernelName[] = ['copy', 'fill', 'nv12ToRgb', 'conv3x3Int8'];
+
+export function isKernelName(name: unknown): name is KernelName {
+  return typeof name === 'string' && (kernelNames as readonly string[]).includes(name);
+}

@@ -1,0 +1,249 @@
+/**
+ * The sanitizer: what a board cannot say. The emulator knows every mapping, allocation and
+ * device access, so it can name each hazard with its addresses and, when stacks are on,
+ * where the memory was allocated or freed.
+ *
+ * Modes: `off` (no checks, no cost), `report` (collect; printed at exit), `throw` (fail at
+ * the hazard). Hazards that are invalid arguments of a C-style function (double free,
+ * stale handle, …) are recorded and the function still returns its status code, in every
+ * mode; the others throw an HbSysSanitizerError in `throw` mode, before anything changes.
+ */
+
+import { dirtyLines } from './cpu-cache.js';
+import type { SanitizeMode } from './options.js';
+import { CACHE_LINE, type Region } from './physical-memory.js';
+
+/** The kinds of finding, by fixed name. */
+export type FindingKind =
+  | 'device-read-dirty'
+  | 'cpu-read-stale'
+  | 'write-conflict'
+  | 'invalidate-dirty'
+  | 'double-free'
+  | 'invalid-free'
+  | 'free-registered'
+  | 'unregister-allocated'
+  | 'stale-handle'
+  | 'device-out-of-bounds'
+  | 'in-flight'
+  | 'leak'
+  | 'redundant-flush';
+
+export const FINDING_KINDS: readonly FindingKind[] = [
+  'device-read-dirty',
+  'cpu-read-stale',
+  'write-conflict',
+  'invalidate-dirty',
+  'double-free',
+  'invalid-free',
+  'free-registered',
+  'unregister-allocated',
+  'stale-handle',
+  'device-out-of-bounds',
+  'in-flight',
+  'leak',
+  'redundant-flush',
+];
+
+/** One hazard, with what happened, where, and what to do. */
+export interface Finding {
+  readonly kind: FindingKind;
+  /** What happened, to which range, and what to do. */
+  readonly message: string;
+  /** Start of the range involved. */
+  readonly phyAddr: bigint;
+  /** Bytes of the range involved. */
+  readonly size: number;
+  /** The call or job that revealed it (`hbSysFreeMem`, `bpu.copy`, `exit`, …). */
+  readonly where: string;
+  /** Label of the allocation involved, if it has one. */
+  readonly label?: string;
+  /** Where the hazard happened (stacks on). */
+  readonly stack?: string;
+  /** Where the memory involved was allocated (stacks on). */
+  readonly allocStack?: string;
+  /** Where the memory involved was freed (stacks on). */
+  readonly freeStack?: string;
+  /** Milliseconds since the process started. */
+  readonly time: number;
+}
+
+/** Kinds that are invalid arguments of a C-style call: recorded, never thrown. */
+const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
+  'double-free',
+  'invalid-free',
+  'free-registered',
+  'unregister-allocated',
+  'stale-handle',
+]);
+
+/** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */
+export class HbSysSanitizerError extends Error {
+  readonly finding: Finding;
+  constructor(finding: Finding) {
+    super(`[${finding.kind}] ${finding.message}`);
+    this.name = 'HbSysSanitizerError';
+    this.finding = finding;
+  }
+}
+
+export type FindingInput = Omit<Finding, 'time' | 'stack'>;
+
+/**
+ * Line marks of device writes: a line is marked when the BPU (or a camera) writes it and
+ * unmarked by INVALIDATE. A CPU read of a marked line through a cached mapping is stale.
+ */
+export class DeviceLines {
+  private readonly marks = new Map<Region, Uint8Array>();
+
+  private of(region: Region): Uint8Array {
+    let m = this.marks.get(region);
+    if (m === undefined) {
+      m = new Uint8Array(Math.ceil(region.size / CACHE_LINE));
+      this.marks.set(region, m);
+    }
+    return m;
+  }
+
+  mark(region: Region, offset: number, size: number): void {
+    this.of(region).fill(
+      1,
+      Math.floor(offset / CACHE_LINE),
+      Math.ceil((offset + size) / CACHE_LINE),
+    );
+  }
+
+  clear(region: Region, offset: number, size: number): void {
+    this.of(region).fill(
+      0,
+      Math.floor(offset / CACHE_LINE),
+      Math.ceil((offset + size) / CACHE_LINE),
+    );
+  }
+
+  /** Offsets of the marked lines in `[offset, offset + size)`. */
+  marked(region: Region, offset: number, size: number): number[] {
+    const first = Math.floor(offset / CACHE_LINE);
+    const lines = this.of(region).subarray(first, Math.ceil((offset + size) / CACHE_LINE));
+    const out: number[] = [];
+    for (let i = lines.indexOf(1); i !== -1; i = lines.indexOf(1, i + 1)) {
+      out.push((first + i) * CACHE_LINE);
+    }
+    return out;
+  }
+
+  /** Whether any line of `[offset, offset + size)` is marked. */
+  anyMarked(region: Region, offset: number, size: number): boolean {
+    const first = Math.floor(offset / CACHE_LINE);
+    return (
+      this.of(region)
+        .subarray(first, Math.ceil((offset + size) / CACHE_LINE))
+        .indexOf(1) !== -1
+    );
+  }
+
+  isMarked(region: Region, lineOffset: number): boolean {
+    return this.of(region)[lineOffset / CACHE_LINE] === 1;
+  }
+}
+
+export class Sanitizer {
+  readonly mode: SanitizeMode;
+  readonly stacks: boolean;
+  readonly device = new DeviceLines();
+  private readonly sink: Finding[];
+  private readonly seen = new Set<string>();
+
+  constructor(mode: SanitizeMode, stacks: boolean, sink: Finding[]) {
+    this.mode = mode;
+    this.stacks = stacks;
+    this.sink = sink;
+  }
+
+  get on(): boolean {
+    return this.mode !== 'off';
+  }
+
+  /**
+   * Records a finding (once per kind, place and range) and, in `throw` mode, throws it
+   * unless it is an invalid argument of a C-style call.
+   */
+  report(input: FindingInput): void {
+    if (this.mode === 'off') return;
+    const key = `${input.kind}|${input.where}|${input.phyAddr}|${input.size}`;
+    const finding: Finding = {
+      ...input,
+      ...(this.stacks ? { stack: captureStack() } : {}),
+      time: performance.now(),
+    };
+    if (!this.seen.has(key)) {
+      this.seen.add(key);
+      this.sink.push(finding);
+    }
+    if (this.mode === 'throw' && !ARGUMENT_KINDS.has(input.kind)) {
+      throw new HbSysSanitizerError(finding);
+    }
+  }
+
+  /** Dirty lines (the CPU wrote, not yet cleaned) in a range of a region. */
+  dirty(region: Region, offset: number, size: number): number[] {
+    return region.strict ? dirtyLines(region, offset, offset + size) : [];
+  }
+}
+
+/** A span of line offsets as text: "[0x…, 0x…)" with the count. */
+export function describeLines(
+  region: Region,
+  lines: number[],
+): { text: string; phyAddr: bigint; size: number } {
+  const first = lines[0]!;
+  const last = lines[lines.length - 1]! + CACHE_LINE;
+  const a = region.base + first;
+  const b = region.base + last;
+  return {
+    text: `${lines.length} cache line(s) in [0x${hex(a)}, 0x${hex(b)})`,
+    phyAddr: BigInt(a),
+    size: b - a,
+  };
+}
+
+export function hex(n: number | bigint): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+export function captureStack(): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, captureStack);
+  return (holder.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .filter((l) => !l.includes('/emulator/') && !l.includes('node:internal'))
+    .join('\n');
+}
+
+/** The findings as a readable report, for stderr. */
+export function formatReport(findings: readonly Finding[]): string {
+  if (findings.length === 0) return 'hbsys sanitizer: no findings\n';
+  const lines = [`hbsys sanitizer: ${findings.length} finding(s)`];
+  for (const [i, f] of findings.entries()) {
+    lines.push(
+      '',
+      `#${i + 1} ${f.kind} at 0x${hex(f.phyAddr)} (+${f.size} bytes)${f.label ? ` '${f.label}'` : ''}, in ${f.where}`,
+    );
+    lines.push(`   ${f.message}`);
+    if (f.stack) lines.push('   at:', indent(f.stack));
+    if (f.allocStack) lines.push('   allocated at:', indent(f.allocStack));
+    if (f.freeStack) lines.push('   freed at:', indent(f.freeStack));
+  }
+  const byKind = new Map<string, number>();
+  for (const f of findings) byKind.set(f.kind, (byKind.get(f.kind) ?? 0) + 1);
+  lines.push('', `summary: ${[...byKind].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function indent(stack: string): string {
+  return stack
+    .split('\n')
+    .map((l) => `     ${l.trim()}`)
+    .join('\n');
+}

@@ -1,0 +1,384 @@
+/**
+ * The native backend: the eight functions go to the vendor's libdnn.so on the board.
+ *
+ * Every argument is checked here, with the emulator's status codes, before anything reaches
+ * C: a mem is live only while its `virAddr` is the very Uint8Array this backend handed out
+ * for a live allocation or registration and its `phyAddr` matches (as the emulator decides).
+ * So a stale copy of a freed hbSysMem, a forged one, or a view of freed memory used as
+ * host bytes is refused with INVALID_ARGUMENT and never becomes a dangling pointer in C.
+ *
+ * `virAddr` is a zero-copy view of the mapping libdnn returned, made once per allocation.
+ * After free or unregister the backend drops it, sets `mem.virAddr` to null and, where the
+ * runtime can (`ArrayBuffer.prototype.transfer`, Node 22 and later), detaches it, so that
+ * views kept elsewhere become empty rather than aliases of memory the vendor has unmapped
+ * or handed to someone else.
+ */
+
+import type { Backend } from '../backend.js';
+import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag, type hbSysMem } from '../mem.js';
+import {
+  fail,
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_OUT_OF_MEMORY,
+  HB_SYS_REGISTER_MEM_FAILED,
+  HB_SYS_SUCCESS,
+  hbSysGetErrorDesc,
+} from '../status.js';
+import {
+  type Libdnn,
+  loadLibdnn,
+  MEM_SIZE,
+  PHY_ADDR,
+  type StructFields,
+  VIR_ADDR,
+} from './libdnn.js';
+
+/** The native backend and what it loaded. */
+export interface NativeBackend extends Backend {
+  readonly name: 'native';
+  /** The libdnn.so in use. */
+  readonly libraryPath: string;
+  /** Whether views of freed memory are detached on this runtime (Node 22 and later). */
+  readonly detachesStaleViews: boolean;
+}
+
+/** One allocation or registration, as the backend tracks it. */
+interface Mapping {
+  readonly kind: 'allocation' | 'registration';
+  readonly phyAddr: bigint;
+  /** Bytes asked for (alloc) or registered. */
+  readonly size: number;
+  readonly cached: boolean;
+  readonly label: string | undefined;
+  /** The native hbSysMem passed to every call on this mapping. */
+  readonly struct: StructFields;
+  readonly view: Uint8Array;
+  live: boolean;
+}
+
+type Transferable = ArrayBuffer & { transfer?: (length?: number) => ArrayBuffer };
+
+const canDetach = typeof (ArrayBuffer.prototype as Transferable).transfer === 'function';
+
+/** A native backend over `lib`. Tests pass their own library; users go through the loader. */
+export function createNativeBackend(lib: Libdnn): NativeBackend {
+  /** Every mapping handed out, by its view (what `mem.virAddr` holds). */
+  const byView = new WeakMap<Uint8Array, Mapping>();
+  /** Every mapping handed out, by its ArrayBuffer: host bytes may be views of a mapping. */
+  const byBuffer = new WeakMap<ArrayBufferLike, Mapping>();
+  /** Live registrations: free of an allocation they lie in is refused, as the emulator does. */
+  const registrations = new Set<Mapping>();
+
+  function resolve(fn: string, mem: hbSysMem): Mapping | number {
+    const view = mem.virAddr;
+    if (view === null || view === undefined) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        'mem.virAddr is null: this hbSysMem was freed or unregistered, or never filled by ' +
+          'an alloc or register call',
+      );
+    }
+    const m = view instanceof Uint8Array ? byView.get(view) : undefined;
+    if (m === undefined) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        'mem.virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
+          'hbSysRegisterMem: pass the hbSysMem those calls filled',
+      );
+    }
+    if (!m.live) {
+      const what = m.kind === 'registration' ? 'unregistered' : 'freed';
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `stale hbSysMem: the memory at 0x${hex(m.phyAddr)} it refers to was ${what}; ` +
+          'a copy of a freed hbSysMem must not be used',
+      );
+    }
+    if (mem.phyAddr !== m.phyAddr) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.phyAddr (${String(mem.phyAddr)}) does not match its mapping at ` +
+          `0x${hex(m.phyAddr)}: do not change phyAddr`,
+      );
+    }
+    return m;
+  }
+
+  /** `mem.memSize` if it is a valid byte count of `m` (then also set in the struct), else -1. */
+  function validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
+    const n = mem.memSize;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
+      fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`,
+      );
+      return -1;
+    }
+    m.struct.u32[MEM_SIZE] = n;
+    return n;
+  }
+
+  /**
+   * Host bytes that C may touch: refused if they are a view of freed memory (C would read
+   * or write memory that is no longer mapped), copied first if they are a view of memory
+   * that overlaps the target (memcpy of overlapping ranges is undefined). Else as given.
+   */
+  function hostBytes(fn: string, name: string, bytes: Uint8Array, size: number, target: Mapping) {
+    const owner = byBuffer.get(bytes.buffer);
+    if (owner === undefined) return bytes;
+    if (!owner.live) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `${name} is a view of BPU memory at 0x${hex(owner.phyAddr)} that was freed or ` +
+          'unregistered: do not keep views of memory past its free',
+      );
+    }
+    const start = owner.phyAddr + BigInt(bytes.byteOffset - owner.view.byteOffset);
+    const overlaps = start < target.phyAddr + BigInt(size) && target.phyAddr < start + BigInt(size);
+    return overlaps ? bytes.slice(0, size) : bytes;
+  }
+
+  /** What libdnn said, for a failure it returned. */
+  function failed(fn: string, code: number, what: string, hint: string): number {
+    const status = hbSysGetErrorDesc(code);
+    return fail(code, fn, `libdnn (${lib.path}) refused to ${what}: ${status}; ${hint}`);
+  }
+
+  /** Ends a mapping on the JS side: no view of it is handed out, or works, again. */
+  function retire(m: Mapping, mem: hbSysMem): void {
+    m.live = false;
+    registrations.delete(m);
+    lib.freeStruct(m.struct);
+    if (canDetach) (m.view.buffer as Transferable).transfer!(0);
+    mem.virAddr = null;
+  }
+
+  function map(
+    fn: string,
+    kind: Mapping['kind'],
+    struct: StructFields,
+    size: number,
+    cached: boolean,
+    label: string | undefined,
+  ): Mapping | undefined {
+    const address = struct.u64[VIR_ADDR]!;
+    if (address === 0n) {
+      fail(HB_SYS_INVALID_ARGUMENT, fn, `libdnn (${lib.path}) returned success but no mapping`);
+      return undefined;
+    }
+    const buffer = lib.mapping(address, size);
+    const view = new Uint8Array(buffer);
+    const m: Mapping = {
+      kind,
+      phyAddr: struct.u64[PHY_ADDR]!,
+      size,
+      cached,
+      label,
+      struct,
+      view,
+      live: true,
+    };
+    byView.set(view, m);
+    byBuffer.set(buffer, m);
+    return m;
+  }
+
+  return {
+    name: 'native',
+    libraryPath: lib.path,
+    detachesStaleViews: canDetach,
+
+    allocMem(mem, size, cached, label) {
+      const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
+      const struct = lib.allocStruct();
+      const code = (cached ? lib.hbSysAllocCachedMem : lib.hbSysAllocMem)(struct.pointer, size);
+      if (code !== HB_SYS_SUCCESS) {
+        lib.freeStruct(struct);
+        return failed(
+          fn,
+          code,
+          `allocate ${size} bytes`,
+          code === HB_SYS_OUT_OF_MEMORY
+            ? 'free memory you no longer need (is an allocation leaking in a loop?)'
+            : 'check the size',
+        );
+      }
+      const m = map(fn, 'allocation', struct, size, cached, label);
+      if (m === undefined) {
+        lib.hbSysFreeMem(struct.pointer);
+        lib.freeStruct(struct);
+        return HB_SYS_INVALID_ARGUMENT;
+      }
+      mem.phyAddr = m.phyAddr;
+      mem.virAddr = m.view;
+      mem.memSize = size;
+      return HB_SYS_SUCCESS;
+    },
+
+    flushMem(mem, flag: HbSysFlushFlag) {
+      const fn = 'hbSysFlushMem';
+      const m = resolve(fn, mem);
+      if (typeof m === 'number') return m;
+      if (validBytes(fn, mem, m) < 0) return HB_SYS_INVALID_ARGUMENT;
+      const code = lib.hbSysFlushMem(m.struct.pointer, flag);
+      if (code === HB_SYS_SUCCESS) return code;
+      const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'CLEAN' : 'INVALIDATE';
+      return failed(fn, code, `${op} 0x${hex(m.phyAddr)}`, 'check mem.memSize');
+    },
+
+    freeMem(mem) {
+      const fn = 'hbSysFreeMem';
+      const m = resolve(fn, mem);
+      if (typeof m === 'number') return m;
+      if (m.kind === 'registration') {
+        return fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `0x${hex(m.phyAddr)} is a registration, not an allocation: end it with ` +
+            'hbSysUnregisterMem; its owner frees the memory',
+        );
+      }
+      const end = m.phyAddr + BigInt(m.size);
+      const inside = [...registrations].filter((r) => r.phyAddr >= m.phyAddr && r.phyAddr < end);
+      if (inside.length > 0) {
+        const r = inside[0]!;
+        return fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `${inside.length} registration(s) inside 0x${hex(m.phyAddr)} are still live ` +
+            `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
+        );
+      }
+      // The whole allocation goes back, whatever the caller lowered memSize to.
+      m.struct.u32[MEM_SIZE] = m.size;
+      const code = lib.hbSysFreeMem(m.struct.pointer);
+      if (code !== HB_SYS_SUCCESS) {
+        return failed(fn, code, `free 0x${hex(m.phyAddr)}`, 'the memory is still allocated');
+      }
+      retire(m, mem);
+      return HB_SYS_SUCCESS;
+    },
+
+    writeMem(dest, src, size) {
+      const fn = 'hbSysWriteMem';
+      const m = resolve(fn, dest);
+      if (typeof m === 'number') return m;
+      const length = validBytes(fn, dest, m);
+      if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+      if (size > length) return tooLarge(fn, size, length);
+      const bytes = hostBytes(fn, 'src', src, size, m);
+      if (typeof bytes === 'number') return bytes;
+      const code = lib.hbSysWriteMem(m.struct.pointer, bytes, size);
+      if (code === HB_SYS_SUCCESS) return code;
+      return failed(fn, code, `write ${size} bytes to 0x${hex(m.phyAddr)}`, 'check the sizes');
+    },
+
+    readMem(dest, src, size) {
+      const fn = 'hbSysReadMem';
+      const m = resolve(fn, src);
+      if (typeof m === 'number') return m;
+      const length = validBytes(fn, src, m);
+      if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+      if (size > length) return tooLarge(fn, size, length);
+      const bytes = hostBytes(fn, 'dest', dest, size, m);
+      if (typeof bytes === 'number') return bytes;
+      const code = lib.hbSysReadMem(bytes, m.struct.pointer, size);
+      if (code !== HB_SYS_SUCCESS) {
+        return failed(fn, code, `read ${size} bytes from 0x${hex(m.phyAddr)}`, 'check the sizes');
+      }
+      if (bytes !== dest) dest.set(bytes.subarray(0, size));
+      return HB_SYS_SUCCESS;
+    },
+
+    registerMem(mem) {
+      const fn = 'hbSysRegisterMem';
+      const { phyAddr, memSize } = mem;
+      const struct = lib.allocStruct();
+      struct.u64[PHY_ADDR] = phyAddr;
+      struct.u32[MEM_SIZE] = memSize;
+      const code = lib.hbSysRegisterMem(struct.pointer);
+      const range = `[0x${hex(phyAddr)}, 0x${hex(phyAddr + BigInt(memSize))})`;
+      if (code !== HB_SYS_SUCCESS) {
+        lib.freeStruct(struct);
+        return failed(
+          fn,
+          code,
+          `register ${range}`,
+          code === HB_SYS_REGISTER_MEM_FAILED
+            ? 'register memory the system knows (a camera, codec or BPU buffer), and each range once'
+            : 'check phyAddr and memSize',
+        );
+      }
+      const m = map(fn, 'registration', struct, memSize, true, undefined);
+      if (m === undefined) {
+        lib.hbSysUnregisterMem(struct.pointer);
+        lib.freeStruct(struct);
+        return HB_SYS_REGISTER_MEM_FAILED;
+      }
+      registrations.add(m);
+      mem.virAddr = m.view;
+      return HB_SYS_SUCCESS;
+    },
+
+    unregisterMem(mem) {
+      const fn = 'hbSysUnregisterMem';
+      const m = resolve(fn, mem);
+      if (typeof m === 'number') return m;
+      if (m.kind !== 'registration') {
+        return fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
+        );
+      }
+      m.struct.u32[MEM_SIZE] = m.size;
+      const code = lib.hbSysUnregisterMem(m.struct.pointer);
+      if (code !== HB_SYS_SUCCESS) {
+        return failed(fn, code, `unregister 0x${hex(m.phyAddr)}`, 'it is still registered');
+      }
+      retire(m, mem);
+      return HB_SYS_SUCCESS;
+    },
+
+    isCached(mem) {
+      const view = mem.virAddr;
+      const m = view instanceof Uint8Array ? byView.get(view) : undefined;
+      if (m === undefined || !m.live || mem.phyAddr !== m.phyAddr) return undefined;
+      return m.cached;
+    },
+  };
+}
+
+let loaded: NativeBackend | undefined;
+
+/**
+ * The native backend over the libdnn.so found from `HBSYS_LIBDNN` or the default paths,
+ * loaded once. Throws an HbSysError listing the paths tried when none loads.
+ */
+export function nativeBackend(): NativeBackend {
+  loaded ??= createNativeBackend(loadLibdnn());
+  return loaded;
+}
+
+/** The libdnn.so the native backend loaded, or undefined while it is not loaded. */
+export function nativeLibraryPath(): string | undefined {
+  return loaded?.libraryPath;
+}
+
+function tooLarge(fn: string, size: number, length: number): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
+  );
+}
+
+function hex(n: bigint): string {
+  return n.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,233 @@
+/**
+ * The binding of the vendor's `libdnn.so` (header `dnn/hb_sys.h`): the only file that
+ * touches koffi.
+ *
+ * koffi is loaded lazily, with `createRequire`, the first time a library is loaded: the
+ * emulator, and any program that never chooses the native backend, never loads it.
+ *
+ * Each hbSysMem lives in its own 24-byte native struct (`koffi.alloc`), made once per
+ * allocation or registration and passed to C as a pointer: a call marshals two integers,
+ * never a JS object. TypeScript reads and writes the struct's fields through a view of
+ * those 24 bytes.
+ */
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute } from 'node:path';
+import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
+
+/** The address of a native hbSysMem struct. Only this module makes them. */
+export type StructPointer = bigint & { readonly __brand: 'hbSysMem *' };
+
+/** The fields of one native hbSysMem, read and written in place. */
+export interface StructFields {
+  readonly pointer: StructPointer;
+  /** [0] is phyAddr, [1] is virAddr (the address as an integer). */
+  readonly u64: BigUint64Array;
+  /** [4] is memSize. */
+  readonly u32: Uint32Array;
+}
+
+/** Index of `phyAddr` in {@link StructFields.u64}. */
+export const PHY_ADDR = 0;
+/** Index of `virAddr` in {@link StructFields.u64}. */
+export const VIR_ADDR = 1;
+/** Index of `memSize` in {@link StructFields.u32}. */
+export const MEM_SIZE = 4;
+
+/** The layout of hbSysMem as koffi lays it out; the contract is 24 bytes at 0, 8, 16. */
+export interface StructLayout {
+  size: number;
+  alignment: number;
+  phyAddr: number;
+  virAddr: number;
+  memSize: number;
+}
+
+/** The eight functions with their C signatures, and what the backend needs around them. */
+export interface Libdnn {
+  /** The path (or name) that loaded. */
+  readonly path: string;
+  hbSysAllocMem(mem: StructPointer, size: number): number;
+  hbSysAllocCachedMem(mem: StructPointer, size: number): number;
+  hbSysFlushMem(mem: StructPointer, flag: number): number;
+  hbSysFreeMem(mem: StructPointer): number;
+  hbSysWriteMem(dest: StructPointer, src: Uint8Array, size: number): number;
+  hbSysReadMem(dest: Uint8Array, src: StructPointer, size: number): number;
+  hbSysRegisterMem(mem: StructPointer): number;
+  hbSysUnregisterMem(mem: StructPointer): number;
+  /** A new zeroed native hbSysMem; release it with {@link Libdnn.freeStruct}. */
+  allocStruct(): StructFields;
+  freeStruct(fields: StructFields): void;
+  /** A zero-copy view of `size` bytes of native memory at `address`. */
+  mapping(address: bigint, size: number): ArrayBuffer;
+}
+
+/** The C declarations, exactly as in `dnn/hb_sys.h`. */
+const PROTOTYPES = [
+  'int32_t hbSysAllocMem(hbSysMem *mem, uint32_t size)',
+  'int32_t hbSysAllocCachedMem(hbSysMem *mem, uint32_t size)',
+  'int32_t hbSysFlushMem(hbSysMem *mem, int32_t flag)',
+  'int32_t hbSysFreeMem(hbSysMem *mem)',
+  'int32_t hbSysWriteMem(hbSysMem *dest, char *src, uint32_t size)',
+  'int32_t hbSysReadMem(char *dest, hbSysMem *src, uint32_t size)',
+  'int32_t hbSysRegisterMem(hbSysMem *mem)',
+  'int32_t hbSysUnregisterMem(hbSysMem *mem)',
+] as const;
+
+type FunctionName =
+  | 'hbSysAllocMem'
+  | 'hbSysAllocCachedMem'
+  | 'hbSysFlushMem'
+  | 'hbSysFreeMem'
+  | 'hbSysWriteMem'
+  | 'hbSysReadMem'
+  | 'hbSysRegisterMem'
+  | 'hbSysUnregisterMem';
+
+/**
+ * Where RDK images put libdnn.so, in the order tried when `HBSYS_LIBDNN` is not set:
+ * the X5 (and later) images keep the vendor libraries in /usr/hobot/lib, the X3 Ubuntu
+ * images in /usr/lib/hbbpu; some images and SDK installs put it on the plain library path.
+ * The bare name last lets the dynamic linker search (`LD_LIBRARY_PATH`, ld.so.cache).
+ */
+export const DEFAULT_LIBDNN_PATHS: readonly string[] = [
+  '/usr/hobot/lib/libdnn.so',
+  '/usr/lib/hbbpu/libdnn.so',
+  '/usr/lib/libdnn.so',
+  '/usr/lib/aarch64-linux-gnu/libdnn.so',
+  'libdnn.so',
+];
+
+/** The paths to try: `HBSYS_LIBDNN` alone when it is set, else {@link DEFAULT_LIBDNN_PATHS}. */
+export function libdnnCandidates(env: NodeJS.ProcessEnv = process.env): readonly string[] {
+  const chosen = env.HBSYS_LIBDNN;
+  return chosen === undefined || chosen === '' ? DEFAULT_LIBDNN_PATHS : [chosen];
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: koffi's module object, typed where it is used
+type Koffi = any;
+let koffiModule: Koffi | undefined;
+let structType: { size: number; alignment: number } | undefined;
+
+/** koffi, loaded on first need; the hbSysMem type declared once (koffi's names are global). */
+function koffi(): Koffi {
+  if (koffiModule !== undefined) return koffiModule;
+  let k: Koffi;
+  try {
+    k = createRequire(import.meta.url)('koffi');
+  } catch (error) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `native backend: koffi, the FFI library it needs, could not be loaded ` +
+        `(${reason(error)}); install hbsys with its dependencies (npm install) on this machine`,
+    );
+  }
+  structType = k.struct('hbSysMem', {
+    phyAddr: 'uint64_t',
+    virAddr: 'void *',
+    memSize: 'uint32_t',
+  });
+  koffiModule = k;
+  return k;
+}
+
+/** The layout koffi gives hbSysMem on this machine. */
+export function structLayout(): StructLayout {
+  const k = koffi();
+  return {
+    size: k.sizeof('hbSysMem'),
+    alignment: structType!.alignment,
+    phyAddr: k.offsetof('hbSysMem', 'phyAddr'),
+    virAddr: k.offsetof('hbSysMem', 'virAddr'),
+    memSize: k.offsetof('hbSysMem', 'memSize'),
+  };
+}
+
+/**
+ * Loads the first of `candidates` that is a libdnn with the eight functions. Throws an
+ * HbSysError that lists every path tried and why each failed.
+ */
+export function loadLibdnn(candidates: readonly string[] = libdnnCandidates()): Libdnn {
+  const k = koffi();
+  const layout = structLayout();
+  if (layout.size !== 24 || layout.phyAddr !== 0 || layout.virAddr !== 8 || layout.memSize !== 16) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `native backend: hbSysMem is laid out as ${JSON.stringify(layout)} on this machine, not ` +
+        '24 bytes at offsets 0/8/16 as on the 64-bit boards; the native backend needs a 64-bit process',
+    );
+  }
+  const tried: string[] = [];
+  for (const path of candidates) {
+    if (isAbsolute(path) && !existsSync(path)) {
+      tried.push(`${path}: no such file`);
+      continue;
+    }
+    let lib: Koffi;
+    try {
+      lib = k.load(path);
+    } catch (error) {
+      tried.push(`${path}: ${reason(error)}`);
+      continue;
+    }
+    const fns = new Map<FunctionName, (...args: unknown[]) => number>();
+    const missing: string[] = [];
+    for (const prototype of PROTOTYPES) {
+      const name = /(hbSys\w+)\(/.exec(prototype)![1] as FunctionName;
+      try {
+        fns.set(name, lib.func(prototype));
+      } catch {
+        missing.push(name);
+      }
+    }
+    if (missing.length > 0) {
+      lib.unload();
+      tried.push(`${path}: loaded, but it has no ${missing.join(', ')}: not the BPU runtime`);
+      continue;
+    }
+    return bind(k, path, fns);
+  }
+  throw new HbSysError(
+    HB_SYS_INVALID_ARGUMENT,
+    'native backend: could not load libdnn.so, the BPU runtime of RDK boards. Tried:\n' +
+      tried.map((t) => `  ${t}`).join('\n') +
+      '\nSet HBSYS_LIBDNN=/path/to/libdnn.so, or run on the emulator (HBSYS_BACKEND=emulator)',
+  );
+}
+
+function bind(
+  k: Koffi,
+  path: string,
+  fns: Map<FunctionName, (...args: unknown[]) => number>,
+): Libdnn {
+  const fn = (name: FunctionName) => fns.get(name)!;
+  return {
+    path,
+    hbSysAllocMem: fn('hbSysAllocMem'),
+    hbSysAllocCachedMem: fn('hbSysAllocCachedMem'),
+    hbSysFlushMem: fn('hbSysFlushMem'),
+    hbSysFreeMem: fn('hbSysFreeMem'),
+    hbSysWriteMem: fn('hbSysWriteMem'),
+    hbSysReadMem: fn('hbSysReadMem'),
+    hbSysRegisterMem: fn('hbSysRegisterMem'),
+    hbSysUnregisterMem: fn('hbSysUnregisterMem'),
+    allocStruct(): StructFields {
+      const pointer = k.alloc('hbSysMem', 1) as StructPointer;
+      const bytes: ArrayBuffer = k.view(pointer, 24);
+      const u64 = new BigUint64Array(bytes);
+      u64.fill(0n);
+      return { pointer, u64, u32: new Uint32Array(bytes) };
+    },
+    freeStruct(fields: StructFields): void {
+      k.free(fields.pointer);
+    },
+    mapping(address: bigint, size: number): ArrayBuffer {
+      return k.view(address, size);
+    },
+  };
+}
+
+function reason(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+}
