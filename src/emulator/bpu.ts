@@ -42,25 +42,33 @@ export class Bpu {
 
   /** DMA: copy `size` bytes from `src` to `dst` (physical addresses). */
   copy(dst: bigint, src: bigint, size: number): Promise<void> {
-    return this.submit('copy', () => {
-      const s = this.access('copy', 'source', src, size);
-      const d = this.access('copy', 'destination', dst, size);
-      return () => s.region.memory.copy(d.region.memory, d.offset, s.offset, s.offset + size);
-    }, size);
+    return this.submit(
+      'copy',
+      () => {
+        const s = this.access('copy', 'source', src, size);
+        const d = this.access('copy', 'destination', dst, size);
+        return () => s.region.memory.copy(d.region.memory, d.offset, s.offset, s.offset + size);
+      },
+      size,
+    );
   }
 
   /** DMA: fill `size` bytes at `dst` with `byte`. */
   fill(dst: bigint, byte: number, size: number): Promise<void> {
-    return this.submit('fill', () => {
-      if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
-        throw new HbSysError(
-          HB_SYS_INVALID_ARGUMENT,
-          `bpu.fill: byte must be an integer in 0 … 255, got ${String(byte)}`,
-        );
-      }
-      const d = this.access('fill', 'destination', dst, size);
-      return () => d.region.memory.fill(byte, d.offset, d.offset + size);
-    }, size);
+    return this.submit(
+      'fill',
+      () => {
+        if (!Number.isInteger(byte) || byte < 0 || byte > 255) {
+          throw new HbSysError(
+            HB_SYS_INVALID_ARGUMENT,
+            `bpu.fill: byte must be an integer in 0 … 255, got ${String(byte)}`,
+          );
+        }
+        const d = this.access('fill', 'destination', dst, size);
+        return () => d.region.memory.fill(byte, d.offset, d.offset + size);
+      },
+      size,
+    );
   }
 
   /** Rejects every job not yet run; later submissions reject too. */

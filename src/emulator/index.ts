@@ -11,8 +11,8 @@ import { Bpu } from './bpu.js';
 import { Machine } from './machine.js';
 import { type EmulatorOptions, resolveOptions } from './options.js';
 
-export type { CacheModel, EmulatorOptions, SanitizeMode } from './options.js';
 export { BpuFaultError } from './bpu.js';
+export type { CacheModel, EmulatorOptions, SanitizeMode } from './options.js';
 
 let machine: Machine | undefined;
 let bpu: Bpu | undefined;
@@ -193,7 +193,11 @@ export const emulator = {
       const vio = m.physical.vio;
       const owner =
         src && vio.contains(addr, src.byteLength) ? m.ownerOf(vio, addr - vio.base) : undefined;
-      if (src === undefined || owner === undefined || addr + src.byteLength > owner.phyAddr + owner.size) {
+      if (
+        src === undefined ||
+        owner === undefined ||
+        addr + src.byteLength > owner.phyAddr + owner.size
+      ) {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
           'emulator.vio.write: write typed-array bytes inside one live VIO buffer ' +

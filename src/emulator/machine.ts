@@ -451,7 +451,9 @@ export class Machine {
       return (
         `no room for ${size} bytes in the ${what} of ${region.size} bytes: ${free} bytes ` +
         `are free, the largest free block is ${largest} bytes; free memory` +
-        (kind === 'allocation' ? ' or raise heapSize (HB_DNN_SIM_BPU_MEM_SIZE)' : ' or raise vioSize')
+        (kind === 'allocation'
+          ? ' or raise heapSize (HB_DNN_SIM_BPU_MEM_SIZE)'
+          : ' or raise vioSize')
       );
     }
     const offset = start * region.pageSize;
