@@ -145,6 +145,7 @@ function thingRun(t: AllocatorTrace, churn: boolean, timerNs: number, budgetMs: 
 
 // --- new ArrayBuffer(size) -------------------------------------------------------------
 
+// biome-ignore lint/correctness/noUnusedVariables: a sink keeps the allocation from being optimised away
 let sink: ArrayBuffer | undefined;
 
 function arrayBufferRun(t: AllocatorTrace, churn: boolean, timerNs: number): OpStats {
@@ -169,7 +170,7 @@ function arrayBufferRun(t: AllocatorTrace, churn: boolean, timerNs: number): OpS
 
 // --- glibc -----------------------------------------------------------------------------
 
-function glibcRun(t: AllocatorTrace, churn: boolean, file: string, binary: string): OpStats {
+function glibcRun(churn: boolean, file: string, binary: string): OpStats {
   const out = runReplayer(binary, [churn ? 'churn' : 'pairs', file]) as {
     timerNs: number;
     batchNs: number[];
@@ -211,7 +212,7 @@ export function allocatorBench(
       results.hbsys = tlsfRun(trace, churn, timerNs);
       if ('path' in replayer) {
         progress(`allocator ${workload} at ${live} live: glibc`);
-        results.glibc = glibcRun(trace, churn, file, replayer.path);
+        results.glibc = glibcRun(churn, file, replayer.path);
       } else {
         notes.push(`glibc skipped: ${replayer.missing}`);
       }

@@ -18,6 +18,7 @@ export interface ApiResult {
   arrayBuffer: OpStats;
 }
 
+// biome-ignore lint/correctness/noUnusedVariables: a sink keeps the allocation from being optimised away
 let sink: ArrayBuffer | undefined;
 
 export async function apiBench(timeMs: number): Promise<ApiResult[]> {
