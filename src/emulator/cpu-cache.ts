@@ -7,20 +7,24 @@
  * INVALIDATE is clean-then-invalidate, as on the board: dirty lines are written back first,
  * then every line is refilled from memory.
  *
- * Large ranges are handled a chunk at a time with memcmp/memcpy (Buffer.compare and
- * Buffer.copy); only a chunk that holds both CPU and device writes is walked line by line.
+ * Ranges are handled a span (256 KiB) at a time with memcmp/memcpy (Buffer.compare and
+ * Buffer.copy): a span the CPU did not write is skipped after one compare, a span the device
+ * did not write is copied whole; only a span with both is cut into 4 KiB chunks, treated the
+ * same way, and only a chunk that holds both CPU and device writes is walked line by line.
+ * Few native calls per byte is what lets a flush run near memcpy speed.
  */
 
 import { CACHE_LINE, type Region } from './physical-memory.js';
 
 const CHUNK = 4096;
+const SPAN = 64 * CHUNK;
 
 /** What a flush did. */
 export interface FlushResult {
   /**
-   * Bytes copied from the cache to memory. A chunk with no device writes is copied whole,
-   * its clean lines rewritten with the value memory already held (which changes nothing),
-   * so this may exceed the dirty bytes by less than a chunk per dirty chunk.
+   * Bytes copied from the cache to memory. A span or chunk with no device writes is copied
+   * whole, its clean lines rewritten with the value memory already held (which changes
+   * nothing), so this may exceed the dirty bytes by less than a span per dirty span.
    */
   writtenBack: number;
 }
@@ -34,6 +38,29 @@ export function lineRange(start: number, end: number): [number, number] {
 export function clean(region: Region, start: number, end: number): FlushResult {
   [start, end] = lineRange(start, end);
   const { cache, shadow, memory } = region;
+  let writtenBack = 0;
+  for (let s = start; s < end; s += SPAN) {
+    const se = Math.min(s + SPAN, end);
+    if (cache.compare(shadow, s, se, s, se) === 0) continue;
+    if (memory.compare(shadow, s, se, s, se) === 0) {
+      cache.copy(memory, s, s, se);
+      cache.copy(shadow, s, s, se);
+      writtenBack += se - s;
+      continue;
+    }
+    writtenBack += cleanChunks(cache, shadow, memory, s, se);
+  }
+  return { writtenBack };
+}
+
+/** CLEAN of `[start, end)` a chunk at a time, line by line where both sides wrote. */
+function cleanChunks(
+  cache: Buffer,
+  shadow: Buffer,
+  memory: Buffer,
+  start: number,
+  end: number,
+): number {
   let writtenBack = 0;
   for (let c = start; c < end; c += CHUNK) {
     const ce = Math.min(c + CHUNK, end);
@@ -54,7 +81,7 @@ export function clean(region: Region, start: number, end: number): FlushResult {
       }
     }
   }
-  return { writtenBack };
+  return writtenBack;
 }
 
 /** INVALIDATE: clean, then refill every line of `[start, end)` from memory. */

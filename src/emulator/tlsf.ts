@@ -5,6 +5,12 @@
  * memory cannot hold allocator headers; all metadata lives here, in typed arrays, with no
  * object per block and no allocation on the hot path (arrays grow by doubling).
  *
+ * Layout, for speed at a million live blocks, where every access is a cache miss: the fields
+ * of a block sit together (eight int32 per block, half a cache line), so touching a block
+ * costs one miss, not one per field; and the map from offset to block is a hash table sized
+ * by the number of blocks, not an array per unit, so the metadata is proportional to the
+ * blocks (about 40-80 bytes each) whatever the capacity.
+ *
  * alloc and free are O(1): a size maps to a (first level, second level) class; two bitmaps
  * find the smallest non-empty class that is certain to fit. Free blocks coalesce with their
  * physical neighbours at once, so when everything is freed the whole range is one block.
@@ -25,6 +31,23 @@ const EXACT_CLASS_PROBES = 16;
 
 const NONE = -1;
 
+/** Fields of a block, at `id * STRIDE` in the block table. */
+const STRIDE = 8;
+const F_OFFSET = 0;
+const F_SIZE = 1;
+const F_PREV_PHYS = 2;
+const F_NEXT_PHYS = 3;
+/** Next in the free list of its class, or, for a retired id, the next spare id. */
+const F_NEXT_FREE = 4;
+const F_PREV_FREE = 5;
+/** 1 while the block is free. */
+const F_FREE = 6;
+/** The class slot (first level * SL_COUNT + second level) a free block is listed in. */
+const F_SLOT = 7;
+
+/** Multiplier of the Fibonacci hash of offsets. */
+const HASH_MUL = 0x9e3779b1 | 0;
+
 /** A block as the allocator sees it, for dumps and tests. */
 export interface TlsfBlock {
   readonly offset: number;
@@ -36,20 +59,17 @@ export class Tlsf {
   /** Units under management. */
   readonly capacity: number;
 
-  // Per-block metadata, indexed by block id.
-  private offset: Uint32Array;
-  private size: Uint32Array;
-  private prevPhys: Int32Array;
-  private nextFree: Int32Array;
-  private prevFree: Int32Array;
-  private isFree: Uint8Array;
-  /** Ids of retired blocks, for reuse. */
-  private spareIds: Int32Array;
-  private spareCount = 0;
+  /** Every block's fields, STRIDE int32 per block id. */
+  private b: Int32Array;
+  /** Ids handed out so far (the table's high-water mark). */
   private idCount = 0;
+  /** Retired ids, chained through F_NEXT_FREE. */
+  private spareHead = NONE;
 
-  /** Block id starting at each unit, or NONE. One extra slot so `end` can be probed. */
-  private readonly startAt: Int32Array;
+  /** Open-addressing hash (linear probing) from a block's offset to its id. */
+  private table: Int32Array;
+  private tableShift: number;
+  private tableCount = 0;
 
   private flBitmap = 0;
   private readonly slBitmap = new Uint32Array(FL_COUNT);
@@ -63,21 +83,18 @@ export class Tlsf {
       throw new RangeError(`Tlsf capacity must be an integer in 1 … 2^31-1, got ${capacity}`);
     }
     this.capacity = capacity;
-    const initial = 64;
-    this.offset = new Uint32Array(initial);
-    this.size = new Uint32Array(initial);
-    this.prevPhys = new Int32Array(initial);
-    this.nextFree = new Int32Array(initial);
-    this.prevFree = new Int32Array(initial);
-    this.isFree = new Uint8Array(initial);
-    this.spareIds = new Int32Array(initial);
-    this.startAt = new Int32Array(capacity + 1).fill(NONE);
+    this.b = new Int32Array(64 * STRIDE);
+    this.table = new Int32Array(128).fill(NONE);
+    this.tableShift = 32 - 7;
     this.freeTotal = capacity;
     const id = this.newId();
-    this.offset[id] = 0;
-    this.size[id] = capacity;
-    this.prevPhys[id] = NONE;
-    this.startAt[0] = id;
+    const b = this.b;
+    const at = id * STRIDE;
+    b[at + F_OFFSET] = 0;
+    b[at + F_SIZE] = capacity;
+    b[at + F_PREV_PHYS] = NONE;
+    b[at + F_NEXT_PHYS] = NONE;
+    this.hashInsert(id, 0);
     this.insertFree(id);
   }
 
@@ -96,48 +113,56 @@ export class Tlsf {
    * free block can hold them.
    */
   alloc(units: number): number {
-    if (!(units >= 1 && units <= this.capacity) || !Number.isInteger(units)) return NONE;
-    let id = this.findFit(units);
+    if (!(units >= 1 && units <= this.capacity) || (units | 0) !== units) return NONE;
+    const id = this.findFit(units);
     if (id === NONE) return NONE;
     this.removeFree(id);
-    const blockSize = this.size[id]!;
+    let at = id * STRIDE;
+    const blockSize = this.b[at + F_SIZE]!;
+    const offset = this.b[at + F_OFFSET]!;
     if (blockSize > units) {
       // Split: the remainder stays free, right after the allocation.
       const rest = this.newId();
-      const restOffset = this.offset[id]! + units;
-      this.offset[rest] = restOffset;
-      this.size[rest] = blockSize - units;
-      this.prevPhys[rest] = id;
-      this.startAt[restOffset] = rest;
-      const after = this.startAt[restOffset + blockSize - units]!;
-      if (after !== NONE) this.prevPhys[after] = rest;
-      this.size[id] = units;
+      const b = this.b; // newId may have grown the table
+      at = id * STRIDE;
+      const rat = rest * STRIDE;
+      const restOffset = offset + units;
+      const after = b[at + F_NEXT_PHYS]!;
+      b[rat + F_OFFSET] = restOffset;
+      b[rat + F_SIZE] = blockSize - units;
+      b[rat + F_PREV_PHYS] = id;
+      b[rat + F_NEXT_PHYS] = after;
+      if (after !== NONE) b[after * STRIDE + F_PREV_PHYS] = rest;
+      b[at + F_NEXT_PHYS] = rest;
+      b[at + F_SIZE] = units;
+      this.hashInsert(rest, restOffset);
       this.insertFree(rest);
     }
-    this.isFree[id] = 0;
     this.freeTotal -= units;
     this.usedCount++;
-    id = this.offset[id]!;
-    return id;
+    return offset;
   }
 
   /** Frees the allocation at `offset`; returns its size in units, or 0 if none starts there. */
   free(offset: number): number {
-    if (!Number.isInteger(offset) || offset < 0 || offset >= this.capacity) return 0;
-    let id = this.startAt[offset]!;
-    if (id === NONE || this.isFree[id] === 1) return 0;
-    const units = this.size[id]!;
+    if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
+    let id = this.hashFind(offset);
+    if (id === NONE) return 0;
+    const b = this.b;
+    const at = id * STRIDE;
+    if (b[at + F_FREE] === 1) return 0;
+    const units = b[at + F_SIZE]!;
     this.freeTotal += units;
     this.usedCount--;
     // Coalesce with the next block.
-    const next = this.startAt[offset + units]!;
-    if (next !== NONE && this.isFree[next] === 1) {
+    const next = b[at + F_NEXT_PHYS]!;
+    if (next !== NONE && b[next * STRIDE + F_FREE] === 1) {
       this.removeFree(next);
       this.absorb(id, next);
     }
     // Coalesce with the previous block.
-    const prev = this.prevPhys[id]!;
-    if (prev !== NONE && this.isFree[prev] === 1) {
+    const prev = b[at + F_PREV_PHYS]!;
+    if (prev !== NONE && b[prev * STRIDE + F_FREE] === 1) {
       this.removeFree(prev);
       this.absorb(prev, id);
       id = prev;
@@ -148,9 +173,11 @@ export class Tlsf {
 
   /** Size in units of the live allocation at `offset`, or 0 if none starts there. */
   sizeAt(offset: number): number {
-    if (!Number.isInteger(offset) || offset < 0 || offset >= this.capacity) return 0;
-    const id = this.startAt[offset]!;
-    return id === NONE || this.isFree[id] === 1 ? 0 : this.size[id]!;
+    if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
+    const id = this.hashFind(offset);
+    if (id === NONE) return 0;
+    const at = id * STRIDE;
+    return this.b[at + F_FREE] === 1 ? 0 : this.b[at + F_SIZE]!;
   }
 
   /** The largest free block, in units (a scan of the top non-empty class). */
@@ -159,8 +186,13 @@ export class Tlsf {
     const fl = 31 - Math.clz32(this.flBitmap);
     const sl = 31 - Math.clz32(this.slBitmap[fl]!);
     let best = 0;
-    for (let id = this.heads[fl * SL_COUNT + sl]!; id !== NONE; id = this.nextFree[id]!) {
-      if (this.size[id]! > best) best = this.size[id]!;
+    const b = this.b;
+    for (
+      let id = this.heads[fl * SL_COUNT + sl]!;
+      id !== NONE;
+      id = b[id * STRIDE + F_NEXT_FREE]!
+    ) {
+      if (b[id * STRIDE + F_SIZE]! > best) best = b[id * STRIDE + F_SIZE]!;
     }
     return best;
   }
@@ -169,61 +201,56 @@ export class Tlsf {
   freeBlockCount(): number {
     let n = 0;
     for (let i = 0; i < this.heads.length; i++) {
-      for (let id = this.heads[i]!; id !== NONE; id = this.nextFree[id]!) n++;
+      for (let id = this.heads[i]!; id !== NONE; id = this.b[id * STRIDE + F_NEXT_FREE]!) n++;
     }
     return n;
   }
 
   /** Every block in address order, free and allocated. */
   *blocks(): IterableIterator<TlsfBlock> {
-    let offset = 0;
-    while (offset < this.capacity) {
-      const id = this.startAt[offset]!;
-      const size = this.size[id]!;
-      yield { offset, size, free: this.isFree[id] === 1 };
-      offset += size;
+    for (let id = this.hashFind(0); id !== NONE; id = this.b[id * STRIDE + F_NEXT_PHYS]!) {
+      const at = id * STRIDE;
+      yield {
+        offset: this.b[at + F_OFFSET]!,
+        size: this.b[at + F_SIZE]!,
+        free: this.b[at + F_FREE] === 1,
+      };
     }
   }
 
   /** Bytes of metadata this allocator holds (its typed arrays). */
   metadataBytes(): number {
     return (
-      this.offset.byteLength +
-      this.size.byteLength +
-      this.prevPhys.byteLength +
-      this.nextFree.byteLength +
-      this.prevFree.byteLength +
-      this.isFree.byteLength +
-      this.spareIds.byteLength +
-      this.startAt.byteLength +
-      this.heads.byteLength +
-      this.slBitmap.byteLength
+      this.b.byteLength + this.table.byteLength + this.heads.byteLength + this.slBitmap.byteLength
     );
   }
 
   /**
    * Checks every invariant and throws on the first broken one: blocks tile the range,
    * no two free blocks are adjacent, every free block is in the list of its class, the
-   * bitmaps match the lists, and the counters match the blocks. For tests.
+   * bitmaps match the lists, the offset table finds every block, and the counters match
+   * the blocks. For tests.
    */
   check(): void {
+    const b = this.b;
     let offset = 0;
     let prev = NONE;
     let prevWasFree = false;
     let free = 0;
     let used = 0;
     let freeBlocks = 0;
+    let blocks = 0;
+    let id = this.hashFind(0);
     while (offset < this.capacity) {
-      const id = this.startAt[offset]!;
       if (id === NONE) throw new Error(`no block starts at ${offset}`);
-      if (this.offset[id] !== offset) throw new Error(`block ${id} offset mismatch`);
-      if (this.prevPhys[id] !== prev) throw new Error(`block at ${offset}: wrong prevPhys`);
-      const size = this.size[id]!;
+      const at = id * STRIDE;
+      if (b[at + F_OFFSET] !== offset) throw new Error(`block ${id} offset mismatch`);
+      if (this.hashFind(offset) !== id)
+        throw new Error(`offset table misses the block at ${offset}`);
+      if (b[at + F_PREV_PHYS] !== prev) throw new Error(`block at ${offset}: wrong prevPhys`);
+      const size = b[at + F_SIZE]!;
       if (size < 1) throw new Error(`block at ${offset} has size 0`);
-      for (let u = offset + 1; u < offset + size; u++) {
-        if (this.startAt[u] !== NONE) throw new Error(`stale start marker at ${u}`);
-      }
-      const isFree = this.isFree[id] === 1;
+      const isFree = b[at + F_FREE] === 1;
       if (isFree) {
         if (prevWasFree) throw new Error(`adjacent free blocks at ${offset}`);
         free += size;
@@ -231,11 +258,16 @@ export class Tlsf {
       } else {
         used++;
       }
+      blocks++;
       prevWasFree = isFree;
       prev = id;
       offset += size;
+      id = b[at + F_NEXT_PHYS]!;
     }
     if (offset !== this.capacity) throw new Error('blocks overrun the capacity');
+    if (id !== NONE) throw new Error('a block follows the last unit');
+    if (blocks !== this.tableCount)
+      throw new Error(`${this.tableCount} offsets for ${blocks} blocks`);
     if (free !== this.freeTotal) throw new Error(`free total ${this.freeTotal} != ${free}`);
     if (used !== this.usedCount) throw new Error(`used count ${this.usedCount} != ${used}`);
     let listed = 0;
@@ -245,12 +277,14 @@ export class Tlsf {
         const bit = (this.slBitmap[fl]! >>> sl) & 1;
         if ((head !== NONE) !== (bit === 1)) throw new Error(`bitmap mismatch at ${fl},${sl}`);
         let before = NONE;
-        for (let id = head; id !== NONE; id = this.nextFree[id]!) {
-          if (this.isFree[id] !== 1) throw new Error(`used block ${id} in a free list`);
-          const [f, s] = classOf(this.size[id]!);
-          if (f !== fl || s !== sl) throw new Error(`block ${id} in the wrong class`);
-          if (this.prevFree[id] !== before) throw new Error(`block ${id}: wrong prevFree`);
-          before = id;
+        for (let f = head; f !== NONE; f = b[f * STRIDE + F_NEXT_FREE]!) {
+          if (b[f * STRIDE + F_FREE] !== 1) throw new Error(`used block ${f} in a free list`);
+          const slot = slotOf(b[f * STRIDE + F_SIZE]!);
+          if (slot !== fl * SL_COUNT + sl || b[f * STRIDE + F_SLOT] !== slot) {
+            throw new Error(`block ${f} in the wrong class`);
+          }
+          if (b[f * STRIDE + F_PREV_FREE] !== before) throw new Error(`block ${f}: wrong prevFree`);
+          before = f;
           listed++;
         }
       }
@@ -287,100 +321,148 @@ export class Tlsf {
       if (slMap !== 0) return this.heads[fl * SL_COUNT + ctz(slMap)]!;
     }
     // Nothing certain to fit: look at a few blocks of the size's own class.
-    const [ef, es] = classOf(units);
-    let id = this.heads[ef * SL_COUNT + es]!;
+    const b = this.b;
+    let id = this.heads[slotOf(units)]!;
     for (let i = 0; i < EXACT_CLASS_PROBES && id !== NONE; i++) {
-      if (this.size[id]! >= units) return id;
-      id = this.nextFree[id]!;
+      if (b[id * STRIDE + F_SIZE]! >= units) return id;
+      id = b[id * STRIDE + F_NEXT_FREE]!;
     }
     return NONE;
   }
 
+  /** Merges the block `gone` into its physical predecessor `into`; both are out of lists. */
   private absorb(into: number, gone: number): void {
-    const goneSize = this.size[gone]!;
-    const goneOffset = this.offset[gone]!;
-    this.size[into] = this.size[into]! + goneSize;
-    this.startAt[goneOffset] = NONE;
-    const after = this.startAt[goneOffset + goneSize]!;
-    if (after !== NONE) this.prevPhys[after] = into;
-    this.retireId(gone);
+    const b = this.b;
+    const gat = gone * STRIDE;
+    const iat = into * STRIDE;
+    b[iat + F_SIZE] = b[iat + F_SIZE]! + b[gat + F_SIZE]!;
+    const after = b[gat + F_NEXT_PHYS]!;
+    b[iat + F_NEXT_PHYS] = after;
+    if (after !== NONE) b[after * STRIDE + F_PREV_PHYS] = into;
+    this.hashDelete(b[gat + F_OFFSET]!);
+    b[gat + F_FREE] = 0;
+    b[gat + F_NEXT_FREE] = this.spareHead;
+    this.spareHead = gone;
   }
 
   private insertFree(id: number): void {
-    const [fl, sl] = classOf(this.size[id]!);
-    const slot = fl * SL_COUNT + sl;
+    const b = this.b;
+    const at = id * STRIDE;
+    const slot = slotOf(b[at + F_SIZE]!);
     const head = this.heads[slot]!;
-    this.isFree[id] = 1;
-    this.prevFree[id] = NONE;
-    this.nextFree[id] = head;
-    if (head !== NONE) this.prevFree[head] = id;
+    b[at + F_FREE] = 1;
+    b[at + F_SLOT] = slot;
+    b[at + F_PREV_FREE] = NONE;
+    b[at + F_NEXT_FREE] = head;
+    if (head !== NONE) b[head * STRIDE + F_PREV_FREE] = id;
     this.heads[slot] = id;
-    this.slBitmap[fl] = this.slBitmap[fl]! | (1 << sl);
+    const fl = slot >>> SL_LOG2;
+    this.slBitmap[fl] = this.slBitmap[fl]! | (1 << (slot & (SL_COUNT - 1)));
     this.flBitmap |= 1 << fl;
   }
 
   private removeFree(id: number): void {
-    const prev = this.prevFree[id]!;
-    const next = this.nextFree[id]!;
-    if (next !== NONE) this.prevFree[next] = prev;
+    const b = this.b;
+    const at = id * STRIDE;
+    const prev = b[at + F_PREV_FREE]!;
+    const next = b[at + F_NEXT_FREE]!;
+    if (next !== NONE) b[next * STRIDE + F_PREV_FREE] = prev;
     if (prev !== NONE) {
-      this.nextFree[prev] = next;
+      b[prev * STRIDE + F_NEXT_FREE] = next;
     } else {
-      const [fl, sl] = classOf(this.size[id]!);
-      const slot = fl * SL_COUNT + sl;
+      const slot = b[at + F_SLOT]!;
       this.heads[slot] = next;
       if (next === NONE) {
-        this.slBitmap[fl] = this.slBitmap[fl]! & ~(1 << sl);
-        if (this.slBitmap[fl] === 0) this.flBitmap &= ~(1 << fl);
+        const fl = slot >>> SL_LOG2;
+        const map = this.slBitmap[fl]! & ~(1 << (slot & (SL_COUNT - 1)));
+        this.slBitmap[fl] = map;
+        if (map === 0) this.flBitmap &= ~(1 << fl);
       }
     }
-    this.isFree[id] = 0;
+    b[at + F_FREE] = 0;
   }
 
   private newId(): number {
-    if (this.spareCount > 0) return this.spareIds[--this.spareCount]!;
-    if (this.idCount === this.offset.length) this.grow();
+    if (this.spareHead !== NONE) {
+      const id = this.spareHead;
+      this.spareHead = this.b[id * STRIDE + F_NEXT_FREE]!;
+      return id;
+    }
+    if ((this.idCount + 1) * STRIDE > this.b.length) {
+      const grown = new Int32Array(this.b.length * 2);
+      grown.set(this.b);
+      this.b = grown;
+    }
     return this.idCount++;
   }
 
-  private retireId(id: number): void {
-    this.isFree[id] = 0;
-    this.spareIds[this.spareCount++] = id;
+  // --- the offset table ------------------------------------------------------------------
+
+  private hashFind(offset: number): number {
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = Math.imul(offset, HASH_MUL) >>> this.tableShift;
+    for (;;) {
+      const id = table[i]!;
+      if (id === NONE || this.b[id * STRIDE + F_OFFSET] === offset) return id;
+      i = (i + 1) & mask;
+    }
   }
 
-  private grow(): void {
-    const n = this.offset.length * 2;
-    this.offset = growU32(this.offset, n);
-    this.size = growU32(this.size, n);
-    this.prevPhys = growI32(this.prevPhys, n);
-    this.nextFree = growI32(this.nextFree, n);
-    this.prevFree = growI32(this.prevFree, n);
-    this.spareIds = growI32(this.spareIds, n);
-    const isFree = new Uint8Array(n);
-    isFree.set(this.isFree);
-    this.isFree = isFree;
+  private hashInsert(id: number, offset: number): void {
+    if ((this.tableCount + 1) * 2 > this.table.length) this.rehash(this.table.length * 2);
+    const table = this.table;
+    const mask = table.length - 1;
+    let i = Math.imul(offset, HASH_MUL) >>> this.tableShift;
+    while (table[i] !== NONE) i = (i + 1) & mask;
+    table[i] = id;
+    this.tableCount++;
+  }
+
+  /** Removes `offset`, shifting later entries of its probe run back (no tombstones). */
+  private hashDelete(offset: number): void {
+    const table = this.table;
+    const b = this.b;
+    const mask = table.length - 1;
+    const shift = this.tableShift;
+    let i = Math.imul(offset, HASH_MUL) >>> shift;
+    while (b[table[i]! * STRIDE + F_OFFSET] !== offset) i = (i + 1) & mask;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const id = table[j]!;
+      if (id === NONE) break;
+      const home = Math.imul(b[id * STRIDE + F_OFFSET]!, HASH_MUL) >>> shift;
+      // The entry at j stays when its home lies cyclically in (i, j].
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (!stays) {
+        table[i] = id;
+        i = j;
+      }
+    }
+    table[i] = NONE;
+    this.tableCount--;
+  }
+
+  private rehash(size: number): void {
+    const old = this.table;
+    this.table = new Int32Array(size).fill(NONE);
+    this.tableShift = 32 - (31 - Math.clz32(size));
+    this.tableCount = 0;
+    for (let i = 0; i < old.length; i++) {
+      const id = old[i]!;
+      if (id !== NONE) this.hashInsert(id, this.b[id * STRIDE + F_OFFSET]!);
+    }
   }
 }
 
-/** The (first level, second level) class a free block of `units` is listed in. */
-function classOf(units: number): [number, number] {
-  if (units < SMALL) return [0, units];
+/** The class slot (first level * SL_COUNT + second level) a free block of `units` is listed in. */
+function slotOf(units: number): number {
+  if (units < SMALL) return units;
   const f = 31 - Math.clz32(units);
-  return [f - SL_LOG2 + 1, (units >>> (f - SL_LOG2)) ^ SL_COUNT];
+  return ((f - SL_LOG2 + 1) << SL_LOG2) | ((units >>> (f - SL_LOG2)) ^ SL_COUNT);
 }
 
 function ctz(x: number): number {
   return 31 - Math.clz32(x & -x);
-}
-
-function growU32(a: Uint32Array, n: number): Uint32Array {
-  const b = new Uint32Array(n);
-  b.set(a);
-  return b;
-}
-
-function growI32(a: Int32Array, n: number): Int32Array {
-  const b = new Int32Array(n);
-  b.set(a);
-  return b;
 }
