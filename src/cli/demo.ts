@@ -18,7 +18,8 @@
 
 import { allocate, type HbSysBuffer, register } from '../buffer.js';
 import { emulator } from '../emulator/index.js';
-import * as root from '../index.js';
+import { conv3x3Int8Reference } from '../emulator/kernels/conv3x3-int8.reference.js';
+import { nv12ToRgbReference } from '../emulator/kernels/nv12-to-rgb.reference.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
 import { currentFindings } from '../observe/findings.js';
 import { type ObservedStats, observeStats } from '../observe/stats.js';
@@ -80,38 +81,15 @@ export interface FrameStatistic {
   channelSums: number[];
 }
 
-type Kernel = 'nv12ToRgb' | 'conv3x3Int8';
-type BpuRun = (kernel: Kernel, args: Record<string, unknown>) => Promise<void>;
-interface ReferenceKernels {
-  nv12ToRgb(src: Uint8Array, args: Record<string, unknown>): Uint8Array;
-  conv3x3Int8(
-    input: Uint8Array,
-    weights: Int8Array,
-    bias: Int32Array,
-    args: Record<string, unknown>,
-  ): Int8Array;
-}
-
 const IN_CHANNELS = 3;
 const OUT_CHANNELS = 8;
 const RING = 3;
 const MULTIPLIER = 3;
 const SHIFT = 10;
 
-/** The BPU's kernels and their CPU references, or an error naming what is missing. */
-function kernels(): { run: BpuRun; reference: ReferenceKernels } {
-  const run = (emulator.bpu as { run?: BpuRun }).run;
-  const reference = (root as { referenceKernels?: ReferenceKernels }).referenceKernels;
-  if (typeof run !== 'function' || reference === undefined) {
-    throw new Error('this build of hbsys has no BPU kernels (emulator.bpu.run, referenceKernels)');
-  }
-  return { run: run.bind(emulator.bpu), reference };
-}
-
 /** Runs the pipeline on the current machine. */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { frames, width, height, tensorWidth, tensorHeight } = options;
-  const { run, reference } = kernels();
   const started = performance.now();
   const frameBytes = (width * height * 3) / 2;
   const stages: StageTimes = {
@@ -149,7 +127,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       srcHeight: height,
       dstWidth: tensorWidth,
       dstHeight: tensorHeight,
-      order: 'rgb',
+      order: 'rgb' as const,
     };
     const conv = {
       height: tensorHeight,
@@ -179,13 +157,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       });
       lap('register');
       try {
-        await run('nv12ToRgb', { src: registered.phyAddr, dst: input.phyAddr, ...resize });
+        await emulator.bpu.run('nv12ToRgb', {
+          src: registered.phyAddr,
+          dst: input.phyAddr,
+          ...resize,
+        });
       } finally {
         // The BPU is done with the frame: the camera may fill its buffer again.
         registered.free();
       }
       lap('nv12ToRgb');
-      await run('conv3x3Int8', {
+      await emulator.bpu.run('conv3x3Int8', {
         input: input.phyAddr,
         weights: weightsBuf.phyAddr,
         bias: biasBuf.phyAddr,
@@ -196,8 +178,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       output.invalidate();
       lastFrame = statistic(output.view(Int8Array), OUT_CHANNELS);
       lap('invalidateAndPostProcess');
-      const rgb = reference.nv12ToRgb(frame, resize);
-      const expected = statistic(reference.conv3x3Int8(rgb, weights, bias, conv), OUT_CHANNELS);
+      const rgb = nv12ToRgbReference(frame, resize);
+      const expected = statistic(conv3x3Int8Reference(rgb, weights, bias, conv), OUT_CHANNELS);
       if (sameStatistic(lastFrame, expected)) framesVerified++;
       lap('verify');
       await options.onFrame?.(i + 1, frames);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { HeapDump } from '../observe/dump.js';
 import { countByKind, type FindingJson } from '../observe/findings.js';
+import type { ObservedStats } from '../observe/stats.js';
 
 export interface ScriptRunOptions {
   script: string;
@@ -82,7 +83,10 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
       const zero = Object.fromEntries(
         Object.keys(snapshot.stats.findingsByKind).map((k) => [k, 0]),
       );
-      snapshot.stats.findingsByKind = { ...zero, ...countByKind(report.findings) };
+      snapshot.stats.findingsByKind = {
+        ...zero,
+        ...countByKind(report.findings),
+      } as ObservedStats['findingsByKind'];
     }
     return { code, signal, report, snapshot };
   } finally {

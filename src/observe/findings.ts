@@ -3,25 +3,14 @@
  * strings, so stats, dumps, the live page and the CLI share one form.
  */
 
-import { emulator } from '../emulator/index.js';
-
-/** A sanitizer finding, as the observers read it (the sanitizer may add fields). */
-export interface FindingLike {
-  readonly kind: string;
-  readonly message: string;
-  readonly phyAddr: bigint;
-  readonly size: number;
-  readonly [more: string]: unknown;
-}
+import { emulator, type Finding } from '../emulator/index.js';
 
 /** A finding in JSON: bigints as `0x…` strings, everything else as it was. */
 export type FindingJson = Record<string, unknown> & { kind: string; message: string };
 
-/** The findings of the current machine (none while the sanitizer is off). */
-export function currentFindings(): FindingLike[] {
-  // The sanitizer adds emulator.findings(); until then, and with it off, there are none.
-  const source = emulator as { findings?: () => FindingLike[] };
-  return typeof source.findings === 'function' ? source.findings() : [];
+/** The sanitizer's findings so far (none while it is off). */
+export function currentFindings(): Finding[] {
+  return emulator.findings();
 }
 
 /** Count of findings per kind. */
@@ -44,6 +33,6 @@ export function jsonSafe(value: unknown): unknown {
 }
 
 /** The findings as JSON objects. */
-export function findingsJson(findings: readonly FindingLike[] = currentFindings()): FindingJson[] {
+export function findingsJson(findings: readonly Finding[] = currentFindings()): FindingJson[] {
   return findings.map((f) => jsonSafe(f) as FindingJson);
 }

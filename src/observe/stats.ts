@@ -1,10 +1,9 @@
 /**
  * Statistics as VMA users expect them: `emulator.stats()` plus what needs a walk of the
- * heap (free blocks, the VIO region) and the sanitizer's findings by kind.
+ * heap (free blocks, the VIO region), and the total of the sanitizer's findings.
  */
 
 import { currentMachine, type EmulatorStats, emulator } from '../emulator/index.js';
-import { countByKind, currentFindings } from './findings.js';
 
 /** {@link EmulatorStats} and the figures an observer adds. */
 export interface ObservedStats extends EmulatorStats {
@@ -17,9 +16,8 @@ export interface ObservedStats extends EmulatorStats {
   /** hbSysRegisterMem / hbSysUnregisterMem calls that succeeded, since the machine was made. */
   registrations: number;
   unregistrations: number;
-  /** Sanitizer findings so far (0 while the sanitizer is off). */
+  /** Sanitizer findings so far (0 while the sanitizer is off); by kind in findingsByKind. */
   findings: number;
-  findingsByKind: Record<string, number>;
 }
 
 /** The statistics of the current machine. */
@@ -27,9 +25,6 @@ export function observeStats(): ObservedStats {
   const m = currentMachine();
   const base = emulator.stats();
   const vio = m.physical.vio;
-  const findings = currentFindings();
-  // The sanitizer adds findingsByKind to emulator.stats(); count here until then.
-  const byKind = (base as { findingsByKind?: Record<string, number> }).findingsByKind;
   return {
     ...base,
     freeBlockCount: m.physical.ion.allocator.freeBlockCount(),
@@ -37,7 +32,6 @@ export function observeStats(): ObservedStats {
     vioBytesInUse: (vio.allocator.capacity - vio.allocator.freeUnits) * vio.pageSize,
     registrations: m.counters.registrations,
     unregistrations: m.counters.unregistrations,
-    findings: findings.length,
-    findingsByKind: byKind ?? countByKind(findings),
+    findings: Object.values(base.findingsByKind).reduce((a, b) => a + b, 0),
   };
 }
