@@ -21,7 +21,6 @@ import { watchMachine } from '../observe/watch.js';
 import { type MapState, startMapServer } from '../viewer/server.js';
 import { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 import { progressBar } from './progress.js';
-import { runBenchSuite } from './quick-bench.js';
 import { checkScript, runScript, type ScriptRun } from './run-script.js';
 
 export const EXIT = { ok: 0, problems: 1, usage: 2, scriptFailed: 3, failed: 4 } as const;
@@ -444,33 +443,38 @@ export function makeProgram(): Command {
 
   program
     .command('bench')
-    .description('a quick run of the benchmarks: each case beside a host-memory baseline')
-    .option('--json', 'print JSON')
-    .action(async (flags: { json?: boolean }) => {
-      await emulator.reset();
+    .description(
+      'the benchmark suite (bench/suite.ts), quick: each figure beside its baseline and aim',
+    )
+    .option('--full', 'the full suite (minutes) instead of the quick run (seconds)')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { full?: boolean; json?: boolean }) => {
+      const suite = await loadBenchSuite();
       const bar = progressBar();
-      const result = await runBenchSuite({
-        quick: true,
-        onProgress: (d, t, name) => bar.update(d, t, name),
+      const report = await suite.runBenchSuite({
+        quick: !flags.full,
+        onProgress: (fraction, step) => bar.update(Math.round(fraction * 100), 100, `% ${step}`),
       });
       bar.end();
-      if (flags.json) {
-        process.stdout.write(json(result));
-        return;
-      }
-      const rows = result.cases.map(
-        (c) =>
-          `  ${c.name.padEnd(40)} ${(c.nsPerOp / 1000).toFixed(1).padStart(10)} µs  ` +
-          `${c.baseline.padEnd(24)} ${(c.baselineNsPerOp / 1000).toFixed(1).padStart(10)} µs  x${c.ratio.toFixed(1)}`,
-      );
-      process.stdout.write(
-        `hbsys bench (quick, ${result.cases[0]?.iterations ?? 0} iterations per case)\n` +
-          `  ${'case'.padEnd(40)} ${'per op'.padStart(13)}  ${'baseline'.padEnd(24)} ${'per op'.padStart(13)}  ratio\n` +
-          `${rows.join('\n')}\n`,
-      );
+      process.stdout.write(flags.json ? json(report) : `${suite.formatReport(report)}\n`);
     });
 
   return program;
+}
+
+type BenchSuite = typeof import('../../bench/suite.js');
+
+/** The benchmark suite, compiled beside the CLI in a clone; not part of the npm package. */
+async function loadBenchSuite(): Promise<BenchSuite> {
+  const url = new URL('../../bench/suite.js', import.meta.url);
+  try {
+    return (await import(url.href)) as BenchSuite;
+  } catch (error) {
+    throw new Error(
+      `the benchmark suite cannot be loaded (${(error as Error).message}): it ships with the ` +
+        'repository, not the npm package; run hbsys bench from a clone after npm ci && npm run build',
+    );
+  }
 }
 
 /** Runs the CLI; sets process.exitCode (see the table at the top). */

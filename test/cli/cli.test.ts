@@ -21,7 +21,7 @@ describe('help and usage errors', () => {
     ['stats', ['[script]', '--json', '--frames']],
     ['dump', ['[script]', '--out', '--svg']],
     ['serve', ['[script]', '--port', '--host', '--delay']],
-    ['bench', ['--json']],
+    ['bench', ['--json', '--full']],
   ] as const) {
     test(`hbsys ${command} --help`, async () => {
       const r = await hbsys([command, '--help']);
@@ -277,16 +277,18 @@ describe('demo', () => {
 });
 
 describe('bench and serve', () => {
-  test('bench --json: every case beside its baseline', async () => {
+  test('bench --json: the quick suite, every figure beside its baseline', async () => {
     const r = await hbsys(['bench', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const result = JSON.parse(r.stdout);
-    assert.equal(result.quick, true);
-    assert.ok(result.cases.length >= 4);
-    for (const c of result.cases) {
-      assert.equal(typeof c.name, 'string');
-      assert.ok(c.nsPerOp > 0 && c.baselineNsPerOp > 0 && c.ratio > 0, JSON.stringify(c));
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.quick, true);
+    assert.ok(report.allocator.length >= 1);
+    assert.ok(report.summary.length >= 5);
+    for (const row of report.summary) {
+      assert.equal(typeof row.figure, 'string');
+      assert.ok(['met', 'missed', 'not run'].includes(row.verdict), row.verdict);
     }
+    assert.equal(r.stderr.includes('%'), false, 'no progress bar when stderr is not a terminal');
   });
 
   test('serve <script>: the page, the renderer and the state over HTTP', async () => {
