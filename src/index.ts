@@ -14,7 +14,17 @@ export {
   type TypedArrayConstructor,
 } from './buffer.js';
 export {
+  type Conv3x3Shape,
+  type Nv12ToRgbShape,
+  referenceKernels,
+} from './emulator/kernels/references.js';
+export {
   BpuFaultError,
+  type Finding,
+  type FindingKind,
+  HbSysSanitizerError,
+  type KernelArgs,
+  type KernelName,
   type CacheModel,
   type EmulatorOptions,
   type EmulatorStats,
