@@ -18,8 +18,7 @@
 
 import { allocate, type HbSysBuffer, register } from '../buffer.js';
 import { emulator } from '../emulator/index.js';
-import { conv3x3Int8Reference } from '../emulator/kernels/conv3x3-int8.reference.js';
-import { nv12ToRgbReference } from '../emulator/kernels/nv12-to-rgb.reference.js';
+import { referenceKernels } from '../emulator/kernels/references.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
 import { currentFindings } from '../observe/findings.js';
 import { type ObservedStats, observeStats } from '../observe/stats.js';
@@ -178,8 +177,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       output.invalidate();
       lastFrame = statistic(output.view(Int8Array), OUT_CHANNELS);
       lap('invalidateAndPostProcess');
-      const rgb = nv12ToRgbReference(frame, resize);
-      const expected = statistic(conv3x3Int8Reference(rgb, weights, bias, conv), OUT_CHANNELS);
+      const rgb = referenceKernels.nv12ToRgb(frame, resize);
+      const expected = statistic(
+        referenceKernels.conv3x3Int8(rgb, weights, bias, conv),
+        OUT_CHANNELS,
+      );
       if (sameStatistic(lastFrame, expected)) framesVerified++;
       lap('verify');
       await options.onFrame?.(i + 1, frames);
