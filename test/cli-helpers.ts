@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeCommand } from '../src/cli/run-script.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/hbsys.js', import.meta.url));
 
@@ -20,7 +21,8 @@ export const SMALL_ENV = { HB_DNN_SIM_BPU_MEM_SIZE: '16' };
 /** Runs `hbsys args…` to completion. */
 export function hbsys(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [command, commandArgs] = nodeCommand([BIN, ...args]);
+    const child = spawn(command, commandArgs, {
       env: { ...process.env, ...SMALL_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -50,7 +52,8 @@ export function serve(
   args: string[],
 ): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+    const [command, commandArgs] = nodeCommand([BIN, 'serve', '--port', '0', ...args]);
+    const child = spawn(command, commandArgs, {
       env: { ...process.env, ...SMALL_ENV },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -35,6 +35,18 @@ export interface ScriptRun {
 
 const PRELOAD = new URL('./preload.js', import.meta.url).href;
 
+/**
+ * How to start Node: this process's binary, behind the command prefix in HBSYS_TEST_EXEC
+ * when that is set (the arm64 test run sets it to qemu, which must start every arm64
+ * binary on an x86-64 host).
+ */
+export function nodeCommand(args: readonly string[]): [string, string[]] {
+  const prefix = (process.env.HBSYS_TEST_EXEC ?? '').split(' ').filter((w) => w !== '');
+  return prefix.length === 0
+    ? [process.execPath, [...args]]
+    : [prefix[0]!, [...prefix.slice(1), process.execPath, ...args]];
+}
+
 /** Throws (with what to do) when the script is not a readable file. */
 export function checkScript(script: string): string {
   const path = resolve(script);
@@ -57,7 +69,8 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
   }
   if (options.onState) env.HBSYS_LIVE = '1';
   try {
-    const child = spawn(process.execPath, ['--import', PRELOAD, script, ...options.args], {
+    const [command, commandArgs] = nodeCommand(['--import', PRELOAD, script, ...options.args]);
+    const child = spawn(command, commandArgs, {
       stdio: ['inherit', 'inherit', 'inherit', ...(options.onState ? (['ipc'] as const) : [])],
       env,
     });
