@@ -71,6 +71,12 @@ test('allocation lifetimes, registrations and flushes as slices; bytes in use as
       ['INVALIDATE', 100],
     ],
   );
+  const jobs = slices(parsed.traceEvents, TRACKS.bpu.tid);
+  assert.deepEqual(
+    jobs.map((e) => [e.name, e.args!.bytes]),
+    [['bpu.copy', 100]],
+  );
+  assert.ok(jobs[0]!.dur! > 0, 'a job lasts from submission to completion');
   assert.deepEqual(
     slices(parsed.traceEvents, TRACKS.vio.tid).map((e) => [e.args!.size, e.args!.open]),
     [[4096, undefined]],
