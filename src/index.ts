@@ -14,23 +14,23 @@ export {
   type TypedArrayConstructor,
 } from './buffer.js';
 export {
-  type Conv3x3Shape,
-  type Nv12ToRgbShape,
-  referenceKernels,
-} from './emulator/kernels/references.js';
-export {
   BpuFaultError,
+  type CacheModel,
+  type EmulatorOptions,
+  type EmulatorStats,
+  emulator,
   type Finding,
   type FindingKind,
   HbSysSanitizerError,
   type KernelArgs,
   type KernelName,
-  type CacheModel,
-  type EmulatorOptions,
-  type EmulatorStats,
-  emulator,
   type SanitizeMode,
 } from './emulator/index.js';
+export {
+  type Conv3x3Shape,
+  type Nv12ToRgbShape,
+  referenceKernels,
+} from './emulator/kernels/references.js';
 export {
   hbSysAllocCachedMem,
   hbSysAllocMem,

@@ -23,13 +23,38 @@ describe('references, worked by hand', () => {
     const frame = new Uint8Array(4 * 2 * 1.5);
     frame.fill(126, 0, 8); // Y
     frame.fill(128, 8); // U, V neutral
-    const grey = referenceKernels.nv12ToRgb(frame, { srcWidth: 4, srcHeight: 2, dstWidth: 2, dstHeight: 1 });
+    const grey = referenceKernels.nv12ToRgb(frame, {
+      srcWidth: 4,
+      srcHeight: 2,
+      dstWidth: 2,
+      dstHeight: 1,
+    });
     // (1192 · 110 + 512) >> 10 = 128
     assert.deepEqual([...grey], [128, 128, 128, 128, 128, 128]);
     frame.fill(16, 0, 8);
-    assert.deepEqual([...referenceKernels.nv12ToRgb(frame, { srcWidth: 4, srcHeight: 2, dstWidth: 1, dstHeight: 1 })], [0, 0, 0]);
+    assert.deepEqual(
+      [
+        ...referenceKernels.nv12ToRgb(frame, {
+          srcWidth: 4,
+          srcHeight: 2,
+          dstWidth: 1,
+          dstHeight: 1,
+        }),
+      ],
+      [0, 0, 0],
+    );
     frame.fill(235, 0, 8);
-    assert.deepEqual([...referenceKernels.nv12ToRgb(frame, { srcWidth: 4, srcHeight: 2, dstWidth: 1, dstHeight: 1 })], [255, 255, 255]);
+    assert.deepEqual(
+      [
+        ...referenceKernels.nv12ToRgb(frame, {
+          srcWidth: 4,
+          srcHeight: 2,
+          dstWidth: 1,
+          dstHeight: 1,
+        }),
+      ],
+      [255, 255, 255],
+    );
   });
 
   test('nv12ToRgb: a strong V gives red, and bgr swaps the channels', () => {
@@ -37,16 +62,32 @@ describe('references, worked by hand', () => {
     frame.fill(81, 0, 4); // Y
     frame[4] = 90; // U
     frame[5] = 240; // V
-    const rgb = referenceKernels.nv12ToRgb(frame, { srcWidth: 2, srcHeight: 2, dstWidth: 1, dstHeight: 1 });
+    const rgb = referenceKernels.nv12ToRgb(frame, {
+      srcWidth: 2,
+      srcHeight: 2,
+      dstWidth: 1,
+      dstHeight: 1,
+    });
     assert.ok(rgb[0]! > 200 && rgb[1]! < 60 && rgb[2]! < 60, `red expected, got ${[...rgb]}`);
-    const bgr = referenceKernels.nv12ToRgb(frame, { srcWidth: 2, srcHeight: 2, dstWidth: 1, dstHeight: 1, order: 'bgr' });
+    const bgr = referenceKernels.nv12ToRgb(frame, {
+      srcWidth: 2,
+      srcHeight: 2,
+      dstWidth: 1,
+      dstHeight: 1,
+      order: 'bgr',
+    });
     assert.deepEqual([...bgr], [rgb[2], rgb[1], rgb[0]]);
   });
 
   test('nv12ToRgb: upscaling interpolates between neighbours', () => {
     // Y row 16, 235 over a 2x2 frame; 4 outputs across: 0, some grey, some grey, 255.
     const frame = new Uint8Array([16, 235, 16, 235, 128, 128]);
-    const out = referenceKernels.nv12ToRgb(frame, { srcWidth: 2, srcHeight: 2, dstWidth: 4, dstHeight: 1 });
+    const out = referenceKernels.nv12ToRgb(frame, {
+      srcWidth: 2,
+      srcHeight: 2,
+      dstWidth: 4,
+      dstHeight: 1,
+    });
     const reds = [out[0], out[3], out[6], out[9]];
     assert.equal(reds[0], 0);
     assert.equal(reds[3], 255);
@@ -75,11 +116,20 @@ describe('references, worked by hand', () => {
     const shape = { height: 3, width: 3, inChannels: 1, outChannels: 1, multiplier: 1, shift: 0 };
     const out = referenceKernels.conv3x3Int8(input, ones, new Int32Array([0]), shape);
     assert.deepEqual([...out], [12, 21, 16, 27, 45, 33, 24, 39, 28]);
-    const high = referenceKernels.conv3x3Int8(input, ones, new Int32Array([100]), { ...shape, multiplier: 8 });
+    const high = referenceKernels.conv3x3Int8(input, ones, new Int32Array([100]), {
+      ...shape,
+      multiplier: 8,
+    });
     assert.equal(high[4], 127, 'clamped high: (45 + 100) · 8');
-    const low = referenceKernels.conv3x3Int8(input, ones, new Int32Array([-100]), { ...shape, multiplier: 8 });
+    const low = referenceKernels.conv3x3Int8(input, ones, new Int32Array([-100]), {
+      ...shape,
+      multiplier: 8,
+    });
     assert.equal(low[0], -128, 'clamped low: (12 - 100) · 8');
-    const relu = referenceKernels.conv3x3Int8(input, ones, new Int32Array([-100]), { ...shape, relu: true });
+    const relu = referenceKernels.conv3x3Int8(input, ones, new Int32Array([-100]), {
+      ...shape,
+      relu: true,
+    });
     assert.equal(relu[0], 0);
   });
 });
@@ -87,14 +137,18 @@ describe('references, worked by hand', () => {
 describe('device kernels match their references', () => {
   test('copy and fill', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 5000 }), fc.integer({ min: 0, max: 255 }), async (data, value) => {
-        using src = deviceBytes(data);
-        using dst = allocate(data.length);
-        await emulator.bpu.run('copy', { dst: dst.phyAddr, src: src.phyAddr, size: data.length });
-        assert.deepEqual(dst.read(), referenceKernels.copy(data));
-        await emulator.bpu.run('fill', { dst: dst.phyAddr, value, size: data.length });
-        assert.deepEqual(dst.read(), referenceKernels.fill(value, data.length));
-      }),
+      fc.asyncProperty(
+        fc.uint8Array({ minLength: 1, maxLength: 5000 }),
+        fc.integer({ min: 0, max: 255 }),
+        async (data, value) => {
+          using src = deviceBytes(data);
+          using dst = allocate(data.length);
+          await emulator.bpu.run('copy', { dst: dst.phyAddr, src: src.phyAddr, size: data.length });
+          assert.deepEqual(dst.read(), referenceKernels.copy(data));
+          await emulator.bpu.run('fill', { dst: dst.phyAddr, value, size: data.length });
+          assert.deepEqual(dst.read(), referenceKernels.fill(value, data.length));
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -146,8 +200,14 @@ describe('device kernels match their references', () => {
           x ^= x << 5;
           return x;
         };
-        const input = Uint8Array.from({ length: s.height * s.width * s.inChannels }, () => next() & 0xff);
-        const weights = Int8Array.from({ length: s.outChannels * 9 * s.inChannels }, () => next() & 0xff);
+        const input = Uint8Array.from(
+          { length: s.height * s.width * s.inChannels },
+          () => next() & 0xff,
+        );
+        const weights = Int8Array.from(
+          { length: s.outChannels * 9 * s.inChannels },
+          () => next() & 0xff,
+        );
         const bias = Int32Array.from({ length: s.outChannels }, () => next() % 100000);
         using inBuf = deviceBytes(input);
         using wBuf = deviceBytes(weights);
@@ -176,16 +236,50 @@ describe('kernel arguments', () => {
       ['copy', null, /args must be an object/],
       ['copy', { dst: 1, src: b.phyAddr, size: 1 }, /dst must be a physical address as a bigint/],
       ['fill', { dst: b.phyAddr, value: 256, size: 1 }, /value \(a byte\)/],
-      ['nv12ToRgb', { src: b.phyAddr, dst: b.phyAddr, srcWidth: 3, srcHeight: 2, dstWidth: 1, dstHeight: 1 }, /even srcWidth/],
-      ['nv12ToRgb', { src: b.phyAddr, dst: b.phyAddr, srcWidth: 4, srcHeight: 2, dstWidth: 1, dstHeight: 1, order: 'rbg' }, /order/],
-      ['conv3x3Int8', { input: b.phyAddr, weights: b.phyAddr, bias: b.phyAddr, output: b.phyAddr, height: 1, width: 1, inChannels: 1, outChannels: 1, multiplier: 0, shift: 0 }, /multiplier/],
+      [
+        'nv12ToRgb',
+        { src: b.phyAddr, dst: b.phyAddr, srcWidth: 3, srcHeight: 2, dstWidth: 1, dstHeight: 1 },
+        /even srcWidth/,
+      ],
+      [
+        'nv12ToRgb',
+        {
+          src: b.phyAddr,
+          dst: b.phyAddr,
+          srcWidth: 4,
+          srcHeight: 2,
+          dstWidth: 1,
+          dstHeight: 1,
+          order: 'rbg',
+        },
+        /order/,
+      ],
+      [
+        'conv3x3Int8',
+        {
+          input: b.phyAddr,
+          weights: b.phyAddr,
+          bias: b.phyAddr,
+          output: b.phyAddr,
+          height: 1,
+          width: 1,
+          inChannels: 1,
+          outChannels: 1,
+          multiplier: 0,
+          shift: 0,
+        },
+        /multiplier/,
+      ],
     ];
     for (const [kernel, args, message] of cases) {
-      await assert.rejects(emulator.bpu.run(kernel as 'copy', args as never), (e: Error & { code?: number }) => {
-        assert.equal(e.code, -6000129);
-        assert.match(e.message, message);
-        return true;
-      });
+      await assert.rejects(
+        emulator.bpu.run(kernel as 'copy', args as never),
+        (e: Error & { code?: number }) => {
+          assert.equal(e.code, -6000129);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
     }
   });
 
@@ -193,8 +287,17 @@ describe('kernel arguments', () => {
     using frame = allocate(100);
     using rgb = allocate(12);
     await assert.rejects(
-      emulator.bpu.run('nv12ToRgb', { src: frame.phyAddr, dst: rgb.phyAddr, srcWidth: 10, srcHeight: 10, dstWidth: 2, dstHeight: 2 }),
-      new RegExp(`src \\(NV12 frame\\) \\[0x0*${frame.phyAddr.toString(16)}, 0x0*${(frame.phyAddr + 150n).toString(16)}\\)`),
+      emulator.bpu.run('nv12ToRgb', {
+        src: frame.phyAddr,
+        dst: rgb.phyAddr,
+        srcWidth: 10,
+        srcHeight: 10,
+        dstWidth: 2,
+        dstHeight: 2,
+      }),
+      new RegExp(
+        `src \\(NV12 frame\\) \\[0x0*${frame.phyAddr.toString(16)}, 0x0*${(frame.phyAddr + 150n).toString(16)}\\)`,
+      ),
     );
   });
 });
