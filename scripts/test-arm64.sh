@@ -60,6 +60,8 @@ echo "arm64: node $("${arm64_node[@]}" -p 'process.version + " " + process.arch'
 # The test helper builds the stand-in with $CC and runs the layout probe with $HBSYS_TEST_EXEC.
 export CC=aarch64-linux-gnu-gcc
 export HBSYS_TEST_EXEC="qemu-aarch64-static -L $sysroot"
+# Tests that start a Node program start this one.
+export HBSYS_TEST_NODE="qemu-aarch64-static -L $sysroot $PWD/$node_dir/bin/node"
 # Each file in its own arm64 process: `node --test` would spawn its children with
 # process.execPath, which the kernel cannot run without qemu in between.
 pass=0

@@ -35,7 +35,7 @@ export interface Backend {
    * The idiomatic buffer is about to let the CPU read `[offset, offset + size)` of a live
    * mapping. A backend with a sanitizer checks the read here.
    */
-  noteCpuRead?(mem: hbSysMem, offset: number, size: number): void;
+  noteCpuRead?(mem: hbSysMem, offset: number, size: number, how?: string): void;
 }
 
 type Loader = () => Backend;

@@ -28,6 +28,7 @@ import {
   HB_SYS_MEM_CACHE_INVALIDATE,
   type HostBytes,
   type hbSysMem,
+  rawVirAddr,
 } from './mem.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_SUCCESS, HbSysError } from './status.js';
 
@@ -69,13 +70,13 @@ export class HbSysBuffer implements Disposable {
 
   /** Whether free() (or hbSysFreeMem / hbSysUnregisterMem on `mem`) has run. */
   get freed(): boolean {
-    return this.#released || this.mem.virAddr === null;
+    return this.#released || rawVirAddr(this.mem) === null;
   }
 
   /** The CPU mapping, all `size` bytes. */
   get bytes(): Uint8Array {
     const v = this.mapping('bytes');
-    currentBackend().noteCpuRead?.(this.mem, 0, this.size);
+    currentBackend().noteCpuRead?.(this.mem, 0, this.size, 'buffer.bytes');
     return v;
   }
 
@@ -94,7 +95,7 @@ export class HbSysBuffer implements Disposable {
           `length ${describe(length)} must fit in ${this.size} bytes`,
       );
     }
-    currentBackend().noteCpuRead?.(this.mem, byteOffset, n * width);
+    currentBackend().noteCpuRead?.(this.mem, byteOffset, n * width, 'buffer.view');
     return new type(v.buffer, v.byteOffset + byteOffset, n);
   }
 
@@ -134,7 +135,7 @@ export class HbSysBuffer implements Disposable {
         `read: ${n} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`,
       );
     }
-    currentBackend().noteCpuRead?.(this.mem, offset, n);
+    currentBackend().noteCpuRead?.(this.mem, offset, n, 'buffer.read');
     const target = out ?? new Uint8Array(n);
     target.set(v.subarray(offset, offset + n));
     return target;
@@ -171,8 +172,8 @@ export class HbSysBuffer implements Disposable {
   }
 
   private mapping(op: string): Uint8Array {
-    const v = this.mem.virAddr;
-    if (this.#released || v === null) {
+    const v = rawVirAddr(this.mem);
+    if (this.#released || v === null || v === undefined) {
       throw this.error(`${op}: this buffer was freed; allocate a new one`);
     }
     return v;

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { nodeCommand } from '../src/cli/run-script.js';
+import { nodeCommand } from './helpers.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/hbsys.js', import.meta.url));
 

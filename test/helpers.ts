@@ -23,3 +23,14 @@ export function snapshot(mem?: unknown): string {
     v instanceof Uint8Array ? `bytes(${v.byteOffset},${v.byteLength})` : v,
   );
 }
+
+/**
+ * The command that runs Node for tests that start a program: this Node, or the one named by
+ * HBSYS_TEST_NODE (the arm64 run sets it to Node under qemu, which the kernel cannot run
+ * directly).
+ */
+export function nodeCommand(args: string[]): [string, string[]] {
+  const wrap = process.env.HBSYS_TEST_NODE?.split(' ').filter((s) => s !== '');
+  if (wrap === undefined || wrap.length === 0) return [process.execPath, args];
+  return [wrap[0]!, [...wrap.slice(1), ...args]];
+}

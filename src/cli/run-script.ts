@@ -36,15 +36,15 @@ export interface ScriptRun {
 const PRELOAD = new URL('./preload.js', import.meta.url).href;
 
 /**
- * How to start Node: this process's binary, behind the command prefix in HBSYS_TEST_EXEC
- * when that is set (the arm64 test run sets it to qemu, which must start every arm64
- * binary on an x86-64 host).
+ * How to start Node: this process's binary, or the command in HBSYS_TEST_NODE when that is
+ * set (the arm64 test run sets it to Node under qemu, which the kernel cannot start
+ * directly on an x86-64 host).
  */
 export function nodeCommand(args: readonly string[]): [string, string[]] {
-  const prefix = (process.env.HBSYS_TEST_EXEC ?? '').split(' ').filter((w) => w !== '');
-  return prefix.length === 0
+  const wrap = (process.env.HBSYS_TEST_NODE ?? '').split(' ').filter((w) => w !== '');
+  return wrap.length === 0
     ? [process.execPath, [...args]]
-    : [prefix[0]!, [...prefix.slice(1), process.execPath, ...args]];
+    : [wrap[0]!, [...wrap.slice(1), ...args]];
 }
 
 /** Throws (with what to do) when the script is not a readable file. */

@@ -106,6 +106,11 @@ export class Bpu {
     return this.submit('fill', { dst, value: byte, size }, 'bpu.fill');
   }
 
+  /** The worker thread, while one runs. @internal */
+  get worker(): Worker | undefined {
+    return this.device?.worker;
+  }
+
   /** Jobs submitted and not completed. */
   get pending(): number {
     return this.backlog.length + (this.device?.running.length ?? 0);
@@ -146,11 +151,20 @@ export class Bpu {
         m.noteDeviceWrite(region, Number(w.phyAddr) - region.base, w.size);
       }
     }
+    return this.enqueue(kernelNames.indexOf(kernel), plan, where);
+  }
+
+  /**
+   * Queues a planned, checked job for the worker. @internal Tests also use it to hand the
+   * worker a job it cannot run, to see a device fault reported.
+   */
+  enqueue(kernelIndex: number, plan: JobPlan, where: string): Promise<void> {
+    const m = this.machine;
     return new Promise<void>((resolve, reject) => {
       const job: Job = {
         id: this.nextJob++,
         kernel: where,
-        kernelIndex: kernelNames.indexOf(kernel),
+        kernelIndex,
         plan,
         ranges: [...plan.reads, ...plan.writes].map((r) => ({
           phyAddr: Number(r.phyAddr),
@@ -309,7 +323,12 @@ export class Bpu {
       memory: r.memory.buffer as SharedArrayBuffer,
     }));
     const init: WorkerInit = { queue, regions };
-    const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), { workerData: init });
+    const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), {
+      workerData: init,
+      // The worker is a plain module: options meant for the main script (--input-type of
+      // `node -e`) must not reach it.
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    });
     worker.unref();
     const d: Device = {
       worker,

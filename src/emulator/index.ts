@@ -60,7 +60,8 @@ function findingsJson(): string {
   );
 }
 
-function currentBpu(): Bpu {
+/** @internal The BPU of the current machine, for tests and observers in this package. */
+export function currentBpu(): Bpu {
   current();
   return bpu!;
 }
@@ -76,7 +77,7 @@ export const emulatorBackend: Backend = {
   registerMem: (mem) => current().registerMem(mem),
   unregisterMem: (mem) => current().unregisterMem(mem),
   isCached: (mem) => current().isCached(mem),
-  noteCpuRead: (mem, offset, size) => current().noteCpuRead(mem, offset, size),
+  noteCpuRead: (mem, offset, size, how) => current().noteCpuRead(mem, offset, size, how),
 };
 
 /** Statistics of the emulated machine, as VMA's budget and statistics give them. */

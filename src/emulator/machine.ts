@@ -401,10 +401,10 @@ export class Machine {
   }
 
   /** The idiomatic buffer reads `[offset, offset + size)` of `mem`'s mapping. */
-  noteCpuRead(mem: hbSysMem, offset: number, size: number): void {
+  noteCpuRead(mem: hbSysMem, offset: number, size: number, how = 'buffer.read'): void {
     if (!this.sanitizer.on) return;
     const m = this.lookup(mem);
-    if (m !== undefined) this.checkCpuRead('buffer read', m, offset, size);
+    if (m !== undefined) this.checkCpuRead(how, m, offset, size);
   }
 
   // --- VIO buffers ---------------------------------------------------------------------
@@ -722,13 +722,14 @@ export class Machine {
 
   private reportInvalidFree(mem: hbSysMem): void {
     const phyAddr = typeof mem.phyAddr === 'bigint' ? mem.phyAddr : 0n;
+    const shown = typeof mem.phyAddr === 'bigint' ? `0x${hex(mem.phyAddr)}` : String(mem.phyAddr);
     this.sanitizer.report({
       kind: 'invalid-free',
       where: 'hbSysFreeMem',
       phyAddr,
       size: typeof mem.memSize === 'number' ? mem.memSize : 0,
       message:
-        `hbSysFreeMem of an hbSysMem (phyAddr ${String(mem.phyAddr)}) that no allocation call ` +
+        `hbSysFreeMem of an hbSysMem (phyAddr ${shown}) that no allocation call ` +
         'filled: free only what hbSysAllocMem or hbSysAllocCachedMem returned, with the hbSysMem ' +
         'they filled.',
     });

@@ -152,7 +152,6 @@ export class Sanitizer {
   readonly stacks: boolean;
   readonly device = new DeviceLines();
   private readonly sink: Finding[];
-  private readonly seen = new Set<string>();
 
   constructor(mode: SanitizeMode, stacks: boolean, sink: Finding[]) {
     this.mode = mode;
@@ -170,16 +169,19 @@ export class Sanitizer {
    */
   report(input: FindingInput): void {
     if (this.mode === 'off') return;
-    const key = `${input.kind}|${input.where}|${input.phyAddr}|${input.size}`;
     const finding: Finding = {
       ...input,
       ...(this.stacks ? { stack: captureStack() } : {}),
       time: performance.now(),
     };
-    if (!this.seen.has(key)) {
-      this.seen.add(key);
-      this.sink.push(finding);
-    }
+    const again = this.sink.some(
+      (f) =>
+        f.kind === input.kind &&
+        f.where === input.where &&
+        f.phyAddr === input.phyAddr &&
+        f.size === input.size,
+    );
+    if (!again) this.sink.push(finding);
     if (this.mode === 'throw' && !ARGUMENT_KINDS.has(input.kind)) {
       throw new HbSysSanitizerError(finding);
     }
@@ -211,13 +213,21 @@ export function hex(n: number | bigint): string {
   return n.toString(16).padStart(8, '0');
 }
 
+/** This package's compiled sources: their frames are left out of the stacks shown. */
+const OWN_FILES = new URL('../', import.meta.url).href;
+
+/** The caller's stack, without hbsys's own frames and Node's internals. */
 export function captureStack(): string {
   const holder: { stack?: string } = {};
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
   Error.captureStackTrace(holder, captureStack);
+  Error.stackTraceLimit = limit;
   return (holder.stack ?? '')
     .split('\n')
     .slice(1)
-    .filter((l) => !l.includes('/emulator/') && !l.includes('node:internal'))
+    .filter((l) => !l.includes(OWN_FILES) && !l.includes('node:internal'))
+    .slice(0, 12)
     .join('\n');
 }
 
