@@ -76,6 +76,9 @@ describe('scripts run with hbsys preloaded', () => {
     assert.equal(stats.allocs, 2);
     assert.equal(stats.frees, 1);
     assert.equal(stats.vioBufferCount, 1);
+    // Scripts run under the sanitizer: the leak found at exit is counted.
+    assert.equal(stats.findingsByKind.leak, 1);
+    assert.equal(stats.findings, 1);
   });
 
   test("the script's 'hbsys' is the CLI's, even beside another installed hbsys", async () => {
@@ -127,6 +130,15 @@ describe('scripts run with hbsys preloaded', () => {
       ],
     );
     assert.match(readFileSync(svg, 'utf8'), /data-label="leaked tensor"/);
+    assert.deepEqual(
+      dump.findings.map((f: { kind: string; label?: string }) => [f.kind, f.label]),
+      [['leak', 'leaked tensor']],
+    );
+    assert.match(
+      owned[0].allocStack,
+      /leaky\.mjs/,
+      'stacks are on: the leak says where it was allocated',
+    );
   });
 
   test('a script that fails: exit code 3 and the reason', async () => {
