@@ -479,6 +479,11 @@ async function loadBenchSuite(): Promise<BenchSuite> {
 
 /** Runs the CLI; sets process.exitCode (see the table at the top). */
 export async function main(argv: string[]): Promise<void> {
+  // `hbsys dump | head`: a reader that leaves early is no error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+    throw error;
+  });
   try {
     await makeProgram().parseAsync(argv, { from: 'user' });
   } catch (error) {
