@@ -81,10 +81,11 @@ function addDemoOptions(cmd: Command, frames: number): Command {
     .option('--frames <n>', 'frames the demo runs', positiveInt, frames)
     .option('--width <px>', 'camera frame width (even)', evenSide, 640)
     .option('--height <px>', 'camera frame height (even)', evenSide, 480)
-    .option('--tensor <WxH>', "the model's input tensor size", tensorSize, {
-      width: 224,
-      height: 224,
-    });
+    .addOption(
+      new Option('--tensor <WxH>', "the model's input tensor size")
+        .argParser(tensorSize)
+        .default({ width: 224, height: 224 }, '224x224'),
+    );
 }
 
 function demoOptions(flags: DemoFlags): DemoOptions {

@@ -28,6 +28,7 @@ describe('help and usage errors', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`Usage: hbsys ${command}`));
       for (const m of mentions) assert.ok(r.stdout.includes(m), `${command} --help mentions ${m}`);
+      assert.doesNotMatch(r.stdout, /\{"/, 'defaults are shown as people type them');
     });
   }
 
