@@ -7,6 +7,7 @@
 
 import { type AllocatorResult, allocatorBench } from './allocator.bench.js';
 import { type ApiResult, apiBench } from './api.bench.js';
+import { type BpuResult, bpuBench } from './bpu.bench.js';
 import { type CacheRow, cacheBench } from './cache.bench.js';
 import { type CopyRow, copiesBench, copySizes, MIB } from './copies.bench.js';
 import { type FragResult, fragmentationBench } from './fragmentation.bench.js';
@@ -41,6 +42,7 @@ export interface BenchReport {
   copies: CopyRow[];
   cache: CacheRow[];
   memory: MemoryResult;
+  bpu: BpuResult;
   summary: SummaryRow[];
 }
 
@@ -48,7 +50,7 @@ export interface BenchReport {
 export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchReport> {
   const quick = options.quick ?? false;
   const began = performance.now();
-  const steps = 6;
+  const steps = 7;
   let step = 0;
   const progress = (what: string) => options.onProgress?.(Math.min(1, step / steps), what);
   const next = (what: string) => {
@@ -70,6 +72,8 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
   const cache = await cacheBench(sizes, quick ? 100 : 300, progress);
   next('metadata per allocation');
   const memory = await memoryBench(quick ? 100_000 : 1_000_000);
+  next('BPU');
+  const bpu = await bpuBench(quick, progress);
   options.onProgress?.(1, 'done');
 
   const report: BenchReport = {
@@ -82,6 +86,7 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
     copies,
     cache,
     memory,
+    bpu,
     summary: [],
   };
   report.summary = summarize(report);
@@ -226,6 +231,33 @@ export function summarize(r: BenchReport): SummaryRow[] {
     });
   }
 
+  const b = r.bpu;
+  rows.push({
+    figure: `BPU copy bandwidth, ${formatBytes(b.bandwidth.size)} (worker, shared memory)`,
+    hbsys: gb(b.bandwidth.bpuGBps),
+    baseline: `${gb(b.bandwidth.setGBps)} in-thread set`,
+    ratio: x(b.bandwidth.bpuGBps / b.bandwidth.setGBps),
+    aim: '≥ 0.8× set',
+    verdict: verdict(b.bandwidth.bpuGBps / b.bandwidth.setGBps >= 0.8),
+  });
+  rows.push({
+    figure: 'BPU 4 KiB copy, submit to complete: median / p99',
+    hbsys: `${ns(b.latency.bpuMedianNs)} / ${ns(b.latency.bpuP99Ns)}`,
+    baseline: `${ns(b.latency.immediateMedianNs)} setImmediate, ${ns(b.latency.postMessageMedianNs)} postMessage`,
+    ratio: x(b.latency.bpuMedianNs / b.latency.postMessageMedianNs),
+    aim: '— (information)',
+    verdict: 'met',
+  });
+  const cost = b.pipeline.offFps / b.pipeline.reportFps;
+  rows.push({
+    figure: 'sanitizer cost on the pipeline (report vs off), frames/s',
+    hbsys: `${fmt(b.pipeline.reportFps)} fps report`,
+    baseline: `${fmt(b.pipeline.offFps)} fps off`,
+    ratio: x(cost),
+    aim: '≤ 3× slower, 0 findings',
+    verdict: verdict(cost <= 3 && b.pipeline.findings === 0),
+  });
+
   const m = r.memory;
   rows.push({
     figure: `allocator metadata per live allocation at ${formatCount(m.live)} live`,
@@ -340,6 +372,33 @@ export function formatReport(r: BenchReport): string {
           `${fmt(mem.allocatorMeasured)} B`,
           `${fmt(mem.allocatorReported)} B`,
           `${fmt(mem.emulatorMeasured)} B`,
+        ],
+      ],
+    ),
+  );
+
+  const bp = r.bpu;
+  out.push('\nBPU (worker over shared memory)');
+  out.push(
+    table(
+      [
+        '4 KiB copy median / p99',
+        'setImmediate',
+        'worker postMessage',
+        `copy ${formatBytes(bp.bandwidth.size)}`,
+        'in-thread set',
+        'pipeline off',
+        'pipeline report',
+      ],
+      [
+        [
+          `${fmt(bp.latency.bpuMedianNs)} / ${fmt(bp.latency.bpuP99Ns)} ns`,
+          `${fmt(bp.latency.immediateMedianNs)} ns`,
+          `${fmt(bp.latency.postMessageMedianNs)} ns`,
+          `${fmt(bp.bandwidth.bpuGBps)} GB/s`,
+          `${fmt(bp.bandwidth.setGBps)} GB/s`,
+          `${fmt(bp.pipeline.offFps)} fps`,
+          `${fmt(bp.pipeline.reportFps)} fps (${bp.pipeline.findings} findings)`,
         ],
       ],
     ),

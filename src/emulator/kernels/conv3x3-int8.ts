@@ -6,7 +6,7 @@
  * one Int32Array) and must produce the same bytes.
  */
 
-import { type Conv3x3Shape, requantize } from './conv3x3-int8.reference.js';
+import type { Conv3x3Shape } from './conv3x3-int8.reference.js';
 import { argError, type Kernel, needAddress, needInt, needObject } from './kernel.js';
 
 export interface Conv3x3Int8Args extends Conv3x3Shape {
@@ -75,19 +75,26 @@ export const conv3x3Int8Kernel: Kernel<Conv3x3Int8Args> = {
     };
   },
   run(resolve, p) {
-    const H = p[4]!;
-    const W = p[5]!;
-    const C = p[6]!;
-    const K = p[7]!;
-    const zp = p[8]!;
-    const multiplier = p[9]!;
-    const shift = p[10]!;
+    // Integers from here on (the parameters arrive as doubles), so the loops stay on
+    // small-integer arithmetic.
+    const H = p[4]! | 0;
+    const W = p[5]! | 0;
+    const C = p[6]! | 0;
+    const K = p[7]! | 0;
+    const zp = p[8]! | 0;
+    const multiplier = p[9]! | 0;
+    const shift = p[10]! | 0;
     const relu = p[11] === 1;
+    // requantize() of the reference, with its constants computed once.
+    const half = shift === 0 ? 0 : 2 ** (shift - 1);
+    const div = 2 ** shift;
+    const low = relu ? 0 : -128;
     const inp = resolve(p[0]!, H * W * C);
     const wgt = resolve(p[1]!, K * 9 * C);
     const bia = resolve(p[2]!, K * 4);
     const out = resolve(p[3]!, H * W * K);
     const input = inp.plane;
+    const inOffset = inp.offset | 0;
     const w8 = new Int8Array(wgt.plane.buffer, wgt.plane.byteOffset + wgt.offset, K * 9 * C);
     // Transpose the weights to [tap][c][k] so the innermost loop runs over output channels.
     const wt = new Int32Array(9 * C * K);
@@ -110,7 +117,7 @@ export const conv3x3Int8Kernel: Kernel<Conv3x3Int8Args> = {
             const ix = x + dx;
             if (ix < 0 || ix >= W) continue;
             const tap = (dy + 1) * 3 + (dx + 1);
-            const px = inp.offset + (iy * W + ix) * C;
+            const px = inOffset + (iy * W + ix) * C;
             for (let c = 0; c < C; c++) {
               const v = input[px + c]! - zp;
               if (v === 0) continue;
@@ -120,7 +127,10 @@ export const conv3x3Int8Kernel: Kernel<Conv3x3Int8Args> = {
           }
         }
         const base = (y * W + x) * K;
-        for (let k = 0; k < K; k++) o8[base + k] = requantize(acc[k]!, multiplier, shift, relu);
+        for (let k = 0; k < K; k++) {
+          const q = Math.floor((acc[k]! * multiplier + half) / div);
+          o8[base + k] = q < low ? low : q > 127 ? 127 : q;
+        }
       }
     }
   },
