@@ -274,6 +274,14 @@ describe('demo', () => {
     assert.match(r.stdout, /flushes\s+0 CLEAN \(0 B\), 3 INVALIDATE/);
   });
 
+  test('an --out that cannot be written: exit 4 and why', async () => {
+    const file = join(tempDir('demo-out'), 'a-file');
+    writeFileSync(file, '');
+    const r = await hbsys(['demo', ...small, '--out', join(file, 'inside')]);
+    assert.equal(r.code, 4);
+    assert.match(r.stderr, /hbsys: cannot write --out .*a-file\/inside: /);
+  });
+
   test('stats and dump of the demo', async () => {
     const s = await hbsys(['stats', '--json', ...small]);
     assert.equal(s.code, 0, s.stderr);
