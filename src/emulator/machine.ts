@@ -517,22 +517,16 @@ export class Machine {
     return m;
   }
 
-  /** As reportLeaks, but never throws (for exit and reset, where there is no call to fail). */
-  reportLeaksQuietly(where: 'exit' | 'reset'): void {
-    try {
-      this.reportLeaks(where);
-    } catch {
-      // throw mode: the finding is recorded before it is thrown.
-    }
-  }
-
-  /** Leak findings for everything still allocated or registered. */
+  /**
+   * Leak findings for everything still allocated or registered. Recorded, never thrown,
+   * whatever the mode: at exit and at reset there is no call to fail.
+   */
   reportLeaks(where: 'exit' | 'reset'): void {
     if (!this.sanitizer.on) return;
     for (const o of this.owners.values()) {
       if (o.kind !== 'allocation') continue;
       for (const r of o.registrations) {
-        this.sanitizer.report({
+        this.sanitizer.record({
           kind: 'leak',
           where,
           phyAddr: BigInt(r.phyAddr),
@@ -543,7 +537,7 @@ export class Machine {
             'call hbSysUnregisterMem (or buffer.free()) when done with it.',
         });
       }
-      this.sanitizer.report({
+      this.sanitizer.record({
         kind: 'leak',
         where,
         phyAddr: BigInt(o.phyAddr),
@@ -560,7 +554,7 @@ export class Machine {
     for (const o of this.owners.values()) {
       if (o.kind !== 'vio') continue;
       for (const r of o.registrations) {
-        this.sanitizer.report({
+        this.sanitizer.record({
           kind: 'leak',
           where,
           phyAddr: BigInt(r.phyAddr),
