@@ -221,7 +221,7 @@ export class Machine {
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset;
-    const began = this.now();
+    const began = this.listeners.size === 0 ? 0 : this.now();
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -232,15 +232,17 @@ export class Machine {
       if (this.sanitizer.on) this.sanitizer.device.clear(m.region, start, length);
     }
     this.counters.bytesWrittenBack += r.writtenBack;
-    this.emit(() => ({
-      type: 'flush',
-      time: began,
-      op,
-      phyAddr: m.phyAddr,
-      size: length,
-      writtenBack: r.writtenBack,
-      duration: this.now() - began,
-    }));
+    if (this.listeners.size > 0) {
+      this.emit(() => ({
+        type: 'flush',
+        time: began,
+        op,
+        phyAddr: m.phyAddr,
+        size: length,
+        writtenBack: r.writtenBack,
+        duration: this.now() - began,
+      }));
+    }
     return HB_SYS_SUCCESS;
   }
 
