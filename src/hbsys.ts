@@ -15,7 +15,7 @@ import {
   type hbSysMem,
   MAX_MEM_SIZE,
 } from './mem.js';
-import { fail, HB_SYS_INVALID_ARGUMENT } from './status.js';
+import { fail, HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
 
 /**
  * Allocates `size` bytes of BPU memory, uncached for the CPU, and fills `mem`.
@@ -163,6 +163,8 @@ function guard(fn: string, body: () => number): number {
     return body();
   } catch (error) {
     if (error instanceof Error && passThrough.has(error.name)) throw error;
+    // The backend could not be chosen or loaded (HBSYS_BACKEND, libdnn.so): say that.
+    if (error instanceof HbSysError) return fail(error.code, fn, error.message);
     const why = error instanceof Error ? error.message : String(error);
     return fail(HB_SYS_INVALID_ARGUMENT, fn, `the arguments could not be used: ${why}`);
   }

@@ -325,9 +325,10 @@ export class Bpu {
     const init: WorkerInit = { queue, regions };
     const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), {
       workerData: init,
-      // The worker is a plain module: options meant for the main script (--input-type of
-      // `node -e`) must not reach it.
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      // The worker is this package's own module and needs none of the program's options:
+      // some are refused in workers (--expose-gc), some are meant for the main script only
+      // (--input-type of `node -e`, an --import preload).
+      execArgv: [],
     });
     worker.unref();
     const d: Device = {

@@ -44,7 +44,7 @@ function installExitReport(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    machine?.reportLeaksQuietly('exit');
+    machine?.reportLeaks('exit');
     if (findings.length > 0) process.stderr.write(formatReport(findings));
     const file = process.env.HBSYS_REPORT_FILE;
     if (file !== undefined && file !== '') writeFileSync(file, findingsJson());
@@ -125,7 +125,7 @@ export const emulator = {
   async reset(options: EmulatorOptions = {}): Promise<void> {
     const resolved = resolveOptions(options);
     bpu?.stop();
-    machine?.reportLeaksQuietly('reset');
+    machine?.reportLeaks('reset');
     install(resolved);
   },
 

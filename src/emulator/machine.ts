@@ -47,7 +47,14 @@ export interface Owner {
   /** The CPU mapping handed out (allocations only). */
   view: Uint8Array | null;
   live: boolean;
-  readonly registrations: Set<Registration>;
+  /**
+   * Whether the CPU's copy (cache and shadow planes) of the block is zeroed. Uncached
+   * allocations leave it for later: nothing reaches it until a registration maps the
+   * memory cached, and then it is zeroed, as if at allocation.
+   */
+  cpuCopyZeroed: boolean;
+  /** Live registrations inside; a shared empty set until the first (made on demand). */
+  registrations: Set<Registration>;
 }
 
 /** A live or ended hbSysRegisterMem. */
@@ -116,7 +123,6 @@ export class Machine {
   readonly createdAt = performance.now();
   /** Observers of events; see {@link Machine.emit}. */
   readonly listeners = new Set<MachineListener>();
-  private readonly mappings = new WeakMap<Uint8Array, Mapping>();
   /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
   private readonly ended = new WeakMap<object, Mapping>();
   private nextId = 1;
@@ -176,7 +182,7 @@ export class Machine {
     const owner = this.allocOwner('allocation', this.physical.ion, size, cached, label);
     if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
     owner.view = this.mappingView(owner.region, owner.offset, size, cached);
-    this.mappings.set(owner.view, owner);
+    tag(owner.view, owner);
     this.liveAllocations++;
     this.counters.allocs++;
     this.emitAlloc(owner);
@@ -215,7 +221,7 @@ export class Machine {
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset;
-    const began = this.now();
+    const began = this.listeners.size === 0 ? 0 : this.now();
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -226,15 +232,17 @@ export class Machine {
       if (this.sanitizer.on) this.sanitizer.device.clear(m.region, start, length);
     }
     this.counters.bytesWrittenBack += r.writtenBack;
-    this.emit(() => ({
-      type: 'flush',
-      time: began,
-      op,
-      phyAddr: m.phyAddr,
-      size: length,
-      writtenBack: r.writtenBack,
-      duration: this.now() - began,
-    }));
+    if (this.listeners.size > 0) {
+      this.emit(() => ({
+        type: 'flush',
+        time: began,
+        op,
+        phyAddr: m.phyAddr,
+        size: length,
+        writtenBack: r.writtenBack,
+        duration: this.now() - began,
+      }));
+    }
     return HB_SYS_SUCCESS;
   }
 
@@ -345,7 +353,12 @@ export class Machine {
       view: this.mappingView(region, offset, size, true),
       live: true,
     };
-    this.mappings.set(reg.view!, reg);
+    tag(reg.view!, reg);
+    if (!owner.cpuCopyZeroed) {
+      region.zero(owner.offset, owner.blockBytes, 'cpu');
+      owner.cpuCopyZeroed = true;
+    }
+    if (owner.registrations === NO_REGISTRATIONS) owner.registrations = new Set();
     owner.registrations.add(reg);
     this.liveRegistrations++;
     this.counters.registrations++;
@@ -436,6 +449,15 @@ export class Machine {
 
   // --- lookups -------------------------------------------------------------------------
 
+  /** What `view` was handed out for by this machine, live or not. */
+  mappingOf(view: Uint8Array): Mapping | undefined {
+    const m = (view as Tagged)[MAPPING];
+    // A view of an earlier machine (before a reset) is nothing to this one.
+    return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
+      ? m
+      : undefined;
+  }
+
   /** The live owner of the byte at `offset` of `region`, if any. */
   ownerOf(region: Region, offset: number): Owner | undefined {
     const id = region.pageOwner[offset >>> region.pageShift];
@@ -446,7 +468,7 @@ export class Machine {
   lookup(mem: hbSysMem): Mapping | undefined {
     const view = rawVirAddr(mem);
     if (!(view instanceof Uint8Array)) return undefined;
-    const m = this.mappings.get(view);
+    const m = this.mappingOf(view);
     if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
     return Number(mem.phyAddr) === m.phyAddr ? m : undefined;
   }
@@ -465,7 +487,7 @@ export class Machine {
           'an alloc or register call',
       );
     }
-    const m = view instanceof Uint8Array ? this.mappings.get(view) : undefined;
+    const m = view instanceof Uint8Array ? this.mappingOf(view) : undefined;
     if (m === undefined) {
       if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
       return fail(
@@ -497,22 +519,16 @@ export class Machine {
     return m;
   }
 
-  /** As reportLeaks, but never throws (for exit and reset, where there is no call to fail). */
-  reportLeaksQuietly(where: 'exit' | 'reset'): void {
-    try {
-      this.reportLeaks(where);
-    } catch {
-      // throw mode: the finding is recorded before it is thrown.
-    }
-  }
-
-  /** Leak findings for everything still allocated or registered. */
+  /**
+   * Leak findings for everything still allocated or registered. Recorded, never thrown,
+   * whatever the mode: at exit and at reset there is no call to fail.
+   */
   reportLeaks(where: 'exit' | 'reset'): void {
     if (!this.sanitizer.on) return;
     for (const o of this.owners.values()) {
       if (o.kind !== 'allocation') continue;
       for (const r of o.registrations) {
-        this.sanitizer.report({
+        this.sanitizer.record({
           kind: 'leak',
           where,
           phyAddr: BigInt(r.phyAddr),
@@ -523,7 +539,7 @@ export class Machine {
             'call hbSysUnregisterMem (or buffer.free()) when done with it.',
         });
       }
-      this.sanitizer.report({
+      this.sanitizer.record({
         kind: 'leak',
         where,
         phyAddr: BigInt(o.phyAddr),
@@ -540,7 +556,7 @@ export class Machine {
     for (const o of this.owners.values()) {
       if (o.kind !== 'vio') continue;
       for (const r of o.registrations) {
-        this.sanitizer.report({
+        this.sanitizer.record({
           kind: 'leak',
           where,
           phyAddr: BigInt(r.phyAddr),
@@ -580,6 +596,7 @@ export class Machine {
 
   /** A BPU job reads `[offset, offset + size)` of `region`: was it CLEANed? */
   checkDeviceRead(where: string, role: string, region: Region, offset: number, size: number): void {
+    if (!this.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
     const lines = this.sanitizer.dirty(region, offset, size);
     if (lines.length === 0) return;
     const d = describeLines(region, lines);
@@ -606,6 +623,7 @@ export class Machine {
     offset: number,
     size: number,
   ): void {
+    if (!this.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
     const lines = this.sanitizer.dirty(region, offset, size);
     if (lines.length === 0) return;
     this.reportConflict(where, region, lines, `${where} writes its ${role}`);
@@ -806,7 +824,9 @@ export class Machine {
     }
     const offset = start * region.pageSize;
     const blockBytes = pages * region.pageSize;
-    region.zero(offset, blockBytes);
+    // The CPU's copy of uncached memory is zeroed when a registration first maps it.
+    const zeroCpuCopy = cached || !this.strict;
+    region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     if (this.sanitizer.on) this.sanitizer.device.clear(region, offset, blockBytes);
     const id = this.nextId++;
     region.setOwner(offset, blockBytes, id);
@@ -825,7 +845,8 @@ export class Machine {
       freeStack: undefined,
       view: null,
       live: true,
-      registrations: new Set(),
+      cpuCopyZeroed: zeroCpuCopy,
+      registrations: NO_REGISTRATIONS,
     };
     this.owners.set(id, owner);
     return owner;
@@ -837,6 +858,7 @@ export class Machine {
     owner.live = false;
     owner.view = null;
     this.owners.delete(owner.id);
+    if (this.listeners.size === 0) return;
     this.emit(() => ({
       type: 'free',
       time: this.now(),
@@ -848,6 +870,7 @@ export class Machine {
   }
 
   private emitAlloc(owner: Owner): void {
+    if (this.listeners.size === 0) return;
     this.emit(() => ({
       type: 'alloc',
       time: this.now(),
@@ -867,6 +890,18 @@ export class Machine {
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** Where a mapping's view records what it maps (a symbol: invisible to programs). */
+const MAPPING = Symbol('hbsys.mapping');
+type Tagged = Uint8Array & { [MAPPING]?: Mapping };
+
+function tag(view: Uint8Array, m: Mapping): void {
+  // Not enumerable: util.inspect and assert.deepEqual must not walk into the machine.
+  Object.defineProperty(view, MAPPING, { value: m, enumerable: false });
+}
+
+/** The registrations of an owner that has none (never mutated). */
+const NO_REGISTRATIONS: Set<Registration> = new Set();
 
 function describeMapping(m: Mapping): string {
   const what = m.kind === 'registration' ? 'the registration' : 'the allocation';

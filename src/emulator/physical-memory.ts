@@ -70,17 +70,21 @@ export class Region {
     return addr >= this.base && addr + length <= this.base + this.size;
   }
 
-  /** Zero `[offset, offset + length)` in every plane: no previous owner's byte survives. */
-  zero(offset: number, length: number): void {
+  /**
+   * Zero `[offset, offset + length)` of physical memory, of the CPU's copy (cache and
+   * shadow), or of both (the default): no previous owner's byte survives.
+   */
+  zero(offset: number, length: number, planes: 'all' | 'memory' | 'cpu' = 'all'): void {
+    const first = planes === 'cpu' ? 1 : 0;
+    const last = planes === 'memory' ? 1 : this.words.length;
     if ((offset & 7) !== 0 || (length & 7) !== 0) {
-      for (const p of this.strict ? [this.memory, this.cache, this.shadow] : [this.memory]) {
-        p.fill(0, offset, offset + length);
-      }
+      const all = this.strict ? [this.memory, this.cache, this.shadow] : [this.memory];
+      for (const p of all.slice(first, last)) p.fill(0, offset, offset + length);
       return;
     }
     const from = offset >>> 3;
     const to = (offset + length) >>> 3;
-    for (let i = 0; i < this.words.length; i++) this.words[i]!.fill(0, from, to);
+    for (let i = first; i < last; i++) this.words[i]!.fill(0, from, to);
   }
 
   setOwner(offset: number, length: number, owner: number): void {

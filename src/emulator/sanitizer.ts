@@ -168,7 +168,15 @@ export class Sanitizer {
    * unless it is an invalid argument of a C-style call.
    */
   report(input: FindingInput): void {
-    if (this.mode === 'off') return;
+    const finding = this.record(input);
+    if (finding !== undefined && this.mode === 'throw' && !ARGUMENT_KINDS.has(input.kind)) {
+      throw new HbSysSanitizerError(finding);
+    }
+  }
+
+  /** Records a finding (once per kind, place and range), never throwing. */
+  record(input: FindingInput): Finding | undefined {
+    if (this.mode === 'off') return undefined;
     const finding: Finding = {
       ...input,
       ...(this.stacks ? { stack: captureStack() } : {}),
@@ -182,9 +190,7 @@ export class Sanitizer {
         f.size === input.size,
     );
     if (!again) this.sink.push(finding);
-    if (this.mode === 'throw' && !ARGUMENT_KINDS.has(input.kind)) {
-      throw new HbSysSanitizerError(finding);
-    }
+    return finding;
   }
 
   /** Dirty lines (the CPU wrote, not yet cleaned) in a range of a region. */

@@ -402,6 +402,20 @@ describe('modes and details', () => {
     assert.match(leak!.message, /1000 bytes of uncached BPU memory at 0x04000000 \('forgotten'\)/);
   });
 
+  test('throw mode records every leak at reset, and reset does not throw', async () => {
+    await sanitized('throw');
+    allocate(100);
+    allocate(200);
+    await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'throw' });
+    assert.deepEqual(
+      emulator.findings().map((f) => [f.kind, f.size]),
+      [
+        ['leak', 100],
+        ['leak', 200],
+      ],
+    );
+  });
+
   test('findingsByKind in stats', async () => {
     await sanitized();
     const m = uncachedMem(64);
