@@ -164,7 +164,7 @@ function guard(fn: string, body: () => number): number {
   } catch (error) {
     if (error instanceof Error && passThrough.has(error.name)) throw error;
     // The backend could not be chosen or loaded (HBSYS_BACKEND, libdnn.so): say that.
-    if (error instanceof HbSysError) return fail(error.code, fn, error.message);
+    if (error instanceof HbSysError) return fail(error.code, fn, error.detail);
     const why = error instanceof Error ? error.message : String(error);
     return fail(HB_SYS_INVALID_ARGUMENT, fn, `the arguments could not be used: ${why}`);
   }

@@ -85,12 +85,15 @@ export function fail(code: number, fn: string, message: string): number {
 export class HbSysError extends Error {
   readonly code: number;
   readonly status: HbSysStatusName;
+  /** The message without the status name in front. */
+  readonly detail: string;
   constructor(code: number, message: string) {
     const status = NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT';
     super(`${status}: ${message}`);
     this.name = 'HbSysError';
     this.code = code;
     this.status = status;
+    this.detail = message;
   }
 
   /** The error for a code just returned by one of the eight functions. @internal */

@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { backendName } from '../backend.js';
+import { backendName, useBackend } from '../backend.js';
 import { emulator } from '../emulator/index.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
 import type { FindingJson } from '../observe/findings.js';
@@ -99,7 +99,18 @@ function demoOptions(flags: DemoFlags): DemoOptions {
 }
 
 /** A fresh machine for the demo, with the sanitizer on so that "0 findings" means something. */
+/**
+ * The demo's camera and BPU are the emulator's, so it runs on the emulator whatever
+ * HBSYS_BACKEND says (and the summary names the backend it ran on).
+ */
 async function demoMachine(): Promise<void> {
+  if (process.env.HBSYS_BACKEND === 'native') {
+    process.stderr.write(
+      'hbsys demo: the demo needs the emulated camera and BPU, so it runs on the emulator ' +
+        '(HBSYS_BACKEND=native applies to your own programs)\n',
+    );
+  }
+  useBackend('emulator');
   await emulator.reset({ sanitize: 'report' });
 }
 
