@@ -10,6 +10,13 @@
  * same address next: its `virAddr` is the old object, which is dead.
  */
 
+import {
+  failForeignMapping,
+  failMemSize,
+  failMovedPhyAddr,
+  failNoMapping,
+  failStale,
+} from '../handle-errors.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
 import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR, rawVirAddr } from '../mem.js';
 import {
@@ -480,41 +487,20 @@ export class Machine {
       const was = this.ended.get(mem);
       if (was !== undefined) this.reportEnded(fn, was);
       else if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        'mem.virAddr is null: this hbSysMem was freed or unregistered, or never filled by ' +
-          'an alloc or register call',
-      );
+      return failNoMapping(fn);
     }
     const m = view instanceof Uint8Array ? this.mappingOf(view) : undefined;
     if (m === undefined) {
       if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        'mem.virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
-          'hbSysRegisterMem: pass the hbSysMem those calls filled',
-      );
+      return failForeignMapping(fn);
     }
     if (!m.live) {
       this.reportEnded(fn, m);
-      const what = m.kind === 'registration' ? 'unregistered' : 'freed';
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `stale hbSysMem: the memory at 0x${hex(m.phyAddr)} it refers to was ${what}; ` +
-          'a copy of a freed hbSysMem must not be used',
-      );
+      return failStale(fn, m.phyAddr, m.kind === 'registration');
     }
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
       if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `mem.phyAddr (${String(mem.phyAddr)}) does not match its mapping at ` +
-          `0x${hex(m.phyAddr)}: do not change phyAddr`,
-      );
+      return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     }
     return m;
   }
@@ -791,11 +777,7 @@ export class Machine {
   private validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
     const n = mem.memSize;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
-      fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `mem.memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`,
-      );
+      failMemSize(fn, m.size, n);
       return -1;
     }
     return n;

@@ -9,6 +9,7 @@
  * mode; the others throw an HbSysSanitizerError in `throw` mode, before anything changes.
  */
 
+import { hex } from '../handle-errors.js';
 import { dirtyLines } from './cpu-cache.js';
 import type { SanitizeMode } from './options.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';
@@ -215,9 +216,7 @@ export function describeLines(
   };
 }
 
-export function hex(n: number | bigint): string {
-  return n.toString(16).padStart(8, '0');
-}
+export { hex } from '../handle-errors.js';
 
 /** This package's compiled sources: their frames are left out of the stacks shown. */
 const OWN_FILES = new URL('../', import.meta.url).href;

@@ -15,6 +15,14 @@
  */
 
 import type { Backend } from '../backend.js';
+import {
+  failForeignMapping,
+  failMemSize,
+  failMovedPhyAddr,
+  failNoMapping,
+  failStale,
+  hex,
+} from '../handle-errors.js';
 import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag, type hbSysMem } from '../mem.js';
 import {
   fail,
@@ -71,40 +79,11 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
 
   function resolve(fn: string, mem: hbSysMem): Mapping | number {
     const view = mem.virAddr;
-    if (view === null || view === undefined) {
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        'mem.virAddr is null: this hbSysMem was freed or unregistered, or never filled by ' +
-          'an alloc or register call',
-      );
-    }
+    if (view === null || view === undefined) return failNoMapping(fn);
     const m = view instanceof Uint8Array ? byView.get(view) : undefined;
-    if (m === undefined) {
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        'mem.virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
-          'hbSysRegisterMem: pass the hbSysMem those calls filled',
-      );
-    }
-    if (!m.live) {
-      const what = m.kind === 'registration' ? 'unregistered' : 'freed';
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `stale hbSysMem: the memory at 0x${hex(m.phyAddr)} it refers to was ${what}; ` +
-          'a copy of a freed hbSysMem must not be used',
-      );
-    }
-    if (mem.phyAddr !== m.phyAddr) {
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `mem.phyAddr (${String(mem.phyAddr)}) does not match its mapping at ` +
-          `0x${hex(m.phyAddr)}: do not change phyAddr`,
-      );
-    }
+    if (m === undefined) return failForeignMapping(fn);
+    if (!m.live) return failStale(fn, m.phyAddr, m.kind === 'registration');
+    if (mem.phyAddr !== m.phyAddr) return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     return m;
   }
 
@@ -112,11 +91,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   function validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
     const n = mem.memSize;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
-      fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `mem.memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`,
-      );
+      failMemSize(fn, m.size, n);
       return -1;
     }
     m.struct.u32[MEM_SIZE] = n;
@@ -377,8 +352,4 @@ function tooLarge(fn: string, size: number, length: number): number {
     fn,
     `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
   );
-}
-
-function hex(n: bigint): string {
-  return n.toString(16).padStart(8, '0');
 }

@@ -1,0 +1,57 @@
+/**
+ * The failures every backend reports for an hbSysMem that is not a live handle, worded
+ * once so that the emulator and the board say the same thing. Each records the failure
+ * (see status.ts) and returns its code.
+ */
+
+import { fail, HB_SYS_INVALID_ARGUMENT } from './status.js';
+
+/** An address in hex, as the board's tools print it. */
+export function hex(n: number | bigint): string {
+  return n.toString(16).padStart(8, '0');
+}
+
+export function failNoMapping(fn: string): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    'mem.virAddr is null: this hbSysMem was freed or unregistered, or never filled by ' +
+      'an alloc or register call',
+  );
+}
+
+export function failForeignMapping(fn: string): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    'mem.virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
+      'hbSysRegisterMem: pass the hbSysMem those calls filled',
+  );
+}
+
+export function failStale(fn: string, phyAddr: number | bigint, registration: boolean): number {
+  const what = registration ? 'unregistered' : 'freed';
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `stale hbSysMem: the memory at 0x${hex(phyAddr)} it refers to was ${what}; ` +
+      'a copy of a freed hbSysMem must not be used',
+  );
+}
+
+export function failMovedPhyAddr(fn: string, given: unknown, phyAddr: number | bigint): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `mem.phyAddr (${String(given)}) does not match its mapping at 0x${hex(phyAddr)}: ` +
+      'do not change phyAddr',
+  );
+}
+
+export function failMemSize(fn: string, size: number, given: unknown): number {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `mem.memSize must be an integer in 1 … ${size} (the size of the memory), got ${String(given)}`,
+  );
+}
