@@ -193,11 +193,11 @@ export class Bpu {
     if (!m.sanitizer.on) return;
     for (const r of plan.reads) {
       const region = m.physical.regionOf(Number(r.phyAddr), r.size)!;
-      m.checkDeviceRead(where, r.role, region, Number(r.phyAddr) - region.base, r.size);
+      m.hazards.deviceRead(where, r.role, region, Number(r.phyAddr) - region.base, r.size);
     }
     for (const w of plan.writes) {
       const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
-      m.checkDeviceWrite(where, w.role, region, Number(w.phyAddr) - region.base, w.size);
+      m.hazards.deviceWrite(where, w.role, region, Number(w.phyAddr) - region.base, w.size);
     }
   }
 

@@ -44,7 +44,7 @@ function installExitReport(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    machine?.reportLeaks('exit');
+    machine?.hazards.leaks('exit');
     if (findings.length > 0) process.stderr.write(formatReport(findings));
     const file = process.env.HBSYS_REPORT_FILE;
     if (file !== undefined && file !== '') writeFileSync(file, findingsJson());
@@ -125,7 +125,7 @@ export const emulator = {
   async reset(options: EmulatorOptions = {}): Promise<void> {
     const resolved = resolveOptions(options);
     bpu?.stop();
-    machine?.reportLeaks('reset');
+    machine?.hazards.leaks('reset');
     install(resolved);
   },
 

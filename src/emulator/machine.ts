@@ -28,9 +28,10 @@ import {
 } from '../status.js';
 import { clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
+import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, type Region } from './physical-memory.js';
-import { captureStack, describeLines, type Finding, hex, Sanitizer } from './sanitizer.js';
+import { captureStack, type Finding, hex, Sanitizer } from './sanitizer.js';
 
 export { hex } from './sanitizer.js';
 
@@ -109,6 +110,8 @@ export class Machine {
   readonly physical: PhysicalMemory;
   readonly strict: boolean;
   readonly sanitizer: Sanitizer;
+  /** The sanitizer's checks, which the BPU calls too. */
+  readonly hazards: Hazards;
   /** Live owners by id (ids start at 1: 0 marks a page without owner). */
   readonly owners = new Map<number, Owner>();
   /** Jobs submitted to the BPU and not completed, for the in-flight check. */
@@ -146,6 +149,7 @@ export class Machine {
       this.strict,
     );
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
+    this.hazards = new Hazards(this);
   }
 
   get allocationCount(): number {
@@ -209,21 +213,9 @@ export class Machine {
     const cached = m.kind === 'registration' || m.cached;
     const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
     if (this.sanitizer.on) {
-      if (!cached) {
-        this.sanitizer.report({
-          kind: 'redundant-flush',
-          where: fn,
-          phyAddr: BigInt(m.phyAddr),
-          size: length,
-          label: m.label,
-          message:
-            `${op.toUpperCase()} of uncached memory at 0x${hex(m.phyAddr)} does nothing: uncached ` +
-            'memory needs no cache maintenance. Drop the call, or allocate with hbSysAllocCachedMem ' +
-            'if the CPU should go through the cache.',
-        });
-      }
-      this.checkInFlight(fn, m.phyAddr, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
-      if (cached && this.strict) this.checkFlush(fn, op, m, length);
+      if (!cached) this.hazards.redundantFlush(op, m, length);
+      this.hazards.inFlight(fn, m.phyAddr, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
+      if (cached && this.strict) this.hazards.flush(fn, op, m, length);
     }
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
@@ -258,16 +250,7 @@ export class Machine {
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
     if (m.kind === 'registration') {
-      this.sanitizer.report({
-        kind: 'free-registered',
-        where: fn,
-        phyAddr: BigInt(m.phyAddr),
-        size: m.size,
-        label: m.label,
-        message:
-          `hbSysFreeMem of the registration at 0x${hex(m.phyAddr)} (+${m.size} bytes): a ` +
-          'registration is ended with hbSysUnregisterMem, and its owner frees the memory.',
-      });
+      this.hazards.freeRegistered(m);
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
@@ -284,7 +267,7 @@ export class Machine {
           `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
       );
     }
-    if (this.sanitizer.on) this.checkInFlight(fn, m.phyAddr, m.size, 'freed');
+    if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseOwner(m);
     this.liveAllocations--;
@@ -312,7 +295,7 @@ export class Machine {
     const length = this.validBytes(fn, src, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
-    if (this.sanitizer.on) this.checkCpuRead(fn, m, 0, size);
+    if (this.sanitizer.on) this.hazards.cpuRead(fn, m, 0, size);
     dest.set(m.view!.subarray(0, size));
     return HB_SYS_SUCCESS;
   }
@@ -379,24 +362,14 @@ export class Machine {
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
     if (m.kind !== 'registration') {
-      this.sanitizer.report({
-        kind: 'unregister-allocated',
-        where: fn,
-        phyAddr: BigInt(m.phyAddr),
-        size: m.size,
-        label: m.label,
-        message:
-          `hbSysUnregisterMem of the allocation at 0x${hex(m.phyAddr)} (+${m.size} bytes): ` +
-          'allocations are freed with hbSysFreeMem; unregister only what hbSysRegisterMem made.',
-        allocStack: m.allocStack,
-      });
+      this.hazards.unregisterAllocated(m);
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
         `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
       );
     }
-    if (this.sanitizer.on) this.checkInFlight(fn, m.phyAddr, m.size, 'unregistered');
+    if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
     m.live = false;
     m.view = null;
     m.owner.registrations.delete(m);
@@ -424,7 +397,7 @@ export class Machine {
   noteCpuRead(mem: hbSysMem, offset: number, size: number, how = 'buffer.read'): void {
     if (!this.sanitizer.on) return;
     const m = this.lookup(mem);
-    if (m !== undefined) this.checkCpuRead(how, m, offset, size);
+    if (m !== undefined) this.hazards.cpuRead(how, m, offset, size);
   }
 
   // --- VIO buffers ---------------------------------------------------------------------
@@ -485,258 +458,24 @@ export class Machine {
     const view = rawVirAddr(mem);
     if (view === null || view === undefined) {
       const was = this.ended.get(mem);
-      if (was !== undefined) this.reportEnded(fn, was);
-      else if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
+      if (was !== undefined) this.hazards.ended(fn, was);
+      else if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
       return failNoMapping(fn);
     }
     const m = view instanceof Uint8Array ? this.mappingOf(view) : undefined;
     if (m === undefined) {
-      if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
+      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
       return failForeignMapping(fn);
     }
     if (!m.live) {
-      this.reportEnded(fn, m);
+      this.hazards.ended(fn, m);
       return failStale(fn, m.phyAddr, m.kind === 'registration');
     }
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
-      if (fn === 'hbSysFreeMem') this.reportInvalidFree(mem);
+      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
       return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     }
     return m;
-  }
-
-  /**
-   * Leak findings for everything still allocated or registered. Recorded, never thrown,
-   * whatever the mode: at exit and at reset there is no call to fail.
-   */
-  reportLeaks(where: 'exit' | 'reset'): void {
-    if (!this.sanitizer.on) return;
-    for (const o of this.owners.values()) {
-      if (o.kind !== 'allocation') continue;
-      for (const r of o.registrations) {
-        this.sanitizer.record({
-          kind: 'leak',
-          where,
-          phyAddr: BigInt(r.phyAddr),
-          size: r.size,
-          label: r.label,
-          message:
-            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} is still live at ${where}: ` +
-            'call hbSysUnregisterMem (or buffer.free()) when done with it.',
-        });
-      }
-      this.sanitizer.record({
-        kind: 'leak',
-        where,
-        phyAddr: BigInt(o.phyAddr),
-        size: o.size,
-        label: o.label,
-        allocStack: o.allocStack,
-        message:
-          `${o.size} bytes of ${o.cached ? 'cached' : 'uncached'} BPU memory at 0x${hex(o.phyAddr)}` +
-          `${o.label ? ` ('${o.label}')` : ''} are still allocated at ${where}: free them with ` +
-          'hbSysFreeMem (or buffer.free(), or `using`). On a board each leak also holds an ION ' +
-          'descriptor until the process dies.',
-      });
-    }
-    for (const o of this.owners.values()) {
-      if (o.kind !== 'vio') continue;
-      for (const r of o.registrations) {
-        this.sanitizer.record({
-          kind: 'leak',
-          where,
-          phyAddr: BigInt(r.phyAddr),
-          size: r.size,
-          message:
-            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} (a VIO buffer) is still ` +
-            `live at ${where}: call hbSysUnregisterMem when done with the frame.`,
-        });
-      }
-    }
-  }
-
-  // --- sanitizer checks ----------------------------------------------------------------
-
-  /** The CPU reads `[offset, offset + size)` of a live mapping. */
-  checkCpuRead(where: string, m: Mapping, offset: number, size: number): void {
-    const cached = m.kind === 'registration' || m.cached;
-    if (!cached || !this.strict || size === 0) return;
-    const device = this.sanitizer.device;
-    const start = m.offset + offset;
-    if (!device.anyMarked(m.region, start, size)) return;
-    const lines = device.marked(m.region, start, size);
-    const d = describeLines(m.region, lines);
-    this.sanitizer.report({
-      kind: 'cpu-read-stale',
-      where,
-      phyAddr: d.phyAddr,
-      size: d.size,
-      label: m.label,
-      message:
-        `the CPU read ${d.text} of ${describeMapping(m)} that the BPU (or a camera) wrote and ` +
-        'nobody INVALIDATEd since, so it read its stale cached copy. Call hbSysFlushMem(mem, ' +
-        'HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the device work completes and ' +
-        'before the CPU reads.',
-    });
-  }
-
-  /** A BPU job reads `[offset, offset + size)` of `region`: was it CLEANed? */
-  checkDeviceRead(where: string, role: string, region: Region, offset: number, size: number): void {
-    if (!this.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
-    const lines = this.sanitizer.dirty(region, offset, size);
-    if (lines.length === 0) return;
-    const d = describeLines(region, lines);
-    const owner = this.ownerOf(region, offset);
-    this.sanitizer.report({
-      kind: 'device-read-dirty',
-      where,
-      phyAddr: d.phyAddr,
-      size: d.size,
-      label: owner?.label,
-      allocStack: owner?.allocStack,
-      message:
-        `${where} read its ${role}, but ${d.text} hold CPU writes made through a cached mapping ` +
-        'and never CLEANed, so the BPU read stale memory. Call hbSysFlushMem(mem, ' +
-        'HB_SYS_MEM_CACHE_CLEAN) (buffer.clean()) after writing and before the BPU reads.',
-    });
-  }
-
-  /** A BPU job writes `[offset, offset + size)` of `region`: lines the CPU dirtied? */
-  checkDeviceWrite(
-    where: string,
-    role: string,
-    region: Region,
-    offset: number,
-    size: number,
-  ): void {
-    if (!this.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
-    const lines = this.sanitizer.dirty(region, offset, size);
-    if (lines.length === 0) return;
-    this.reportConflict(where, region, lines, `${where} writes its ${role}`);
-  }
-
-  /** Memory is freed, flushed or unregistered: is a BPU job still using it? */
-  private checkInFlight(fn: string, phyAddr: number, size: number, what: string): void {
-    for (const job of this.inFlight) {
-      for (const r of job.ranges) {
-        if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
-          this.sanitizer.report({
-            kind: 'in-flight',
-            where: fn,
-            phyAddr: BigInt(phyAddr),
-            size,
-            message:
-              `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
-              `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
-              'had not completed: await the job before touching its memory.',
-          });
-          return;
-        }
-      }
-    }
-  }
-
-  private checkFlush(fn: string, op: 'clean' | 'invalidate', m: Mapping, length: number): void {
-    const dirty = this.sanitizer.dirty(m.region, m.offset, length);
-    if (dirty.length === 0) return;
-    const device = this.sanitizer.device;
-    const both = dirty.filter((line) => device.isMarked(m.region, line));
-    if (both.length > 0) {
-      this.reportConflict(fn, m.region, both, `${op.toUpperCase()} of ${describeMapping(m)}`);
-    }
-    if (op === 'invalidate') {
-      const cpuOnly =
-        both.length === 0 ? dirty : dirty.filter((line) => !device.isMarked(m.region, line));
-      if (cpuOnly.length === 0) return;
-      const d = describeLines(m.region, cpuOnly);
-      this.sanitizer.report({
-        kind: 'invalidate-dirty',
-        where: fn,
-        phyAddr: d.phyAddr,
-        size: d.size,
-        label: m.label,
-        message:
-          `INVALIDATE of ${describeMapping(m)} over ${d.text} that the CPU wrote and never ` +
-          'CLEANed: on some boards an invalidate drops those writes. CLEAN (HB_SYS_MEM_CACHE_CLEAN, ' +
-          '2) after the CPU writes; INVALIDATE (HB_SYS_MEM_CACHE_INVALIDATE, 1) only before the ' +
-          'CPU reads what the BPU wrote. Were the two flags swapped?',
-      });
-    }
-  }
-
-  private reportConflict(where: string, region: Region, lines: number[], what: string): void {
-    const d = describeLines(region, lines);
-    const owner = this.ownerOf(region, lines[0]!);
-    this.sanitizer.report({
-      kind: 'write-conflict',
-      where,
-      phyAddr: d.phyAddr,
-      size: d.size,
-      label: owner?.label,
-      message:
-        `${what}: the CPU (through a cached mapping) and the BPU both wrote ${d.text} since the ` +
-        'last sync, and the write-back of the CPU lines clobbers what the BPU wrote. CLEAN after ' +
-        'the CPU writes and before the BPU job, and do not write through the cache what the BPU ' +
-        'is writing.',
-    });
-  }
-
-  private reportEnded(fn: string, m: Mapping): void {
-    const what = m.kind === 'registration' ? 'unregistered' : 'freed';
-    const base = {
-      where: fn,
-      phyAddr: BigInt(m.phyAddr),
-      size: m.size,
-      label: m.label,
-      allocStack: m.kind === 'registration' ? undefined : m.allocStack,
-      freeStack: m.kind === 'registration' ? undefined : m.freeStack,
-    };
-    const reused = this.ownerOf(m.region, m.offset) !== undefined;
-    const tail = reused ? ' (its address has since been reused by another allocation)' : '';
-    if (fn === 'hbSysFreeMem') {
-      this.sanitizer.report({
-        ...base,
-        kind: m.kind === 'registration' ? 'free-registered' : 'double-free',
-        message:
-          m.kind === 'registration'
-            ? `hbSysFreeMem of an ended registration at 0x${hex(m.phyAddr)}: registrations are ` +
-              'ended with hbSysUnregisterMem, never freed.'
-            : `hbSysFreeMem of memory at 0x${hex(m.phyAddr)} (+${m.size} bytes) that was already ` +
-              `freed${tail}. Free each allocation once, and drop every copy of its hbSysMem.`,
-      });
-      return;
-    }
-    if (fn === 'hbSysUnregisterMem' && m.kind !== 'registration') {
-      this.sanitizer.report({
-        ...base,
-        kind: 'unregister-allocated',
-        message: `hbSysUnregisterMem of a (freed) allocation at 0x${hex(m.phyAddr)}: use hbSysFreeMem for allocations.`,
-      });
-      return;
-    }
-    this.sanitizer.report({
-      ...base,
-      kind: 'stale-handle',
-      message:
-        `${fn} used an hbSysMem (or a copy of one) whose memory at 0x${hex(m.phyAddr)} ` +
-        `(+${m.size} bytes) was ${what}${tail}. Do not use an hbSysMem, or any copy of it, after ` +
-        'its memory is freed or unregistered.',
-    });
-  }
-
-  private reportInvalidFree(mem: hbSysMem): void {
-    const phyAddr = typeof mem.phyAddr === 'bigint' ? mem.phyAddr : 0n;
-    const shown = typeof mem.phyAddr === 'bigint' ? `0x${hex(mem.phyAddr)}` : String(mem.phyAddr);
-    this.sanitizer.report({
-      kind: 'invalid-free',
-      where: 'hbSysFreeMem',
-      phyAddr,
-      size: typeof mem.memSize === 'number' ? mem.memSize : 0,
-      message:
-        `hbSysFreeMem of an hbSysMem (phyAddr ${shown}) that no allocation call ` +
-        'filled: free only what hbSysAllocMem or hbSysAllocCachedMem returned, with the hbSysMem ' +
-        'they filled.',
-    });
   }
 
   // --- internals -----------------------------------------------------------------------
@@ -763,7 +502,7 @@ export class Machine {
       get: () => {
         const view = slot[RAW_VIR_ADDR];
         if (view !== null && m.live && view === m.view) {
-          this.checkCpuRead('mem.virAddr', m, 0, m.size);
+          this.hazards.cpuRead('mem.virAddr', m, 0, m.size);
         }
         return view;
       },
@@ -884,11 +623,6 @@ function tag(view: Uint8Array, m: Mapping): void {
 
 /** The registrations of an owner that has none (never mutated). */
 const NO_REGISTRATIONS: Set<Registration> = new Set();
-
-function describeMapping(m: Mapping): string {
-  const what = m.kind === 'registration' ? 'the registration' : 'the allocation';
-  return `${what} at 0x${hex(m.phyAddr)}${m.label ? ` ('${m.label}')` : ''}`;
-}
 
 function tooLarge(fn: string, size: number, length: number): number {
   return fail(

@@ -1,0 +1,293 @@
+/**
+ * The sanitizer's checks on the machine: what each hazard looks like in the machine's
+ * state, and the finding it makes, with what to do. The Machine calls these at the hazard;
+ * the BPU calls the device checks when a job is submitted.
+ */
+
+import type { hbSysMem } from '../mem.js';
+import type { Machine, Mapping } from './machine.js';
+import type { Region } from './physical-memory.js';
+import { describeLines, hex } from './sanitizer.js';
+
+export class Hazards {
+  private readonly m: Machine;
+
+  constructor(machine: Machine) {
+    this.m = machine;
+  }
+
+  /**
+   * Leak findings for everything still allocated or registered. Recorded, never thrown,
+   * whatever the mode: at exit and at reset there is no call to fail.
+   */
+  leaks(where: 'exit' | 'reset'): void {
+    if (!this.m.sanitizer.on) return;
+    for (const o of this.m.owners.values()) {
+      if (o.kind !== 'allocation') continue;
+      for (const r of o.registrations) {
+        this.m.sanitizer.record({
+          kind: 'leak',
+          where,
+          phyAddr: BigInt(r.phyAddr),
+          size: r.size,
+          label: r.label,
+          message:
+            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} is still live at ${where}: ` +
+            'call hbSysUnregisterMem (or buffer.free()) when done with it.',
+        });
+      }
+      this.m.sanitizer.record({
+        kind: 'leak',
+        where,
+        phyAddr: BigInt(o.phyAddr),
+        size: o.size,
+        label: o.label,
+        allocStack: o.allocStack,
+        message:
+          `${o.size} bytes of ${o.cached ? 'cached' : 'uncached'} BPU memory at 0x${hex(o.phyAddr)}` +
+          `${o.label ? ` ('${o.label}')` : ''} are still allocated at ${where}: free them with ` +
+          'hbSysFreeMem (or buffer.free(), or `using`). On a board each leak also holds an ION ' +
+          'descriptor until the process dies.',
+      });
+    }
+    for (const o of this.m.owners.values()) {
+      if (o.kind !== 'vio') continue;
+      for (const r of o.registrations) {
+        this.m.sanitizer.record({
+          kind: 'leak',
+          where,
+          phyAddr: BigInt(r.phyAddr),
+          size: r.size,
+          message:
+            `the registration of ${r.size} bytes at 0x${hex(r.phyAddr)} (a VIO buffer) is still ` +
+            `live at ${where}: call hbSysUnregisterMem when done with the frame.`,
+        });
+      }
+    }
+  }
+
+  /** The CPU reads `[offset, offset + size)` of a live mapping. */
+  cpuRead(where: string, m: Mapping, offset: number, size: number): void {
+    const cached = m.kind === 'registration' || m.cached;
+    if (!cached || !this.m.strict || size === 0) return;
+    const device = this.m.sanitizer.device;
+    const start = m.offset + offset;
+    if (!device.anyMarked(m.region, start, size)) return;
+    const lines = device.marked(m.region, start, size);
+    const d = describeLines(m.region, lines);
+    this.m.sanitizer.report({
+      kind: 'cpu-read-stale',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: m.label,
+      message:
+        `the CPU read ${d.text} of ${describeMapping(m)} that the BPU (or a camera) wrote and ` +
+        'nobody INVALIDATEd since, so it read its stale cached copy. Call hbSysFlushMem(mem, ' +
+        'HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the device work completes and ' +
+        'before the CPU reads.',
+    });
+  }
+
+  /** A BPU job reads `[offset, offset + size)` of `region`: was it CLEANed? */
+  deviceRead(where: string, role: string, region: Region, offset: number, size: number): void {
+    if (!this.m.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
+    const lines = this.m.sanitizer.dirty(region, offset, size);
+    if (lines.length === 0) return;
+    const d = describeLines(region, lines);
+    const owner = this.m.ownerOf(region, offset);
+    this.m.sanitizer.report({
+      kind: 'device-read-dirty',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: owner?.label,
+      allocStack: owner?.allocStack,
+      message:
+        `${where} read its ${role}, but ${d.text} hold CPU writes made through a cached mapping ` +
+        'and never CLEANed, so the BPU read stale memory. Call hbSysFlushMem(mem, ' +
+        'HB_SYS_MEM_CACHE_CLEAN) (buffer.clean()) after writing and before the BPU reads.',
+    });
+  }
+
+  /** A BPU job writes `[offset, offset + size)` of `region`: lines the CPU dirtied? */
+  deviceWrite(where: string, role: string, region: Region, offset: number, size: number): void {
+    if (!this.m.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
+    const lines = this.m.sanitizer.dirty(region, offset, size);
+    if (lines.length === 0) return;
+    this.conflict(where, region, lines, `${where} writes its ${role}`);
+  }
+
+  /** Memory is freed, flushed or unregistered: is a BPU job still using it? */
+  inFlight(fn: string, phyAddr: number, size: number, what: string): void {
+    for (const job of this.m.inFlight) {
+      for (const r of job.ranges) {
+        if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
+          this.m.sanitizer.report({
+            kind: 'in-flight',
+            where: fn,
+            phyAddr: BigInt(phyAddr),
+            size,
+            message:
+              `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
+              `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
+              'had not completed: await the job before touching its memory.',
+          });
+          return;
+        }
+      }
+    }
+  }
+
+  flush(fn: string, op: 'clean' | 'invalidate', m: Mapping, length: number): void {
+    const dirty = this.m.sanitizer.dirty(m.region, m.offset, length);
+    if (dirty.length === 0) return;
+    const device = this.m.sanitizer.device;
+    const both = dirty.filter((line) => device.isMarked(m.region, line));
+    if (both.length > 0) {
+      this.conflict(fn, m.region, both, `${op.toUpperCase()} of ${describeMapping(m)}`);
+    }
+    if (op === 'invalidate') {
+      const cpuOnly =
+        both.length === 0 ? dirty : dirty.filter((line) => !device.isMarked(m.region, line));
+      if (cpuOnly.length === 0) return;
+      const d = describeLines(m.region, cpuOnly);
+      this.m.sanitizer.report({
+        kind: 'invalidate-dirty',
+        where: fn,
+        phyAddr: d.phyAddr,
+        size: d.size,
+        label: m.label,
+        message:
+          `INVALIDATE of ${describeMapping(m)} over ${d.text} that the CPU wrote and never ` +
+          'CLEANed: on some boards an invalidate drops those writes. CLEAN (HB_SYS_MEM_CACHE_CLEAN, ' +
+          '2) after the CPU writes; INVALIDATE (HB_SYS_MEM_CACHE_INVALIDATE, 1) only before the ' +
+          'CPU reads what the BPU wrote. Were the two flags swapped?',
+      });
+    }
+  }
+
+  /** A flush of uncached memory: it does nothing. */
+  redundantFlush(op: 'clean' | 'invalidate', m: Mapping, length: number): void {
+    this.m.sanitizer.report({
+      kind: 'redundant-flush',
+      where: 'hbSysFlushMem',
+      phyAddr: BigInt(m.phyAddr),
+      size: length,
+      label: m.label,
+      message:
+        `${op.toUpperCase()} of uncached memory at 0x${hex(m.phyAddr)} does nothing: uncached ` +
+        'memory needs no cache maintenance. Drop the call, or allocate with hbSysAllocCachedMem ' +
+        'if the CPU should go through the cache.',
+    });
+  }
+
+  /** hbSysFreeMem of a live registration. */
+  freeRegistered(m: Mapping): void {
+    this.m.sanitizer.report({
+      kind: 'free-registered',
+      where: 'hbSysFreeMem',
+      phyAddr: BigInt(m.phyAddr),
+      size: m.size,
+      label: m.label,
+      message:
+        `hbSysFreeMem of the registration at 0x${hex(m.phyAddr)} (+${m.size} bytes): a ` +
+        'registration is ended with hbSysUnregisterMem, and its owner frees the memory.',
+    });
+  }
+
+  /** hbSysUnregisterMem of a live allocation. */
+  unregisterAllocated(m: Mapping): void {
+    this.m.sanitizer.report({
+      kind: 'unregister-allocated',
+      where: 'hbSysUnregisterMem',
+      phyAddr: BigInt(m.phyAddr),
+      size: m.size,
+      label: m.label,
+      message:
+        `hbSysUnregisterMem of the allocation at 0x${hex(m.phyAddr)} (+${m.size} bytes): ` +
+        'allocations are freed with hbSysFreeMem; unregister only what hbSysRegisterMem made.',
+      allocStack: m.kind === 'registration' ? undefined : m.allocStack,
+    });
+  }
+
+  private conflict(where: string, region: Region, lines: number[], what: string): void {
+    const d = describeLines(region, lines);
+    const owner = this.m.ownerOf(region, lines[0]!);
+    this.m.sanitizer.report({
+      kind: 'write-conflict',
+      where,
+      phyAddr: d.phyAddr,
+      size: d.size,
+      label: owner?.label,
+      message:
+        `${what}: the CPU (through a cached mapping) and the BPU both wrote ${d.text} since the ` +
+        'last sync, and the write-back of the CPU lines clobbers what the BPU wrote. CLEAN after ' +
+        'the CPU writes and before the BPU job, and do not write through the cache what the BPU ' +
+        'is writing.',
+    });
+  }
+
+  ended(fn: string, m: Mapping): void {
+    const what = m.kind === 'registration' ? 'unregistered' : 'freed';
+    const base = {
+      where: fn,
+      phyAddr: BigInt(m.phyAddr),
+      size: m.size,
+      label: m.label,
+      allocStack: m.kind === 'registration' ? undefined : m.allocStack,
+      freeStack: m.kind === 'registration' ? undefined : m.freeStack,
+    };
+    const reused = this.m.ownerOf(m.region, m.offset) !== undefined;
+    const tail = reused ? ' (its address has since been reused by another allocation)' : '';
+    if (fn === 'hbSysFreeMem') {
+      this.m.sanitizer.report({
+        ...base,
+        kind: m.kind === 'registration' ? 'free-registered' : 'double-free',
+        message:
+          m.kind === 'registration'
+            ? `hbSysFreeMem of an ended registration at 0x${hex(m.phyAddr)}: registrations are ` +
+              'ended with hbSysUnregisterMem, never freed.'
+            : `hbSysFreeMem of memory at 0x${hex(m.phyAddr)} (+${m.size} bytes) that was already ` +
+              `freed${tail}. Free each allocation once, and drop every copy of its hbSysMem.`,
+      });
+      return;
+    }
+    if (fn === 'hbSysUnregisterMem' && m.kind !== 'registration') {
+      this.m.sanitizer.report({
+        ...base,
+        kind: 'unregister-allocated',
+        message: `hbSysUnregisterMem of a (freed) allocation at 0x${hex(m.phyAddr)}: use hbSysFreeMem for allocations.`,
+      });
+      return;
+    }
+    this.m.sanitizer.report({
+      ...base,
+      kind: 'stale-handle',
+      message:
+        `${fn} used an hbSysMem (or a copy of one) whose memory at 0x${hex(m.phyAddr)} ` +
+        `(+${m.size} bytes) was ${what}${tail}. Do not use an hbSysMem, or any copy of it, after ` +
+        'its memory is freed or unregistered.',
+    });
+  }
+
+  invalidFree(mem: hbSysMem): void {
+    const phyAddr = typeof mem.phyAddr === 'bigint' ? mem.phyAddr : 0n;
+    const shown = typeof mem.phyAddr === 'bigint' ? `0x${hex(mem.phyAddr)}` : String(mem.phyAddr);
+    this.m.sanitizer.report({
+      kind: 'invalid-free',
+      where: 'hbSysFreeMem',
+      phyAddr,
+      size: typeof mem.memSize === 'number' ? mem.memSize : 0,
+      message:
+        `hbSysFreeMem of an hbSysMem (phyAddr ${shown}) that no allocation call ` +
+        'filled: free only what hbSysAllocMem or hbSysAllocCachedMem returned, with the hbSysMem ' +
+        'they filled.',
+    });
+  }
+}
+
+function describeMapping(m: Mapping): string {
+  const what = m.kind === 'registration' ? 'the registration' : 'the allocation';
+  return `${what} at 0x${hex(m.phyAddr)}${m.label ? ` ('${m.label}')` : ''}`;
+}
