@@ -145,11 +145,9 @@ export class Bpu {
       return Promise.reject(error);
     }
     const m = this.machine;
-    if (m.sanitizer.on) {
-      for (const w of plan.writes) {
-        const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
-        m.noteDeviceWrite(region, Number(w.phyAddr) - region.base, w.size);
-      }
+    for (const w of plan.writes) {
+      const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
+      m.deviceWillWrite(region, Number(w.phyAddr) - region.base, w.size);
     }
     return this.enqueue(kernelNames.indexOf(kernel), plan, where);
   }

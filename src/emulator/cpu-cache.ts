@@ -1,30 +1,35 @@
 /**
  * Cache maintenance on the strict model: CLEAN and INVALIDATE over line-widened ranges.
  *
- * A line is dirty when the CPU's copy (`cache`) differs from what it held when it last
- * agreed with memory (`shadow`). CLEAN writes dirty lines back and only those, so that a
- * needless CLEAN never overwrites what the BPU wrote to lines the CPU did not touch.
- * INVALIDATE is clean-then-invalidate, as on the board: dirty lines are written back first,
- * then every line is refilled from memory.
+ * A line is dirty when the CPU's copy (`cache`) differs from its reference: what the line
+ * held when the CPU copy last agreed with memory. CLEAN writes dirty lines back and only
+ * those, so that a needless CLEAN never overwrites what the BPU wrote to lines the CPU did
+ * not touch. INVALIDATE is clean-then-invalidate, as on the board: dirty lines are written
+ * back first, then every line is refilled from memory.
  *
- * Ranges are handled a span (256 KiB) at a time with memcmp/memcpy (Buffer.compare and
- * Buffer.copy): a span the CPU did not write is skipped after one compare, a span the device
- * did not write is copied whole; only a span with both is cut into 4 KiB chunks, treated the
- * same way, and only a chunk that holds both CPU and device writes is walked line by line.
- * Few native calls per byte is what lets a flush run near memcpy speed.
+ * The reference lives in one of two places, per 4 KiB chunk (`Region.refInMemory`):
+ * - the shadow plane, a copy of the lines as they were at the last sync; or
+ * - memory itself, when nothing but CLEAN has written that memory since the last sync.
+ *   Then CLEAN is one compare and one copy (no shadow to keep), and INVALIDATE one copy.
+ *   Anything else about to write memory (a BPU job, a camera) first puts the reference back
+ *   in the shadow plane ({@link beforeDeviceWrite}). The machine allows the memory
+ *   reference only where it sees every writer: cached allocations and VIO buffers, never
+ *   uncached allocations (the CPU writes those directly), never while a BPU job is writing.
+ *
+ * Runs of chunks are handled with memcmp/memcpy (Buffer.compare and Buffer.copy); only a
+ * chunk that holds both CPU and device writes is walked line by line.
  */
 
-import { CACHE_LINE, type Region } from './physical-memory.js';
+import { CACHE_LINE, REF_CHUNK, type Region } from './physical-memory.js';
 
-const CHUNK = 4096;
-const SPAN = 64 * CHUNK;
+const CHUNK = REF_CHUNK;
 
 /** What a flush did. */
 export interface FlushResult {
   /**
-   * Bytes copied from the cache to memory. A span or chunk with no device writes is copied
-   * whole, its clean lines rewritten with the value memory already held (which changes
-   * nothing), so this may exceed the dirty bytes by less than a span per dirty span.
+   * Bytes copied from the cache to memory. A run with no device writes is copied whole,
+   * its clean lines rewritten with the value memory already held (which changes nothing),
+   * so this may exceed the dirty bytes.
    */
   writtenBack: number;
 }
@@ -34,23 +39,80 @@ export function lineRange(start: number, end: number): [number, number] {
   return [start - (start % CACHE_LINE), Math.ceil(end / CACHE_LINE) * CACHE_LINE];
 }
 
-/** CLEAN: write the dirty lines of `[start, end)` back to memory; they stay cached. */
-export function clean(region: Region, start: number, end: number): FlushResult {
+/**
+ * Calls `fn` for each maximal run of `[start, end)` whose chunks keep their reference in
+ * the same place, with `inMemory` saying where.
+ */
+function forRuns(
+  region: Region,
+  start: number,
+  end: number,
+  fn: (s: number, e: number, inMemory: boolean) => void,
+): void {
+  const flags = region.refInMemory;
+  let s = start;
+  while (s < end) {
+    const chunk = Math.floor(s / CHUNK);
+    const inMemory = flags[chunk] === 1;
+    // The first chunk after `chunk` whose flag differs ends the run.
+    const lastChunk = Math.ceil(end / CHUNK);
+    let next = flags.subarray(chunk + 1, lastChunk).indexOf(inMemory ? 0 : 1);
+    next = next === -1 ? lastChunk : chunk + 1 + next;
+    const e = Math.min(end, next * CHUNK);
+    fn(s, e, inMemory);
+    s = e;
+  }
+}
+
+/** Marks the chunks wholly inside `[start, end)` as keeping their reference in memory. */
+function referenceInMemory(region: Region, start: number, end: number): void {
+  const first = Math.ceil(start / CHUNK);
+  const last = Math.floor(end / CHUNK);
+  if (last > first) region.refInMemory.fill(1, first, last);
+}
+
+/**
+ * CLEAN: write the dirty lines of `[start, end)` back to memory; they stay cached.
+ * `trusted`: the machine sees every writer of this memory (see the module comment).
+ */
+export function clean(region: Region, start: number, end: number, trusted = false): FlushResult {
   [start, end] = lineRange(start, end);
   const { cache, shadow, memory } = region;
   let writtenBack = 0;
-  for (let s = start; s < end; s += SPAN) {
-    const se = Math.min(s + SPAN, end);
-    if (cache.compare(shadow, s, se, s, se) === 0) continue;
-    if (memory.compare(shadow, s, se, s, se) === 0) {
-      cache.copy(memory, s, s, se);
-      cache.copy(shadow, s, s, se);
-      writtenBack += se - s;
-      continue;
+  forRuns(region, start, end, (s, e, inMemory) => {
+    if (inMemory) {
+      // Clean lines equal memory here, so copying the run writes back exactly the dirty ones.
+      if (cache.compare(memory, s, e, s, e) === 0) return;
+      cache.copy(memory, s, s, e);
+      writtenBack += e - s;
+      return;
     }
-    writtenBack += cleanChunks(cache, shadow, memory, s, se);
-  }
+    if (cache.compare(shadow, s, e, s, e) === 0) return;
+    if (memory.compare(shadow, s, e, s, e) === 0) {
+      // No device wrote here since the last sync, so memory equals shadow and writing the
+      // clean lines back changes nothing: copy the run whole.
+      cache.copy(memory, s, s, e);
+      writtenBack += e - s;
+      if (trusted) {
+        referenceInMemory(region, s, e);
+        copyShadowOutsideWholeChunks(region, s, e);
+      } else {
+        cache.copy(shadow, s, s, e);
+      }
+      return;
+    }
+    writtenBack += cleanChunks(cache, shadow, memory, s, e);
+  });
   return { writtenBack };
+}
+
+/** The shadow copy of the partial chunks at the ends of `[s, e)` (whole ones keep theirs in memory). */
+function copyShadowOutsideWholeChunks(region: Region, s: number, e: number): void {
+  const headEnd = Math.min(e, Math.ceil(s / CHUNK) * CHUNK);
+  const tailStart = Math.max(headEnd, Math.floor(e / CHUNK) * CHUNK);
+  if (headEnd > s) region.cache.copy(region.shadow, s, s, headEnd);
+  if (e > tailStart) region.cache.copy(region.shadow, tailStart, tailStart, e);
+  // A run shorter than a chunk and inside one: head covers it; nothing else to do.
 }
 
 /** CLEAN of `[start, end)` a chunk at a time, line by line where both sides wrote. */
@@ -62,12 +124,10 @@ function cleanChunks(
   end: number,
 ): number {
   let writtenBack = 0;
-  for (let c = start; c < end; c += CHUNK) {
-    const ce = Math.min(c + CHUNK, end);
+  for (let c = start; c < end; c = Math.min(end, (Math.floor(c / CHUNK) + 1) * CHUNK)) {
+    const ce = Math.min((Math.floor(c / CHUNK) + 1) * CHUNK, end);
     if (cache.compare(shadow, c, ce, c, ce) === 0) continue;
     if (memory.compare(shadow, c, ce, c, ce) === 0) {
-      // The device did not write here since the last sync, so memory equals shadow and
-      // writing clean lines back changes nothing: copy the chunk whole.
       cache.copy(memory, c, c, ce);
       cache.copy(shadow, c, c, ce);
       writtenBack += ce - c;
@@ -85,30 +145,65 @@ function cleanChunks(
 }
 
 /** INVALIDATE: clean, then refill every line of `[start, end)` from memory. */
-export function invalidate(region: Region, start: number, end: number): FlushResult {
-  const result = clean(region, start, end);
+export function invalidate(
+  region: Region,
+  start: number,
+  end: number,
+  trusted = false,
+): FlushResult {
+  const result = clean(region, start, end, trusted);
   [start, end] = lineRange(start, end);
   region.memory.copy(region.cache, start, start, end);
-  region.memory.copy(region.shadow, start, start, end);
+  // The reference becomes memory again: where it is kept in memory nothing more is needed;
+  // elsewhere the shadow takes memory's lines, unless the chunk can keep it in memory now.
+  forRuns(region, start, end, (s, e, inMemory) => {
+    if (inMemory) return;
+    if (trusted) {
+      referenceInMemory(region, s, e);
+      const headEnd = Math.min(e, Math.ceil(s / CHUNK) * CHUNK);
+      const tailStart = Math.max(headEnd, Math.floor(e / CHUNK) * CHUNK);
+      if (headEnd > s) region.memory.copy(region.shadow, s, s, headEnd);
+      if (e > tailStart) region.memory.copy(region.shadow, tailStart, tailStart, e);
+    } else {
+      region.memory.copy(region.shadow, s, s, e);
+    }
+  });
   return result;
+}
+
+/**
+ * Something other than CLEAN (a BPU job, a camera) is about to write `[start, end)` of
+ * memory: chunks that keep their reference in memory get it back in the shadow plane first.
+ * Also called before memory changes owner.
+ */
+export function beforeDeviceWrite(region: Region, start: number, end: number): void {
+  const flags = region.refInMemory;
+  const first = Math.floor(start / CHUNK);
+  const last = Math.ceil(end / CHUNK);
+  const within = flags.subarray(first, last);
+  for (let i = within.indexOf(1); i !== -1; i = within.indexOf(1, i + 1)) {
+    const c = (first + i) * CHUNK;
+    region.memory.copy(region.shadow, c, c, Math.min(c + CHUNK, region.size));
+    flags[first + i] = 0;
+  }
 }
 
 /** The byte offsets of the dirty lines in `[start, end)`, for the sanitizer. */
 export function dirtyLines(region: Region, start: number, end: number): number[] {
   [start, end] = lineRange(start, end);
-  const { cache, shadow } = region;
+  const { cache } = region;
   const out: number[] = [];
-  for (let c = start; c < end; c += CHUNK) {
-    const ce = Math.min(c + CHUNK, end);
-    if (cache.compare(shadow, c, ce, c, ce) === 0) continue;
-    for (let line = c; line < ce; line += CACHE_LINE) {
-      if (!linesEqual(cache, shadow, line)) out.push(line);
+  forRuns(region, start, end, (s, e, inMemory) => {
+    const ref = inMemory ? region.memory : region.shadow;
+    if (cache.compare(ref, s, e, s, e) === 0) return;
+    for (let line = s; line < e; line += CACHE_LINE) {
+      if (!linesEqual(cache, ref, line)) out.push(line);
     }
-  }
+  });
   return out;
 }
 
-/** Compares one 64-byte line of two planes, 8 bytes at a time. */
+/** Compares one 64-byte line of two planes, 4 bytes at a time. */
 function linesEqual(a: Buffer, b: Buffer, offset: number): boolean {
   // Offsets are line-aligned and every plane starts its own SharedArrayBuffer, so an
   // Int32 view over the whole buffer is aligned. Views are made once per buffer.

@@ -269,8 +269,8 @@ export const emulator = {
             `(got ${String(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
         );
       }
+      m.deviceWillWrite(vio, addr - vio.base, src.byteLength);
       vio.memory.set(src, addr - vio.base);
-      m.noteDeviceWrite(vio, addr - vio.base, src.byteLength);
     },
   },
 

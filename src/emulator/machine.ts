@@ -26,11 +26,11 @@ import {
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
 } from '../status.js';
-import { clean, invalidate } from './cpu-cache.js';
+import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
-import { PhysicalMemory, type Region } from './physical-memory.js';
+import { PhysicalMemory, REF_CHUNK, type Region } from './physical-memory.js';
 import { captureStack, type Finding, hex, Sanitizer } from './sanitizer.js';
 
 export { hex } from './sanitizer.js';
@@ -221,7 +221,8 @@ export class Machine {
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset;
     const began = this.listeners.size === 0 ? 0 : this.now();
-    const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length);
+    const trusted = this.referenceMayBeMemory(m, length);
+    const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length, trusted);
     if (op === 'clean') {
       this.counters.cleans++;
       this.counters.bytesCleaned += length;
@@ -422,9 +423,37 @@ export class Machine {
     return undefined;
   }
 
-  /** A device (camera, codec) wrote `[offset, offset + size)` of `region`. */
+  /**
+   * A device (the BPU, a camera) is about to write `[offset, offset + size)` of `region`:
+   * the CPU copy's reference must not be memory there any more (cpu-cache.ts), and the
+   * sanitizer marks the lines as written by a device.
+   */
+  deviceWillWrite(region: Region, offset: number, size: number): void {
+    if (!this.strict) return;
+    beforeDeviceWrite(region, offset, offset + size);
+    if (this.sanitizer.on) this.sanitizer.device.mark(region, offset, size);
+  }
+
+  /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
   noteDeviceWrite(region: Region, offset: number, size: number): void {
     if (this.sanitizer.on && this.strict) this.sanitizer.device.mark(region, offset, size);
+  }
+
+  /**
+   * Whether a flush of `[offset, offset + length)` of `m` may keep the CPU copy's reference
+   * in memory (cpu-cache.ts): only where the machine sees every writer of the memory, in
+   * whole 4 KiB chunks, and with no BPU job in flight over it.
+   */
+  private referenceMayBeMemory(m: Mapping, length: number): boolean {
+    const owner = m.kind === 'registration' ? m.owner : m;
+    if (!(owner.kind === 'vio' || owner.cached)) return false;
+    if (owner.offset % REF_CHUNK !== 0 || owner.blockBytes % REF_CHUNK !== 0) return false;
+    for (const job of this.inFlight) {
+      for (const r of job.ranges) {
+        if (m.phyAddr < r.phyAddr + r.size && r.phyAddr < m.phyAddr + length) return false;
+      }
+    }
+    return true;
   }
 
   // --- lookups -------------------------------------------------------------------------
@@ -547,6 +576,7 @@ export class Machine {
     const blockBytes = pages * region.pageSize;
     // The CPU's copy of uncached memory is zeroed when a registration first maps it.
     const zeroCpuCopy = cached || !this.strict;
+    if (this.strict) beforeDeviceWrite(region, offset, offset + blockBytes);
     region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     if (this.sanitizer.on) this.sanitizer.device.clear(region, offset, blockBytes);
     const id = this.nextId++;

@@ -18,6 +18,9 @@ import { Tlsf } from './tlsf.js';
 /** A CPU cache line, in bytes (Cortex-A53 and A55 both use 64). */
 export const CACHE_LINE = 64;
 
+/** The granule of `Region.refInMemory`, in bytes. */
+export const REF_CHUNK = 4096;
+
 /** Where the X3 puts the ION heap that hbSysAllocMem draws from. */
 export const ION_HEAP_BASE = 0x0400_0000;
 
@@ -40,6 +43,11 @@ export class Region {
   /** Whether `cache` is a separate plane (strict model) or `memory` itself (coherent). */
   readonly strict: boolean;
   readonly allocator: Tlsf;
+  /**
+   * Per 4 KiB chunk (see cpu-cache.ts): 1 where the CPU copy's reference is memory itself
+   * rather than the shadow plane, which is then stale and not read.
+   */
+  readonly refInMemory: Uint8Array;
   /** Owner id of every page (an allocation or VIO buffer), 0 where none. */
   readonly pageOwner: Int32Array;
   /**
@@ -61,6 +69,7 @@ export class Region {
     this.shadow = strict ? Buffer.from(new SharedArrayBuffer(size)) : this.memory;
     this.allocator = new Tlsf(size / pageSize);
     this.pageOwner = new Int32Array(size / pageSize);
+    this.refInMemory = new Uint8Array(Math.ceil(size / REF_CHUNK));
     const planes = strict ? [this.memory, this.cache, this.shadow] : [this.memory];
     this.words = planes.map((p) => new Float64Array(p.buffer, p.byteOffset, p.byteLength >>> 3));
   }

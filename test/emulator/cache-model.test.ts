@@ -207,6 +207,37 @@ describe('cache model (strict)', () => {
     );
   });
 
+  test('after a first CLEAN, later flushes still write back only what the CPU wrote', async () => {
+    // The first CLEAN lets the model keep each line's reference in memory; BPU writes must
+    // still never be overwritten by lines the CPU did not touch, over many rounds.
+    const a = alloc(16384, true);
+    for (let round = 1; round <= 3; round++) {
+      a.virAddr!.fill(round, 0, 4096); // CPU: first chunk
+      assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+      await emulator.bpu.fill(a.phyAddr + 4096n + 64n, 0x80 + round, 64); // BPU: a line of chunk 2
+      a.virAddr![8192] = round; // CPU: a line of chunk 3
+      assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+      const mem = deviceView(a, 16384);
+      assert.ok(
+        mem.subarray(0, 4096).every((x) => x === round),
+        `round ${round}: chunk 1`,
+      );
+      assert.ok(
+        mem.subarray(4096 + 64, 4096 + 128).every((x) => x === 0x80 + round),
+        `round ${round}: BPU line survives`,
+      );
+      assert.equal(mem[8192], round);
+      assert.equal(
+        a.virAddr![4096 + 64],
+        round === 1 ? 0 : 0x80 + round - 1,
+        'the CPU copy is stale until INVALIDATE',
+      );
+      assert.equal(hbSysFlushMem(a, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
+      assert.equal(a.virAddr![4096 + 64], 0x80 + round);
+      assert.equal(a.virAddr![0], round);
+    }
+  });
+
   test('flush of uncached memory succeeds and changes nothing', async () => {
     const a = alloc(256, false);
     await emulator.bpu.fill(a.phyAddr, 3, 256);

@@ -29,8 +29,11 @@ import {
   hbSysWriteMem,
 } from '../../src/index.js';
 
-const PAGE = 256;
 const PAGES = 16;
+/** The page size of the run: 256 B (allocations share 4 KiB chunks) or 4 KiB (they do not). */
+let PAGE = 256;
+/** Sizes in the ops are drawn for 256 B pages and scaled by this. */
+let SCALE = 1;
 const LINE = 64;
 const MAX_ALLOCS = 6;
 
@@ -97,7 +100,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     op: fc.constant('flush' as const),
     h: small,
     flag: fc.constantFrom(1, 2, 1, 2, 3),
-    memSize: small,
+    memSize: fc.oneof(small, fc.constant(-1)),
   }),
   fc.record({
     op: fc.constant('register' as const),
@@ -193,8 +196,9 @@ async function run(ops: Op[]): Promise<void> {
     switch (o.op) {
       case 'alloc': {
         const mem = {} as hbSysMem;
-        const code = (o.cached ? hbSysAllocCachedMem : hbSysAllocMem)(mem, o.size);
-        const pages = Math.ceil(o.size / PAGE);
+        const size = o.size * SCALE;
+        const code = (o.cached ? hbSysAllocCachedMem : hbSysAllocMem)(mem, size);
+        const pages = Math.ceil(size / PAGE);
         const live = m.owners.length;
         const expected =
           live >= MAX_ALLOCS || !m.canFit(pages) ? HB_SYS_OUT_OF_MEMORY : HB_SYS_SUCCESS;
@@ -209,7 +213,7 @@ async function run(ops: Op[]): Promise<void> {
         const bytes = pages * PAGE;
         const owner: ModelOwner = {
           phyAddr: mem.phyAddr,
-          size: o.size,
+          size,
           pages,
           cached: o.cached,
           memory: new Uint8Array(bytes),
@@ -244,7 +248,7 @@ async function run(ops: Op[]): Promise<void> {
         if (h === undefined || !h.live) break;
         const view = h.mem.virAddr!;
         const offset = o.offset % view.byteLength;
-        const end = Math.min(view.byteLength, offset + o.length);
+        const end = Math.min(view.byteLength, offset + o.length * SCALE);
         view.fill(o.value, offset, end);
         m.cpuView(h).fill(o.value, offset, end);
         break;
@@ -275,7 +279,7 @@ async function run(ops: Op[]): Promise<void> {
         const h = pick(m.handles, o.h);
         if (h === undefined) break;
         const full = h.live ? h.mem.virAddr!.byteLength : 1;
-        const memSize = (o.memSize % full) + 1;
+        const memSize = o.memSize === -1 ? full : (o.memSize % full) + 1;
         const saved = h.mem.memSize;
         h.mem.memSize = memSize;
         const code = hbSysFlushMem(h.mem, o.flag);
@@ -294,17 +298,18 @@ async function run(ops: Op[]): Promise<void> {
       case 'register': {
         const owner = pick(m.owners, o.h);
         if (owner === undefined) break;
-        const offset = o.offset % owner.size;
-        const mem = { phyAddr: owner.phyAddr + BigInt(offset), memSize: o.size } as hbSysMem;
+        const offset = (o.offset * SCALE) % owner.size;
+        const regSize = o.size * SCALE;
+        const mem = { phyAddr: owner.phyAddr + BigInt(offset), memSize: regSize } as hbSysMem;
         const code = hbSysRegisterMem(mem);
-        const inside = offset + o.size <= owner.size;
+        const inside = offset + regSize <= owner.size;
         const overlaps = owner.regs.some(
-          (r) => offset < r.offset + r.size && r.offset < offset + o.size,
+          (r) => offset < r.offset + r.size && r.offset < offset + regSize,
         );
         const ok = inside && !overlaps;
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_REGISTER_MEM_FAILED, where);
         if (!ok) break;
-        const reg: ModelReg = { owner, offset, size: o.size };
+        const reg: ModelReg = { owner, offset, size: regSize };
         owner.regs.push(reg);
         m.handles.push({ mem, target: { kind: 'reg', reg }, live: true });
         break;
@@ -327,23 +332,24 @@ async function run(ops: Op[]): Promise<void> {
         const dst = pick(m.handles, o.op === 'bpuCopy' ? o.dst : o.dst);
         const src = o.op === 'bpuCopy' ? pick(m.handles, o.src) : undefined;
         if (dst === undefined || (o.op === 'bpuCopy' && src === undefined)) break;
-        const d = m.resolve(dst.mem.phyAddr, o.size);
-        const s = src && m.resolve(src.mem.phyAddr, o.size);
+        const size = o.size * SCALE;
+        const d = m.resolve(dst.mem.phyAddr, size);
+        const s = src && m.resolve(src.mem.phyAddr, size);
         const ok = d !== undefined && (o.op === 'bpuFill' || s !== undefined);
         const job =
           o.op === 'bpuCopy'
-            ? emulator.bpu.copy(dst.mem.phyAddr, src!.mem.phyAddr, o.size)
-            : emulator.bpu.fill(dst.mem.phyAddr, o.value, o.size);
+            ? emulator.bpu.copy(dst.mem.phyAddr, src!.mem.phyAddr, size)
+            : emulator.bpu.fill(dst.mem.phyAddr, o.value, size);
         if (!ok) {
           await assert.rejects(job, /not inside one live/, where);
           break;
         }
         await job;
         if (o.op === 'bpuCopy') {
-          const bytes = s!.owner.memory.slice(s!.offset, s!.offset + o.size);
+          const bytes = s!.owner.memory.slice(s!.offset, s!.offset + size);
           d!.owner.memory.set(bytes, d!.offset);
         } else {
-          d!.owner.memory.fill(o.value, d!.offset, d!.offset + o.size);
+          d!.owner.memory.fill(o.value, d!.offset, d!.offset + size);
         }
         break;
       }
@@ -375,8 +381,12 @@ async function run(ops: Op[]): Promise<void> {
   }
 }
 
-test('random sequences of all eight calls and BPU work match the reference model', async () => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), run), {
-    numRuns: 150,
+for (const page of [256, 4096]) {
+  test(`random sequences of all eight calls and BPU work match the reference model (${page} B pages)`, async () => {
+    PAGE = page;
+    SCALE = page / 256;
+    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), run), {
+      numRuns: 150,
+    });
   });
-});
+}
