@@ -24,7 +24,7 @@ function rgb(hex: string): string {
 test('the live memory map while the demo runs', async (t) => {
   assert.ok(
     existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`,
+    `${CHROMIUM} is missing: apt-get install chromium (npm test does, as root)`,
   );
   const dir = tempDir('browser');
   // Many frames with a pause between them: the demo is still running while the page is used.
