@@ -178,9 +178,11 @@ export class Sanitizer {
   /** Records a finding (once per kind, place and range), never throwing. */
   record(input: FindingInput): Finding | undefined {
     if (this.mode === 'off') return undefined;
+    // A leak is found at exit or reset, whose stack says nothing: its allocStack says where.
+    const withStack = this.stacks && input.kind !== 'leak';
     const finding: Finding = {
       ...input,
-      ...(this.stacks ? { stack: captureStack() } : {}),
+      ...(withStack ? { stack: captureStack() } : {}),
       time: performance.now(),
     };
     const again = this.sink.some(
