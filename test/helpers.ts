@@ -24,13 +24,5 @@ export function snapshot(mem?: unknown): string {
   );
 }
 
-/**
- * The command that runs Node for tests that start a program: this Node, or the one named by
- * HBSYS_TEST_NODE (the arm64 run sets it to Node under qemu, which the kernel cannot run
- * directly).
- */
-export function nodeCommand(args: string[]): [string, string[]] {
-  const wrap = process.env.HBSYS_TEST_NODE?.split(' ').filter((s) => s !== '');
-  if (wrap === undefined || wrap.length === 0) return [process.execPath, args];
-  return [wrap[0]!, [...wrap.slice(1), ...args]];
-}
+/** How tests start a Node program: as the CLI does (HBSYS_TEST_NODE for arm64 under qemu). */
+export { nodeCommand } from '../src/cli/run-script.js';

@@ -15,6 +15,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { hex } from '../handle-errors.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 import {
   ERROR_BYTES,
@@ -36,7 +37,8 @@ import {
   kernelNames,
   kernels,
 } from './kernels/registry.js';
-import { hex, type InFlightJob, type Machine } from './machine.js';
+import type { InFlightJob, Machine } from './machine.js';
+import type { Region } from './physical-memory.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
 export class BpuFaultError extends Error {
@@ -50,9 +52,17 @@ export class BpuFaultError extends Error {
   }
 }
 
+/** A range a job writes, resolved once at submission to its region and offset. */
+interface DeviceWrite {
+  readonly region: Region;
+  readonly offset: number;
+  readonly size: number;
+}
+
 interface Job extends InFlightJob {
   readonly kernelIndex: number;
   readonly plan: JobPlan;
+  readonly writes: readonly DeviceWrite[];
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -132,6 +142,7 @@ export class Bpu {
       );
     }
     let plan: JobPlan;
+    let writes: DeviceWrite[];
     try {
       if (!isKernelName(kernel)) {
         throw new HbSysError(
@@ -140,23 +151,24 @@ export class Bpu {
         );
       }
       plan = (kernels[kernel] as { plan(a: unknown): JobPlan }).plan(args);
-      this.check(where, plan);
+      writes = this.check(where, plan);
     } catch (error) {
       return Promise.reject(error);
     }
-    const m = this.machine;
-    for (const w of plan.writes) {
-      const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
-      m.deviceWillWrite(region, Number(w.phyAddr) - region.base, w.size);
-    }
-    return this.enqueue(kernelNames.indexOf(kernel), plan, where);
+    for (const w of writes) this.machine.deviceWillWrite(w.region, w.offset, w.size);
+    return this.enqueue(kernelNames.indexOf(kernel), plan, where, writes);
   }
 
   /**
    * Queues a planned, checked job for the worker. @internal Tests also use it to hand the
    * worker a job it cannot run, to see a device fault reported.
    */
-  enqueue(kernelIndex: number, plan: JobPlan, where: string): Promise<void> {
+  enqueue(
+    kernelIndex: number,
+    plan: JobPlan,
+    where: string,
+    writes: readonly DeviceWrite[] = [],
+  ): Promise<void> {
     const m = this.machine;
     return new Promise<void>((resolve, reject) => {
       const job: Job = {
@@ -164,6 +176,7 @@ export class Bpu {
         kernel: where,
         kernelIndex,
         plan,
+        writes,
         ranges: [...plan.reads, ...plan.writes].map((r) => ({
           phyAddr: Number(r.phyAddr),
           size: r.size,
@@ -184,28 +197,33 @@ export class Bpu {
     });
   }
 
-  /** Device access checks and sanitizer checks, before anything runs. Throws to reject. */
-  private check(where: string, plan: JobPlan): void {
+  /**
+   * Device access checks and sanitizer checks, before anything runs. Throws to reject;
+   * returns the ranges the job writes, resolved.
+   */
+  private check(where: string, plan: JobPlan): DeviceWrite[] {
     const m = this.machine;
-    for (const r of [...plan.reads, ...plan.writes]) this.checkLive(where, r);
-    if (!m.sanitizer.on) return;
-    for (const r of plan.reads) {
-      const region = m.physical.regionOf(Number(r.phyAddr), r.size)!;
-      m.hazards.deviceRead(where, r.role, region, Number(r.phyAddr) - region.base, r.size);
+    const reads = plan.reads.map((r) => this.checkLive(where, r));
+    const writes = plan.writes.map((w) => this.checkLive(where, w));
+    if (m.sanitizer.on) {
+      for (const [i, r] of reads.entries()) {
+        m.hazards.deviceRead(where, plan.reads[i]!.role, r.region, r.offset, r.size);
+      }
+      for (const [i, w] of writes.entries()) {
+        m.hazards.deviceWrite(where, plan.writes[i]!.role, w.region, w.offset, w.size);
+      }
     }
-    for (const w of plan.writes) {
-      const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
-      m.hazards.deviceWrite(where, w.role, region, Number(w.phyAddr) - region.base, w.size);
-    }
+    return writes;
   }
 
-  private checkLive(where: string, r: DeviceRange): void {
+  /** The live memory a range of a job touches, or a fault (thrown) that names the address. */
+  private checkLive(where: string, r: DeviceRange): DeviceWrite {
     const m = this.machine;
     const addr = Number(r.phyAddr);
-    const region = m.physical.regionOf(addr, r.size);
-    const owner = region && m.ownerOf(region, addr - region.base);
-    if (region !== undefined && owner !== undefined && addr + r.size <= owner.phyAddr + owner.size)
-      return;
+    const owner = m.ownerCovering(addr, r.size);
+    if (owner !== undefined) {
+      return { region: owner.region, offset: addr - owner.region.base, size: r.size };
+    }
     const range = `[0x${hex(addr)}, 0x${hex(addr + r.size)})`;
     const message =
       `${where}: the ${r.role} ${range} is not inside one live allocation, registration or ` +
@@ -277,10 +295,7 @@ export class Bpu {
         m.counters.bpuBytes += job.plan.bytes;
         if (m.sanitizer.on) {
           // Marked at submission too; marked again in case an INVALIDATE ran meanwhile.
-          for (const w of job.plan.writes) {
-            const region = m.physical.regionOf(Number(w.phyAddr), w.size)!;
-            m.noteDeviceWrite(region, Number(w.phyAddr) - region.base, w.size);
-          }
+          for (const w of job.writes) m.noteDeviceWrite(w.region, w.offset, w.size);
         }
         m.emit(() => ({
           type: 'bpu-complete',

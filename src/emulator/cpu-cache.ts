@@ -95,7 +95,7 @@ export function clean(region: Region, start: number, end: number, trusted = fals
       writtenBack += e - s;
       if (trusted) {
         referenceInMemory(region, s, e);
-        copyShadowOutsideWholeChunks(region, s, e);
+        shadowPartialChunks(region, cache, s, e);
       } else {
         cache.copy(shadow, s, s, e);
       }
@@ -106,13 +106,15 @@ export function clean(region: Region, start: number, end: number, trusted = fals
   return { writtenBack };
 }
 
-/** The shadow copy of the partial chunks at the ends of `[s, e)` (whole ones keep theirs in memory). */
-function copyShadowOutsideWholeChunks(region: Region, s: number, e: number): void {
+/**
+ * Copies `from` into the shadow plane over the parts of `[s, e)` that are not whole chunks
+ * (at most its head and its tail): whole chunks keep their reference in memory instead.
+ */
+function shadowPartialChunks(region: Region, from: Buffer, s: number, e: number): void {
   const headEnd = Math.min(e, Math.ceil(s / CHUNK) * CHUNK);
   const tailStart = Math.max(headEnd, Math.floor(e / CHUNK) * CHUNK);
-  if (headEnd > s) region.cache.copy(region.shadow, s, s, headEnd);
-  if (e > tailStart) region.cache.copy(region.shadow, tailStart, tailStart, e);
-  // A run shorter than a chunk and inside one: head covers it; nothing else to do.
+  if (headEnd > s) from.copy(region.shadow, s, s, headEnd);
+  if (e > tailStart) from.copy(region.shadow, tailStart, tailStart, e);
 }
 
 /** CLEAN of `[start, end)` a chunk at a time, line by line where both sides wrote. */
@@ -160,10 +162,7 @@ export function invalidate(
     if (inMemory) return;
     if (trusted) {
       referenceInMemory(region, s, e);
-      const headEnd = Math.min(e, Math.ceil(s / CHUNK) * CHUNK);
-      const tailStart = Math.max(headEnd, Math.floor(e / CHUNK) * CHUNK);
-      if (headEnd > s) region.memory.copy(region.shadow, s, s, headEnd);
-      if (e > tailStart) region.memory.copy(region.shadow, tailStart, tailStart, e);
+      shadowPartialChunks(region, region.memory, s, e);
     } else {
       region.memory.copy(region.shadow, s, s, e);
     }

@@ -4,10 +4,11 @@
  * the BPU calls the device checks when a job is submitted.
  */
 
+import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
 import type { Machine, Mapping } from './machine.js';
 import type { Region } from './physical-memory.js';
-import { describeLines, hex } from './sanitizer.js';
+import { describeLines } from './sanitizer.js';
 
 export class Hazards {
   private readonly m: Machine;
@@ -120,23 +121,19 @@ export class Hazards {
 
   /** Memory is freed, flushed or unregistered: is a BPU job still using it? */
   inFlight(fn: string, phyAddr: number, size: number, what: string): void {
-    for (const job of this.m.inFlight) {
-      for (const r of job.ranges) {
-        if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
-          this.m.sanitizer.report({
-            kind: 'in-flight',
-            where: fn,
-            phyAddr: BigInt(phyAddr),
-            size,
-            message:
-              `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
-              `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
-              'had not completed: await the job before touching its memory.',
-          });
-          return;
-        }
-      }
-    }
+    const busy = this.m.inFlightOver(phyAddr, size);
+    if (busy === undefined) return;
+    const { job, range: r } = busy;
+    this.m.sanitizer.report({
+      kind: 'in-flight',
+      where: fn,
+      phyAddr: BigInt(phyAddr),
+      size,
+      message:
+        `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
+        `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
+        'had not completed: await the job before touching its memory.',
+    });
   }
 
   flush(fn: string, op: 'clean' | 'invalidate', m: Mapping, length: number): void {

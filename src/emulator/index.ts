@@ -256,13 +256,8 @@ export const emulator = {
             : undefined;
       const addr = typeof phyAddr === 'bigint' ? Number(phyAddr) : Number.NaN;
       const vio = m.physical.vio;
-      const owner =
-        src && vio.contains(addr, src.byteLength) ? m.ownerOf(vio, addr - vio.base) : undefined;
-      if (
-        src === undefined ||
-        owner === undefined ||
-        addr + src.byteLength > owner.phyAddr + owner.size
-      ) {
+      const owner = src && m.ownerCovering(addr, src.byteLength);
+      if (src === undefined || owner === undefined || owner.kind !== 'vio') {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
           'emulator.vio.write: write typed-array bytes inside one live VIO buffer ' +

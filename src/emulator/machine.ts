@@ -16,6 +16,7 @@ import {
   failMovedPhyAddr,
   failNoMapping,
   failStale,
+  hex,
 } from '../handle-errors.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
 import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR, rawVirAddr } from '../mem.js';
@@ -31,9 +32,7 @@ import type { MachineEvent, MachineListener } from './events.js';
 import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, REF_CHUNK, type Region } from './physical-memory.js';
-import { captureStack, type Finding, hex, Sanitizer } from './sanitizer.js';
-
-export { hex } from './sanitizer.js';
+import { captureStack, type Finding, Sanitizer } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
 export interface Owner {
@@ -306,14 +305,8 @@ export class Machine {
     const phyAddr = Number(mem.phyAddr);
     const size = mem.memSize;
     const range = `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)})`;
-    const region = this.physical.regionOf(phyAddr, size);
-    const owner = region && this.ownerOf(region, phyAddr - region.base);
-    if (
-      region === undefined ||
-      owner === undefined ||
-      phyAddr + size > owner.phyAddr + owner.size ||
-      this.ownerOf(region, phyAddr + size - 1 - region.base) !== owner
-    ) {
+    const owner = this.ownerCovering(phyAddr, size);
+    if (owner === undefined) {
       return fail(
         HB_SYS_REGISTER_MEM_FAILED,
         fn,
@@ -331,6 +324,7 @@ export class Machine {
         );
       }
     }
+    const region = owner.region;
     const offset = phyAddr - region.base;
     const reg: Registration = {
       kind: 'registration',
@@ -448,12 +442,7 @@ export class Machine {
     const owner = m.kind === 'registration' ? m.owner : m;
     if (!(owner.kind === 'vio' || owner.cached)) return false;
     if (owner.offset % REF_CHUNK !== 0 || owner.blockBytes % REF_CHUNK !== 0) return false;
-    for (const job of this.inFlight) {
-      for (const r of job.ranges) {
-        if (m.phyAddr < r.phyAddr + r.size && r.phyAddr < m.phyAddr + length) return false;
-      }
-    }
-    return true;
+    return this.inFlightOver(m.phyAddr, length) === undefined;
   }
 
   // --- lookups -------------------------------------------------------------------------
@@ -465,6 +454,32 @@ export class Machine {
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
       : undefined;
+  }
+
+  /**
+   * The live owner (allocation or VIO buffer) whose requested bytes hold all of
+   * `[phyAddr, phyAddr + size)`, if one does: the memory a registration or a device access
+   * may use.
+   */
+  ownerCovering(phyAddr: number, size: number): Owner | undefined {
+    const region = this.physical.regionOf(phyAddr, size);
+    const owner = region && this.ownerOf(region, phyAddr - region.base);
+    return owner !== undefined && phyAddr + size <= owner.phyAddr + owner.size ? owner : undefined;
+  }
+
+  /** A BPU job in flight that uses a byte of `[phyAddr, phyAddr + size)`, with that range. */
+  inFlightOver(
+    phyAddr: number,
+    size: number,
+  ): { job: InFlightJob; range: InFlightJob['ranges'][number] } | undefined {
+    for (const job of this.inFlight) {
+      for (const range of job.ranges) {
+        if (phyAddr < range.phyAddr + range.size && range.phyAddr < phyAddr + size) {
+          return { job, range };
+        }
+      }
+    }
+    return undefined;
   }
 
   /** The live owner of the byte at `offset` of `region`, if any. */

@@ -218,8 +218,6 @@ export function describeLines(
   };
 }
 
-export { hex } from '../handle-errors.js';
-
 /** This package's compiled sources: their frames are left out of the stacks shown. */
 const OWN_FILES = new URL('../', import.meta.url).href;
 

@@ -6,8 +6,9 @@
  */
 
 import { currentMachine } from '../emulator/index.js';
-import { hex, type Machine, type Owner } from '../emulator/machine.js';
+import type { Machine, Owner } from '../emulator/machine.js';
 import type { Region } from '../emulator/physical-memory.js';
+import { hex } from '../handle-errors.js';
 import { type FindingJson, findingsJson } from './findings.js';
 import { type ObservedStats, observeStats } from './stats.js';
 
