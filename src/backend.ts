@@ -8,6 +8,7 @@
  */
 
 import { emulatorBackend } from './emulator/index.js';
+import type { DnnBackend } from './dnn/backend.js';
 import type { HbSysFlushFlag, hbSysMem } from './mem.js';
 import { nativeBackend } from './native/backend.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
@@ -36,6 +37,11 @@ export interface Backend {
    * mapping. A backend with a sanitizer checks the read here.
    */
   noteCpuRead?(mem: hbSysMem, offset: number, size: number, how?: string): void;
+  /**
+   * The model API (`hb_dnn.h`) of this backend, made on first use. Throws an HbSysError
+   * that says why when it cannot be had (no ONNX runtime installed, no libdnn symbols).
+   */
+  dnn?(): DnnBackend;
 }
 
 type Loader = () => Backend;

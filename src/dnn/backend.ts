@@ -1,0 +1,102 @@
+/**
+ * What a backend implements of `hb_dnn.h`, after the C-style front (hbdnn.ts) has read the
+ * caller's objects once and checked their shape.
+ *
+ * The front owns: reading each field of the caller's objects exactly once (snapshots),
+ * checking types and ranges that need no model (counts, indices, shapes with 1 … 8
+ * dimensions, control parameters), writing results into the caller's out-parameters, and
+ * undoing the backend's work when that write fails (a failing call changes nothing).
+ *
+ * The backend owns: handles (opaque objects it makes and recognises; a number, a copy or a
+ * released handle is refused), models, properties, tasks, and every check that needs them
+ * (tensors against the model, memory liveness and `memSize >= alignedByteSize`, the live
+ * task limit). A failure records its message with `dnnFail` and returns the code in
+ * {@link DnnResult}.
+ */
+
+import type { MemSnapshot } from '../snapshot.js';
+import type {
+  hbDNNHandle_t,
+  hbDNNRoi,
+  hbDNNTaskHandle_t,
+  hbDNNTensor,
+  hbDNNTensorProperties,
+  hbPackedDNNHandle_t,
+} from './types.js';
+
+/** A value, or the code of a failure whose message `dnnFail` recorded. */
+export type DnnResult<T> = { readonly code: 0; readonly value: T } | { readonly code: number };
+
+/** One tensor as the front read it: every field copied once, shapes checked. */
+export interface TensorSnapshot {
+  /** 1 … 4 memory snapshots; validity of each is the backend's to check. */
+  readonly sysMem: readonly MemSnapshot[];
+  /** A deep copy of the caller's properties, structurally valid. */
+  readonly properties: Readonly<hbDNNTensorProperties>;
+  /** The caller's tensor, for identity only. */
+  readonly source: hbDNNTensor;
+}
+
+/** `hbDNNInferCtrlParam` as read once. */
+export interface InferCtrlSnapshot {
+  readonly bpuCoreId: number;
+  readonly dspCoreId: number;
+  readonly priority: number;
+  readonly more: boolean;
+  readonly customId: number;
+}
+
+/** `hbDNNResizeCtrlParam` as read once. */
+export interface ResizeCtrlSnapshot {
+  readonly bpuCoreId: number;
+  readonly priority: number;
+  readonly resizeType: number;
+}
+
+export interface DnnBackend {
+  /** `hbDNNGetVersion()`: for example `1.24.5_(3.15.55 HBRT)`. */
+  getVersion(): string;
+  /** Loads every model of `files`; `files` has at least one non-empty path. */
+  initializeFromFiles(files: readonly string[]): DnnResult<hbPackedDNNHandle_t>;
+  release(packed: hbPackedDNNHandle_t): number;
+  getModelNameList(packed: hbPackedDNNHandle_t): DnnResult<readonly string[]>;
+  getModelHandle(packed: hbPackedDNNHandle_t, name: string): DnnResult<hbDNNHandle_t>;
+  getInputCount(model: hbDNNHandle_t): DnnResult<number>;
+  getOutputCount(model: hbDNNHandle_t): DnnResult<number>;
+  getInputName(model: hbDNNHandle_t, index: number): DnnResult<string>;
+  getOutputName(model: hbDNNHandle_t, index: number): DnnResult<string>;
+  /** A fresh object each call; the front copies it into the caller's. */
+  getInputTensorProperties(model: hbDNNHandle_t, index: number): DnnResult<hbDNNTensorProperties>;
+  getOutputTensorProperties(model: hbDNNHandle_t, index: number): DnnResult<hbDNNTensorProperties>;
+  /**
+   * Submits (or, with `task` set and an earlier `more`, appends to) a task. `output` and
+   * `input` have the model's counts of tensors (the front checked the counts against
+   * nothing; the backend checks them against the model).
+   */
+  infer(
+    task: hbDNNTaskHandle_t | null,
+    output: readonly TensorSnapshot[],
+    input: readonly TensorSnapshot[],
+    model: hbDNNHandle_t,
+    ctrl: InferCtrlSnapshot,
+  ): DnnResult<hbDNNTaskHandle_t>;
+  /** Blocks the calling thread; `timeoutMs <= 0` waits until done. */
+  waitTaskDone(task: hbDNNTaskHandle_t, timeoutMs: number): number;
+  /** Resolves with the task's status (0 or a code) when it completes; never rejects. */
+  taskDone(task: hbDNNTaskHandle_t): Promise<number>;
+  releaseTask(task: hbDNNTaskHandle_t): number;
+  /**
+   * `hbDNNResize`, where this libdnn has it (up to 1.18.x); undefined where it does not,
+   * and the front fails with a message that says so.
+   */
+  readonly resize:
+    | ((
+        output: TensorSnapshot,
+        input: TensorSnapshot,
+        roi: Readonly<hbDNNRoi> | null,
+        ctrl: ResizeCtrlSnapshot,
+      ) => DnnResult<hbDNNTaskHandle_t>)
+    | undefined;
+  /** The library's own description of a code, where it has one (libdnn 1.24 and later). */
+  libraryErrorDesc?(code: number): string | undefined;
+}

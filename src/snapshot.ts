@@ -1,0 +1,32 @@
+/**
+ * One read of a caller's hbSysMem. Every function reads each field of a caller's object
+ * exactly once, into a snapshot, validates the snapshot and acts on it: no getter, Proxy or
+ * accessor can make the value used differ from the value checked.
+ */
+
+import { type hbSysMem, rawVirAddr } from './mem.js';
+
+/** The three fields of an hbSysMem, each read once, and the object they came from. */
+export interface MemSnapshot {
+  readonly phyAddr: unknown;
+  /** The mapping, read past the sanitizer's accessor (the library's read is not the CPU's). */
+  readonly virAddr: unknown;
+  readonly memSize: unknown;
+  /** The caller's object, for out-parameters and identity only: never read its fields again. */
+  readonly source: hbSysMem;
+}
+
+/**
+ * Reads `mem`'s fields once. Returns the error text when reading throws (a getter or a
+ * Proxy trap), so that callers can fail with a code instead of throwing.
+ */
+export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: string } {
+  try {
+    const phyAddr = mem.phyAddr;
+    const virAddr = rawVirAddr(mem);
+    const memSize = mem.memSize;
+    return Object.freeze({ phyAddr, virAddr, memSize, source: mem });
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
