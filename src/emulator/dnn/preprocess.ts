@@ -37,7 +37,7 @@ export interface ImageStage {
 export interface ImageBytes {
   readonly plane: Uint8Array;
   readonly offset: number;
-  /** NV12: the interleaved UV plane (for NV12_SEPARATE, another plane). */
+  /** NV12: where the interleaved UV plane is (default: right after Y, in `plane`). */
   readonly uvPlane?: Uint8Array;
   readonly uvOffset?: number;
   /** Bytes from one row to the next: of the Y plane, of a packed row, of a planar row. */
@@ -116,7 +116,9 @@ function pixel(stage: ImageStage, s: ImageBytes, x: number, y: number, px: numbe
       return;
     case 'nv12': {
       const Y = p[s.offset + y * s.stride + x]!;
-      const uv = (s.uvOffset ?? 0) + (y >> 1) * s.stride + (x & ~1);
+      // Without a UV plane of its own, UV follows Y in the same memory, as NV12 keeps it.
+      const uvBase = s.uvOffset ?? s.offset + s.stride * stage.height;
+      const uv = uvBase + (y >> 1) * s.stride + (x & ~1);
       const plane = s.uvPlane ?? p;
       const U = plane[uv]!;
       const V = plane[uv + 1]!;
