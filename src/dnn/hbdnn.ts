@@ -355,19 +355,19 @@ export function hbDNNGetOutputTensorProperties(
 }
 
 /** `task.value`, read once: null (or never set) for a new task, or the task to append to. */
-function readTask(fn: string, task: unknown): hbDNNTaskHandle_t | null | number {
-  if (!canSet(task, 'value')) return badOut(fn, 'taskHandle', task);
+function readTask(
+  fn: string,
+  task: unknown,
+): { task: hbDNNTaskHandle_t | null } | { code: number } {
+  if (!canSet(task, 'value')) return { code: badOut(fn, 'taskHandle', task) };
   let v: unknown;
   try {
     v = task.value;
   } catch (error) {
-    return dnnFail(
-      HB_DNN_INVALID_ARGUMENT,
-      fn,
-      `reading taskHandle.value threw: ${(error as Error)?.message}`,
-    );
+    const why = (error as Error)?.message ?? String(error);
+    return { code: dnnFail(HB_DNN_INVALID_ARGUMENT, fn, `reading taskHandle.value threw: ${why}`) };
   }
-  return v === null || v === undefined ? null : (v as hbDNNTaskHandle_t);
+  return { task: v === null || v === undefined ? null : (v as hbDNNTaskHandle_t) };
 }
 
 function readTensors(v: unknown, where: string): TensorSnapshot[] {
@@ -390,8 +390,9 @@ export function hbDNNInfer(
 ): number {
   const fn = 'hbDNNInfer';
   return guard(fn, (dnn) => {
-    const task = readTask(fn, taskHandle);
-    if (typeof task === 'number') return task;
+    const read = readTask(fn, taskHandle);
+    if ('code' in read) return read.code;
+    const task = read.task;
     const outputs = readTensors(output, 'output');
     const inputs = readTensors(input, 'input');
     const ctrl = readInferCtrl(inferCtrlParam, 'inferCtrlParam');
@@ -461,9 +462,9 @@ export function hbDNNResize(
           'model (hbDNNRoiInfer on the board) or on the CPU',
       );
     }
-    const task = readTask(fn, taskHandle);
-    if (typeof task === 'number') return task;
-    if (task !== null) {
+    const read = readTask(fn, taskHandle);
+    if ('code' in read) return read.code;
+    if (read.task !== null) {
       return dnnFail(
         HB_DNN_API_USE_ERROR,
         fn,

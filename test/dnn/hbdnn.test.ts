@@ -6,6 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { imageToTensor } from '../../src/emulator/dnn/preprocess.js';
+import * as sys from '../../src/index.js';
 import {
   emulator,
   HB_DNN_IMG_TYPE_NV12,
@@ -19,7 +21,6 @@ import {
   HB_DNN_TENSOR_TYPE_F32,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
-  type hbDNNTaskHandle_t,
   hbDNNGetErrorDesc,
   hbDNNGetInputName,
   hbDNNGetLastError,
@@ -30,14 +31,23 @@ import {
   hbDNNInitializeFromFiles,
   hbDNNRelease,
   hbDNNReleaseTask,
+  type hbDNNTaskHandle_t,
   hbDNNWaitTaskDone,
   hbDNNWaitTaskDoneAsync,
   hbSysFlushMem,
   NONE,
 } from '../../src/index.js';
-import { imageToTensor } from '../../src/emulator/dnn/preprocess.js';
-import * as sys from '../../src/index.js';
-import { ctrl, f32, freeAll, inputProperties, load, ok, outputProperties, run, tensors } from './helpers.js';
+import {
+  ctrl,
+  f32,
+  freeAll,
+  inputProperties,
+  load,
+  ok,
+  outputProperties,
+  run,
+  tensors,
+} from './helpers.js';
 import { affineModel, buildModel, identityModel, modelDir, writeModel } from './models.js';
 
 const dir = modelDir();
@@ -77,7 +87,10 @@ describe('hbDNN: a feature-map model', () => {
     const { inputs, outputs } = tensors(m.model);
     f32(inputs[0]!).set(Array.from({ length: 24 }, (_, i) => i));
     run(m.model, inputs, outputs);
-    assert.deepEqual([...f32(outputs[0]!)], Array.from({ length: 24 }, (_, i) => 2 * i + 1));
+    assert.deepEqual(
+      [...f32(outputs[0]!)],
+      Array.from({ length: 24 }, (_, i) => 2 * i + 1),
+    );
     freeAll([...inputs, ...outputs]);
     ok(hbDNNRelease(m.packed));
   });
@@ -197,7 +210,10 @@ ${extra}`;
     const p = inputProperties(m.model);
     p.alignedShape.dimensionSize[3] = 16; // rows 16 bytes apart
     const { outputs } = tensors(m.model);
-    const input = { sysMem: [{}], properties: p } as never as import('../../src/index.js').hbDNNTensor;
+    const input = {
+      sysMem: [{}],
+      properties: p,
+    } as never as import('../../src/index.js').hbDNNTensor;
     ok(sys.hbSysAllocCachedMem(input.sysMem[0]!, 2 * 16 * 1.5));
     const strided = new Uint8Array(48);
     const tight = Uint8Array.from({ length: 12 }, (_, i) => 60 + i * 9);
@@ -205,7 +221,17 @@ ${extra}`;
     input.sysMem[0]!.virAddr!.set(strided);
     run(m.model, [input], outputs);
     const expected = imageToTensor(
-      { rt: 'nv12', layoutRt: 'NHWC', train: 'rgb', layoutTrain: 'NCHW', range: 'regular', mean: [128, 120, 110], scale: [0.5], width: 4, height: 2 },
+      {
+        rt: 'nv12',
+        layoutRt: 'NHWC',
+        train: 'rgb',
+        layoutTrain: 'NCHW',
+        range: 'regular',
+        mean: [128, 120, 110],
+        scale: [0.5],
+        width: 4,
+        height: 2,
+      },
       { plane: tight, offset: 0, stride: 4 },
     );
     assert.deepEqual([...f32(outputs[0]!)], [...expected]);
@@ -271,17 +297,26 @@ describe('hbDNN: tasks', () => {
     const tb = tensors(b.model);
     f32(ta.inputs[0]!).fill(1);
     f32(tb.inputs[0]!).fill(5);
-    for (const t of [...ta.inputs, ...tb.inputs]) ok(hbSysFlushMem(t.sysMem[0]!, HB_SYS_MEM_CACHE_CLEAN));
+    for (const t of [...ta.inputs, ...tb.inputs])
+      ok(hbSysFlushMem(t.sysMem[0]!, HB_SYS_MEM_CACHE_CLEAN));
     const task: { value: hbDNNTaskHandle_t | null } = { value: null };
     ok(hbDNNInfer(task, ta.outputs, ta.inputs, a.model, ctrl(true)));
     const first = task.value;
     const outA = ta.outputs[0]!.sysMem[0]!;
-    assert.ok(emulator.peek(outA.phyAddr, 96).every((x) => x === 0), 'nothing ran yet');
-    assert.equal(hbDNNWaitTaskDone(task.value!, 100), sys.HB_DNN_API_USE_ERROR, 'an open task cannot be waited for');
+    assert.ok(
+      emulator.peek(outA.phyAddr, 96).every((x) => x === 0),
+      'nothing ran yet',
+    );
+    assert.equal(
+      hbDNNWaitTaskDone(task.value!, 100),
+      sys.HB_DNN_API_USE_ERROR,
+      'an open task cannot be waited for',
+    );
     ok(hbDNNInfer(task, tb.outputs, tb.inputs, b.model, ctrl(false)));
     assert.equal(task.value, first, 'the same task');
     ok(hbDNNWaitTaskDone(task.value!, 0));
-    for (const t of [...ta.outputs, ...tb.outputs]) ok(hbSysFlushMem(t.sysMem[0]!, HB_SYS_MEM_CACHE_INVALIDATE));
+    for (const t of [...ta.outputs, ...tb.outputs])
+      ok(hbSysFlushMem(t.sysMem[0]!, HB_SYS_MEM_CACHE_INVALIDATE));
     assert.ok(f32(ta.outputs[0]!).every((x) => x === 3));
     assert.ok(f32(tb.outputs[0]!).every((x) => x === 11));
     ok(hbDNNReleaseTask(task.value!));
@@ -295,7 +330,10 @@ describe('hbDNN: tasks', () => {
     const { inputs, outputs } = tensors(m.model, false);
     const task: { value: hbDNNTaskHandle_t | null } = { value: null };
     for (let i = 0; i < 255; i++) ok(hbDNNInfer(task, outputs, inputs, m.model, ctrl(true)));
-    assert.equal(hbDNNInfer(task, outputs, inputs, m.model, ctrl(true)), HB_DNN_TASK_BATCH_SIZE_EXCEED_LIMIT);
+    assert.equal(
+      hbDNNInfer(task, outputs, inputs, m.model, ctrl(true)),
+      HB_DNN_TASK_BATCH_SIZE_EXCEED_LIMIT,
+    );
     assert.match(hbDNNGetLastError()!.message, /255 models/);
     ok(hbDNNReleaseTask(task.value!)); // an open task is never run
     task.value = null;
@@ -340,7 +378,9 @@ describe('hbDNN: tasks', () => {
     ok(sys.hbSysAllocMem(big, 24 << 20));
     ok(sys.hbSysAllocMem(other, 24 << 20));
     // The BPU's one queue: the model task waits behind a long DMA copy.
-    const copies = Array.from({ length: 6 }, () => emulator.bpu.copy(other.phyAddr, big.phyAddr, 24 << 20));
+    const copies = Array.from({ length: 6 }, () =>
+      emulator.bpu.copy(other.phyAddr, big.phyAddr, 24 << 20),
+    );
     const task: { value: hbDNNTaskHandle_t | null } = { value: null };
     ok(hbDNNInfer(task, outputs, inputs, m.model, ctrl()));
     const began = performance.now();
@@ -357,7 +397,7 @@ describe('hbDNN: tasks', () => {
     ok(hbDNNRelease(m.packed));
   });
 
-  test('a model that fails on the BPU: RUN_TASK_FAILED with the runtime\'s reason', () => {
+  test("a model that fails on the BPU: RUN_TASK_FAILED with the runtime's reason", () => {
     // Gather with an index taken from the input: out of range only when it runs.
     const file = writeModel(
       dir,
@@ -384,7 +424,10 @@ describe('hbDNN: tasks', () => {
     task.value = null;
     ok(hbDNNInfer(task, outputs, inputs, m.model, ctrl()));
     assert.equal(hbDNNWaitTaskDone(task.value!, 0), sys.HB_DNN_RUN_TASK_FAILED);
-    assert.match(hbDNNGetLastError()!.message, /model task #\d+ \(model 'fails'\) failed on the BPU: .+/);
+    assert.match(
+      hbDNNGetLastError()!.message,
+      /model task #\d+ \(model 'fails'\) failed on the BPU: .+/,
+    );
     assert.equal(hbDNNWaitTaskDone(task.value!, 0), sys.HB_DNN_RUN_TASK_FAILED, 'the same again');
     ok(hbDNNReleaseTask(task.value!));
     freeAll([...inputs, ...outputs]);
@@ -410,7 +453,10 @@ describe('hbDNN: the cache model on model I/O', () => {
     ok(hbDNNWaitTaskDone(task.value!, 0));
     ok(hbDNNReleaseTask(task.value!));
     // No INVALIDATE: the CPU still sees its own (zero) copy of the output.
-    assert.ok(f32(outputs[0]!).every((x) => x === 0), 'stale output without INVALIDATE');
+    assert.ok(
+      f32(outputs[0]!).every((x) => x === 0),
+      'stale output without INVALIDATE',
+    );
     ok(hbSysFlushMem(outputs[0]!.sysMem[0]!, HB_SYS_MEM_CACHE_INVALIDATE));
     assert.ok(f32(outputs[0]!).every((x) => x === 21));
     // New input, no CLEAN: the BPU reads the old input from memory.
@@ -420,7 +466,10 @@ describe('hbDNN: the cache model on model I/O', () => {
     ok(hbDNNWaitTaskDone(task.value!, 0));
     ok(hbDNNReleaseTask(task.value!));
     ok(hbSysFlushMem(outputs[0]!.sysMem[0]!, HB_SYS_MEM_CACHE_INVALIDATE));
-    assert.ok(f32(outputs[0]!).every((x) => x === 21), 'stale input without CLEAN');
+    assert.ok(
+      f32(outputs[0]!).every((x) => x === 21),
+      'stale input without CLEAN',
+    );
     freeAll([...inputs, ...outputs]);
     ok(hbDNNRelease(m.packed));
   });

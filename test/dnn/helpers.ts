@@ -5,11 +5,6 @@ import {
   HB_DNN_INITIALIZE_INFER_CTRL_PARAM,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
-  type hbDNNHandle_t,
-  type hbDNNInferCtrlParam,
-  type hbDNNTaskHandle_t,
-  type hbDNNTensor,
-  type hbDNNTensorProperties,
   hbDNNGetInputCount,
   hbDNNGetInputTensorProperties,
   hbDNNGetLastError,
@@ -17,17 +12,22 @@ import {
   hbDNNGetModelNameList,
   hbDNNGetOutputCount,
   hbDNNGetOutputTensorProperties,
+  type hbDNNHandle_t,
   hbDNNInfer,
+  type hbDNNInferCtrlParam,
   hbDNNInitializeFromFiles,
   hbDNNReleaseTask,
+  type hbDNNTaskHandle_t,
+  type hbDNNTensor,
+  type hbDNNTensorProperties,
   hbDNNWaitTaskDone,
   type hbPackedDNNHandle_t,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
   hbSysFreeMem,
-  type hbSysMem,
   hbSysGetLastError,
+  type hbSysMem,
 } from '../../src/index.js';
 
 /** Asserts a C-style call succeeded, showing hbDNNGetLastError's message when not. */
@@ -66,15 +66,25 @@ export function outputProperties(model: hbDNNHandle_t, i = 0): hbDNNTensorProper
 }
 
 /** A tensor with its memory allocated (alignedByteSize bytes, cached unless said). */
-export function tensor(properties: hbDNNTensorProperties, cached = true, bytes?: number): hbDNNTensor {
+export function tensor(
+  properties: hbDNNTensorProperties,
+  cached = true,
+  bytes?: number,
+): hbDNNTensor {
   const mem = {} as hbSysMem;
-  const code = (cached ? hbSysAllocCachedMem : hbSysAllocMem)(mem, bytes ?? properties.alignedByteSize);
+  const code = (cached ? hbSysAllocCachedMem : hbSysAllocMem)(
+    mem,
+    bytes ?? properties.alignedByteSize,
+  );
   assert.equal(code, 0, hbSysGetLastError()?.message);
   return { sysMem: [mem], properties };
 }
 
 /** Every input and output tensor of a model. */
-export function tensors(model: hbDNNHandle_t, cached = true): { inputs: hbDNNTensor[]; outputs: hbDNNTensor[] } {
+export function tensors(
+  model: hbDNNHandle_t,
+  cached = true,
+): { inputs: hbDNNTensor[]; outputs: hbDNNTensor[] } {
   const n = { value: 0 };
   const m = { value: 0 };
   ok(hbDNNGetInputCount(n, model));
@@ -108,6 +118,7 @@ export function run(model: hbDNNHandle_t, inputs: hbDNNTensor[], outputs: hbDNNT
   const task: { value: hbDNNTaskHandle_t | null } = { value: null };
   ok(hbDNNInfer(task, outputs, inputs, model, ctrl()));
   ok(hbDNNWaitTaskDone(task.value!, 0));
-  for (const t of outputs) for (const m of t.sysMem) ok(hbSysFlushMem(m, HB_SYS_MEM_CACHE_INVALIDATE));
+  for (const t of outputs)
+    for (const m of t.sysMem) ok(hbSysFlushMem(m, HB_SYS_MEM_CACHE_INVALIDATE));
   ok(hbDNNReleaseTask(task.value!));
 }
