@@ -83,6 +83,12 @@ export function parseConfig(file: string, text: string): ModelConfig {
   const types = list(inp.input_type_rt);
   if (types.length === 0) throw bad('input_type_rt', 'is missing');
   const count = Math.max(names.length, types.length, 1);
+  if (names.length > 0 && types.length > 1 && names.length !== types.length) {
+    throw bad(
+      'input_name',
+      `names ${names.length} inputs but input_type_rt has ${types.length} values: give one per input`,
+    );
+  }
   const pick = (key: string, values: string[], i: number): string | undefined => {
     if (values.length === 0) return undefined;
     if (values.length !== count && values.length !== 1) {
@@ -103,12 +109,11 @@ export function parseConfig(file: string, text: string): ModelConfig {
   const inputs: InputConfig[] = [];
   for (let i = 0; i < count; i++) {
     const rt = oneOf(bad, 'input_type_rt', pick('input_type_rt', types, i), RT);
-    const train = oneOf(
-      bad,
-      'input_type_train',
-      pick('input_type_train', keys.train, i) ?? rt,
-      TRAIN,
-    );
+    const trainText = pick('input_type_train', keys.train, i);
+    if (trainText === undefined && (rt === 'nv12' || rt === 'yuv444')) {
+      throw bad('input_type_train', `is needed for input_type_rt '${rt}' (rgb, bgr or yuv444)`);
+    }
+    const train = oneOf(bad, 'input_type_train', trainText ?? rt, TRAIN);
     if (!ALLOWED[rt].includes(train)) {
       throw bad(
         'input_type_train',
