@@ -101,6 +101,8 @@ export interface JobSpec {
   readonly writes: readonly DeviceWrite[];
   readonly message?: unknown;
   readonly onSettle?: (outcome: JobOutcome) => void;
+  /** What the program calls to learn that it completed, for the sanitizer's messages. */
+  readonly completion?: string;
 }
 
 /** The longest single block of a waiting thread, so that it notices a dead worker. */
@@ -242,6 +244,7 @@ export class Bpu {
       reject,
       message: spec.message,
       onSettle: spec.onSettle,
+      completion: spec.completion,
       sequence: -1,
       outcome: undefined,
       done,

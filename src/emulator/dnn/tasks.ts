@@ -410,6 +410,7 @@ export class Tasks {
       onSettle: (o: JobOutcome) => {
         if (o.state !== 'ok') t.failure = o.message;
       },
+      completion: 'hbDNNWaitTaskDone on its task',
     });
     t.entry = {
       id: t.job.id,
