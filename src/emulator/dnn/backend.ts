@@ -185,6 +185,7 @@ export function createEmulatorDnn(): DnnBackend {
         );
         return { code: failure };
       }
+      for (const r of records) r.iface.bytes = new Uint8Array(0);
       const record: PackRecord = { machine, models: records, released: false };
       for (const r of records) r.handle = models.make(r);
       return { code: 0, value: packs.make(record) };

@@ -49,7 +49,12 @@ export async function runModelJob(message: unknown, resolve: AddressResolver): P
 
 async function runModel(ort: Ort, run: ModelRun, resolve: AddressResolver): Promise<void> {
   const session = sessions.get(run.model);
-  if (session === undefined) throw new Error(`model #${run.model} is not loaded on the BPU`);
+  if (session === undefined) {
+    throw new Error(
+      `model #${run.model} is not loaded on this BPU (its worker was restarted after a fault): ` +
+        'release the model and load it again',
+    );
+  }
   const feeds: Record<string, OrtTensor> = {};
   for (const input of run.inputs) {
     feeds[input.name] = new ort.Tensor(input.type, readInput(input, resolve), input.dims);

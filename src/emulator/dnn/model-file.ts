@@ -26,7 +26,8 @@ export interface ModelInterface {
   readonly file: string;
   /** The config file, if there was one. */
   readonly config: string | undefined;
-  readonly bytes: Uint8Array;
+  /** The ONNX bytes, until the BPU has loaded them (then dropped: the worker keeps its copy). */
+  bytes: Uint8Array;
   readonly inputs: readonly InputInterface[];
   readonly outputs: readonly OutputInterface[];
 }

@@ -39,7 +39,11 @@ let m: Loaded;
 let io: { inputs: hbDNNTensor[]; outputs: hbDNNTensor[] };
 
 async function fresh(sanitize: 'report' | 'throw' = 'report'): Promise<void> {
-  await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize });
+  // A reset restarts the BPU worker and the ONNX runtime (slow under qemu): only when the
+  // mode changes. Each test releases what it made, so the next starts clean.
+  if (emulator.options().sanitize !== sanitize) {
+    await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize });
+  }
   emulator.clearFindings();
   m = load(file);
   io = tensors(m.model);
