@@ -239,6 +239,41 @@ ${extra}`;
     ok(hbDNNRelease(m.packed));
   });
 
+  test('NV12_SEPARATE: Y and UV in two hbSysMem, as a camera pyramid gives them', () => {
+    const file = writeModel(dir, 'nv12-sep', identityModel([1, 3, 2, 4]), nv12Config('NCHW'));
+    const m = load(file);
+    const p = inputProperties(m.model);
+    p.tensorType = sys.HB_DNN_IMG_TYPE_NV12_SEPARATE;
+    const y = {} as sys.hbSysMem;
+    const uv = {} as sys.hbSysMem;
+    ok(sys.hbSysAllocCachedMem(y, 8));
+    ok(sys.hbSysAllocCachedMem(uv, 4));
+    const nv12 = Uint8Array.from([10, 50, 90, 130, 170, 210, 250, 30, 100, 160, 60, 200]);
+    y.virAddr!.set(nv12.subarray(0, 8));
+    uv.virAddr!.set(nv12.subarray(8));
+    const { outputs } = tensors(m.model);
+    run(m.model, [{ sysMem: [y, uv], properties: p }], outputs);
+    const expected = imageToTensor(
+      {
+        rt: 'nv12',
+        layoutRt: 'NHWC',
+        train: 'rgb',
+        layoutTrain: 'NCHW',
+        range: 'regular',
+        mean: [128, 120, 110],
+        scale: [0.5],
+        width: 4,
+        height: 2,
+      },
+      { plane: nv12, offset: 0, stride: 4 },
+    );
+    assert.deepEqual([...f32(outputs[0]!)], [...expected]);
+    sys.hbSysFreeMem(y);
+    sys.hbSysFreeMem(uv);
+    freeAll(outputs);
+    ok(hbDNNRelease(m.packed));
+  });
+
   test('gray input: IMG_TYPE_Y, W aligned to 16 (a reader that ignores alignment reads garbage)', () => {
     const config = `
 input_parameters:
