@@ -13,6 +13,57 @@ export {
   register,
   type TypedArrayConstructor,
 } from './buffer.js';
+export type {
+  DnnBackend,
+  DnnResult,
+  InferCtrlSnapshot,
+  ResizeCtrlSnapshot,
+  TensorSnapshot,
+} from './dnn/backend.js';
+export {
+  hbDNNGetErrorDesc,
+  hbDNNGetInputCount,
+  hbDNNGetInputName,
+  hbDNNGetInputTensorProperties,
+  hbDNNGetModelHandle,
+  hbDNNGetModelNameList,
+  hbDNNGetOutputCount,
+  hbDNNGetOutputName,
+  hbDNNGetOutputTensorProperties,
+  hbDNNGetVersion,
+  hbDNNInfer,
+  hbDNNInitializeFromFiles,
+  hbDNNRelease,
+  hbDNNReleaseTask,
+  hbDNNResize,
+  hbDNNWaitTaskDone,
+  hbDNNWaitTaskDoneAsync,
+} from './dnn/hbdnn.js';
+export {
+  describeDnnStatus,
+  HB_DNN_API_USE_ERROR,
+  HB_DNN_CAN_NOT_OPEN_FILE,
+  HB_DNN_INCOMPATIBLE_MODEL,
+  HB_DNN_INVALID_ARGUMENT,
+  HB_DNN_INVALID_DNN_HANDLE,
+  HB_DNN_INVALID_MODEL,
+  HB_DNN_INVALID_PACKED_DNN_HANDLE,
+  HB_DNN_INVALID_TASK_HANDLE,
+  HB_DNN_MODEL_IS_RUNNING,
+  HB_DNN_MODEL_NUMBER_EXCEED_LIMIT,
+  HB_DNN_MULTI_PROGRESS_USE_ERROR,
+  HB_DNN_OUT_OF_MEMORY,
+  HB_DNN_RUN_TASK_FAILED,
+  HB_DNN_SUCCESS,
+  HB_DNN_TASK_BATCH_SIZE_EXCEED_LIMIT,
+  HB_DNN_TASK_NUM_EXCEED_LIMIT,
+  HB_DNN_TIMEOUT,
+  type HbDNNFailure,
+  type HbDNNStatusName,
+  hbDNNGetLastError,
+  hbDNNStatusName,
+} from './dnn/status.js';
+export * from './dnn/types.js';
 export {
   BpuFaultError,
   type CacheModel,
@@ -29,6 +80,9 @@ export {
 export {
   type Conv3x3Shape,
   type Nv12ToRgbShape,
+  type ResizeFormat,
+  type ResizeImage,
+  type ResizeRoi,
   referenceKernels,
 } from './emulator/kernels/references.js';
 export {

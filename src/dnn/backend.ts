@@ -97,6 +97,13 @@ export interface DnnBackend {
         ctrl: ResizeCtrlSnapshot,
       ) => DnnResult<hbDNNTaskHandle_t>)
     | undefined;
+  /**
+   * Undoes a call whose out-parameter could not be written, so that the caller never got
+   * `handle` (a packed handle, or a new task): forget it quietly (no sanitizer finding, a
+   * task cancelled if it has not started). Optional: without it the front calls
+   * `release` or `releaseTask`.
+   */
+  discard?(handle: hbPackedDNNHandle_t | hbDNNTaskHandle_t): void;
   /** The library's own description of a code, where it has one (libdnn 1.24 and later). */
   libraryErrorDesc?(code: number): string | undefined;
 }

@@ -14,16 +14,19 @@
  * are done. `stop()` (on reset) ends it and rejects what has not run.
  */
 
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { hex } from '../handle-errors.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 import {
+  DEAD,
   ERROR_BYTES,
   HEAD,
+  MESSAGE_JOB,
   newQueueBuffers,
   type QueueBuffers,
   RING,
   SLOT_WORDS,
+  STATUS_CANCELLED,
   STATUS_OK,
   STOP,
   TAIL,
@@ -53,7 +56,7 @@ export class BpuFaultError extends Error {
 }
 
 /** A range a job writes, resolved once at submission to its region and offset. */
-interface DeviceWrite {
+export interface DeviceWrite {
   readonly region: Region;
   readonly offset: number;
   readonly size: number;
@@ -65,7 +68,45 @@ interface Job extends InFlightJob {
   readonly writes: readonly DeviceWrite[];
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+  /** A model job's description, posted to the worker as the job enters the ring. */
+  readonly message?: unknown;
+  /** Called as the job settles, synchronously (a blocked waiter has no event loop). */
+  readonly onSettle?: (outcome: JobOutcome) => void;
+  /** Its index in the ring's sequence once handed to the worker, else -1. */
+  sequence: number;
+  outcome: JobOutcome | undefined;
+  readonly done: Promise<void>;
 }
+
+/** How a job ended: ran to its end, faulted (with the reason), or never ran. */
+export type JobOutcome =
+  | { readonly state: 'ok' }
+  | { readonly state: 'fault' | 'cancelled' | 'lost'; readonly message: string };
+
+/** A job submitted with {@link Bpu.submitJob}, for waiting on it and cancelling it. */
+export interface DeviceJob {
+  readonly id: number;
+  /** Resolves when it ran to its end; rejects (BpuFaultError or Error) otherwise. */
+  readonly done: Promise<void>;
+  /** Undefined until the job settles. */
+  readonly outcome: JobOutcome | undefined;
+}
+
+/** What {@link Bpu.submitJob} takes: a planned job, by kernel index or as a message. */
+export interface JobSpec {
+  /** An index of `deviceKernels`, or MESSAGE_JOB with `message`. */
+  readonly kernelIndex: number;
+  readonly plan: JobPlan;
+  readonly where: string;
+  readonly writes: readonly DeviceWrite[];
+  readonly message?: unknown;
+  readonly onSettle?: (outcome: JobOutcome) => void;
+  /** What the program calls to learn that it completed, for the sanitizer's messages. */
+  readonly completion?: string;
+}
+
+/** The longest single block of a waiting thread, so that it notices a dead worker. */
+const WAIT_SLICE_MS = 50;
 
 type WaitAsync = (
   a: Int32Array,
@@ -82,6 +123,9 @@ interface Device {
   slots: Float64Array;
   status: Int32Array;
   errorText: Uint8Array;
+  cancel: Int32Array;
+  /** Where model jobs' descriptions go. */
+  port: MessagePort;
   /** Jobs handed to the ring, oldest first. */
   running: Job[];
   submitted: number;
@@ -169,32 +213,126 @@ export class Bpu {
     where: string,
     writes: readonly DeviceWrite[] = [],
   ): Promise<void> {
+    return this.submitJob({ kernelIndex, plan, where, writes }).done;
+  }
+
+  /**
+   * Queues a planned, checked job and returns it, for {@link waitFor} and {@link cancel}
+   * (model tasks and hbDNNResize). The caller has made the checks and the device-write
+   * notes that {@link run} makes. @internal
+   */
+  submitJob(spec: JobSpec): DeviceJob {
     const m = this.machine;
-    return new Promise<void>((resolve, reject) => {
-      const job: Job = {
-        id: this.nextJob++,
-        kernel: where,
-        kernelIndex,
-        plan,
-        writes,
-        ranges: [...plan.reads, ...plan.writes].map((r) => ({
-          phyAddr: Number(r.phyAddr),
-          size: r.size,
-        })),
-        resolve,
-        reject,
-      };
-      m.inFlight.add(job);
-      m.emit(() => ({
-        type: 'bpu-submit',
-        time: m.now(),
-        job: job.id,
-        kernel: where,
-        bytes: plan.bytes,
-      }));
-      this.backlog.push(job);
-      this.pump();
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    const { plan, where } = spec;
+    const job: Job = {
+      id: this.nextJob++,
+      kernel: where,
+      kernelIndex: spec.kernelIndex,
+      plan,
+      writes: spec.writes,
+      ranges: [...plan.reads, ...plan.writes].map((r) => ({
+        phyAddr: Number(r.phyAddr),
+        size: r.size,
+      })),
+      resolve,
+      reject,
+      message: spec.message,
+      onSettle: spec.onSettle,
+      completion: spec.completion,
+      sequence: -1,
+      outcome: undefined,
+      done,
+    };
+    // A task's owner learns the outcome through onSettle and may never await the promise.
+    if (spec.onSettle !== undefined) done.catch(() => {});
+    if (this.stopped) {
+      this.settle(job, {
+        state: 'lost',
+        message: `${where}: this BPU was stopped by emulator.reset(); submit again`,
+      });
+      return job;
+    }
+    m.inFlight.add(job);
+    m.emit(() => ({
+      type: 'bpu-submit',
+      time: m.now(),
+      job: job.id,
+      kernel: where,
+      bytes: plan.bytes,
+    }));
+    this.backlog.push(job);
+    this.pump();
+    return job;
+  }
+
+  /**
+   * Blocks the calling thread until `job` settles or `timeoutMs` passes (`<= 0`: no
+   * limit): the worker runs on without this thread's event loop. Each wait is bounded, and
+   * a worker that dies ends the wait. @internal
+   */
+  waitFor(job: DeviceJob, timeoutMs: number): 'settled' | 'timeout' {
+    const j = job as unknown as Job;
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    for (;;) {
+      const d = this.device;
+      if (d !== undefined) this.drain(d);
+      if (j.outcome !== undefined) return 'settled';
+      const device = this.device;
+      if (device === undefined) {
+        // Only a stopped BPU has jobs and no device; they were settled as it stopped.
+        return j.outcome === undefined ? 'timeout' : 'settled';
+      }
+      if (Atomics.load(device.control, DEAD) !== 0) {
+        this.shutDevice(
+          () => new Error('the BPU worker stopped unexpectedly; the job did not complete'),
+        );
+        this.stopped = false;
+        continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return 'timeout';
+      const seen = Atomics.load(device.control, TAIL);
+      if (seen === device.completed) {
+        Atomics.wait(device.control, TAIL, seen, Math.min(left, WAIT_SLICE_MS));
+      }
+    }
+  }
+
+  /**
+   * Cancels `job` if it has not started: it then never runs and settles as cancelled.
+   * Returns whether it was cancelled (false: it ran, runs, or already settled). @internal
+   */
+  cancel(job: DeviceJob): boolean {
+    const j = job as unknown as Job;
+    if (j.outcome !== undefined) return false;
+    const at = this.backlog.indexOf(j);
+    if (at >= 0) {
+      this.backlog.splice(at, 1);
+      this.machine.inFlight.delete(j);
+      this.settle(j, { state: 'cancelled', message: `${j.kernel}: cancelled before it started` });
+      return true;
+    }
+    const d = this.device;
+    if (d === undefined || j.sequence < 0) return false;
+    // The worker clears the mark when it reaches the slot; if it has already passed it, the
+    // job has started and runs to its end.
+    if (Atomics.load(d.control, TAIL) > j.sequence) return false;
+    Atomics.store(d.cancel, j.sequence % RING, 1);
+    return true;
+  }
+
+  /** Records how `job` ended and tells its owner, then resolves or rejects its promise. */
+  private settle(job: Job, outcome: JobOutcome, error?: Error): void {
+    job.outcome = outcome;
+    job.onSettle?.(outcome);
+    if (outcome.state === 'ok') job.resolve();
+    else job.reject(error ?? new Error(outcome.message));
   }
 
   /**
@@ -249,8 +387,11 @@ export class Bpu {
       const job = this.backlog.shift()!;
       const slot = d.submitted % RING;
       const at = slot * SLOT_WORDS;
+      if (job.kernelIndex === MESSAGE_JOB) d.port.postMessage(job.message);
+      Atomics.store(d.cancel, slot, 0);
       d.slots[at] = job.kernelIndex;
       d.slots.set(job.plan.params, at + 1);
+      job.sequence = d.submitted;
       d.running.push(job);
       d.submitted++;
       moved = true;
@@ -290,7 +431,12 @@ export class Bpu {
       const job = d.running.shift()!;
       d.completed++;
       m.inFlight.delete(job);
-      if (d.status[slot] === STATUS_OK) {
+      if (d.status[slot] === STATUS_CANCELLED) {
+        this.settle(job, {
+          state: 'cancelled',
+          message: `${job.kernel}: cancelled before it started`,
+        });
+      } else if (d.status[slot] === STATUS_OK) {
         m.counters.bpuJobs++;
         m.counters.bpuBytes += job.plan.bytes;
         if (m.sanitizer.on) {
@@ -304,7 +450,7 @@ export class Bpu {
           kernel: job.kernel,
           bytes: job.plan.bytes,
         }));
-        job.resolve();
+        this.settle(job, { state: 'ok' });
       } else {
         const n = new DataView(d.errorText.buffer).getInt32(slot * ERROR_BYTES, true);
         const text = Buffer.from(
@@ -320,7 +466,11 @@ export class Bpu {
           message,
         }));
         const first = job.plan.writes[0] ?? job.plan.reads[0];
-        job.reject(new BpuFaultError(message, first?.phyAddr ?? 0n, first?.size ?? 0));
+        this.settle(
+          job,
+          { state: 'fault', message },
+          new BpuFaultError(message, first?.phyAddr ?? 0n, first?.size ?? 0),
+        );
       }
     }
     this.pump();
@@ -335,15 +485,18 @@ export class Bpu {
       size: r.size,
       memory: r.memory.buffer as SharedArrayBuffer,
     }));
-    const init: WorkerInit = { queue, regions };
+    const channel = new MessageChannel();
+    const init: WorkerInit = { queue, regions, port: channel.port2 };
     const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), {
       workerData: init,
+      transferList: [channel.port2],
       // The worker is this package's own module and needs none of the program's options:
       // some are refused in workers (--expose-gc), some are meant for the main script only
       // (--input-type of `node -e`, an --import preload).
       execArgv: [],
     });
     worker.unref();
+    channel.port1.unref();
     const d: Device = {
       worker,
       queue,
@@ -351,6 +504,8 @@ export class Bpu {
       slots: new Float64Array(queue.slots),
       status: new Int32Array(queue.status),
       errorText: new Uint8Array(queue.errorText),
+      cancel: new Int32Array(queue.cancel),
+      port: channel.port1,
       running: [],
       submitted: 0,
       completed: 0,
@@ -379,11 +534,13 @@ export class Bpu {
       d.running = [];
       Atomics.store(d.control, STOP, 1);
       Atomics.notify(d.control, HEAD);
+      d.port.close();
       void d.worker.terminate();
     }
     for (const job of jobs) {
       this.machine.inFlight.delete(job);
-      job.reject(error());
+      const e = error();
+      this.settle(job, { state: 'lost', message: e.message }, e);
     }
   }
 }

@@ -10,8 +10,19 @@ import type { Machine, Mapping } from './machine.js';
 import type { Region } from './physical-memory.js';
 import { describeLines } from './sanitizer.js';
 
+/** A model or resize task that has not been released, for the leak report. */
+export interface LiveTask {
+  /** "model task #3 (model 'mobilenet')", as messages name it. */
+  readonly what: string;
+  readonly phyAddr: number;
+  readonly size: number;
+  readonly stack: string | undefined;
+}
+
 export class Hazards {
   private readonly m: Machine;
+  /** Tasks submitted and not released (hbDNNInfer, hbDNNResize). */
+  readonly liveTasks = new Set<LiveTask>();
 
   constructor(machine: Machine) {
     this.m = machine;
@@ -23,6 +34,19 @@ export class Hazards {
    */
   leaks(where: 'exit' | 'reset'): void {
     if (!this.m.sanitizer.on) return;
+    for (const t of this.liveTasks) {
+      this.m.sanitizer.record({
+        kind: 'task-leak',
+        where,
+        phyAddr: BigInt(t.phyAddr),
+        size: t.size,
+        allocStack: t.stack,
+        message:
+          `${t.what} was never released (still live at ${where}): call hbDNNReleaseTask after ` +
+          'hbDNNWaitTaskDone. On a board each live task holds one of the 32 task slots, so a ' +
+          'leak in a loop ends in HB_DNN_TASK_NUM_EXCEED_LIMIT.',
+      });
+    }
     for (const o of this.m.owners.values()) {
       if (o.kind !== 'allocation') continue;
       for (const r of o.registrations) {
@@ -69,6 +93,7 @@ export class Hazards {
 
   /** The CPU reads `[offset, offset + size)` of a live mapping. */
   cpuRead(where: string, m: Mapping, offset: number, size: number): void {
+    this.taskNotDone(where, m, offset, size, 'read');
     const cached = m.kind === 'registration' || m.cached;
     if (!cached || !this.m.strict || size === 0) return;
     const device = this.m.sanitizer.device;
@@ -87,6 +112,122 @@ export class Hazards {
         'nobody INVALIDATEd since, so it read its stale cached copy. Call hbSysFlushMem(mem, ' +
         'HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the device work completes and ' +
         'before the CPU reads.',
+    });
+  }
+
+  /** The CPU writes `[offset, offset + size)` of a live mapping (hbSysWriteMem). */
+  cpuWrite(where: string, m: Mapping, offset: number, size: number): void {
+    this.taskNotDone(where, m, offset, size, 'wrote');
+  }
+
+  /**
+   * The CPU touches memory of a task that the program has not waited for: it reads what the
+   * task writes, or writes anything the task uses. Deterministic: a task is in flight until
+   * hbDNNWaitTaskDone, however fast the emulated BPU was.
+   */
+  private taskNotDone(
+    where: string,
+    m: Mapping,
+    offset: number,
+    size: number,
+    how: 'read' | 'wrote',
+  ): void {
+    if (size === 0) return;
+    const start = m.phyAddr + offset;
+    for (const job of this.m.inFlight) {
+      if (job.outputs === undefined) continue;
+      const ranges = how === 'read' ? job.outputs : job.ranges;
+      const r = ranges.find((x) => start < x.phyAddr + x.size && x.phyAddr < start + size);
+      if (r === undefined) continue;
+      const role = job.outputs.some((x) => x.phyAddr === r.phyAddr && x.size === r.size)
+        ? 'output'
+        : 'input';
+      this.m.sanitizer.report({
+        kind: 'task-not-done',
+        where,
+        phyAddr: BigInt(r.phyAddr),
+        size: r.size,
+        label: m.label,
+        message:
+          `the CPU ${how} the ${role} [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}) of ` +
+          `${job.kernel} before it completed: call ${job.completion ?? 'await the job'} first` +
+          (role === 'output'
+            ? ', then INVALIDATE the output before reading it.'
+            : ', and only then change its input.'),
+      });
+      return;
+    }
+  }
+
+  /** At the wait: did the CPU write a task's input (through the cache) while it ran? */
+  taskInputWritten(
+    what: string,
+    region: Region,
+    offset: number,
+    size: number,
+    before: Set<number>,
+  ) {
+    const lines = this.m.sanitizer.dirty(region, offset, size).filter((l) => !before.has(l));
+    if (lines.length === 0) return;
+    const d = describeLines(region, lines);
+    this.m.sanitizer.report({
+      kind: 'task-not-done',
+      where: 'hbDNNWaitTaskDone',
+      phyAddr: d.phyAddr,
+      size: d.size,
+      message:
+        `the CPU wrote ${d.text} of an input of ${what} while the task ran: the BPU may have read ` +
+        'either version. Write the next input only after hbDNNWaitTaskDone, or use another buffer.',
+    });
+  }
+
+  /** hbDNNReleaseTask of a task the program never waited for. */
+  taskReleasedEarly(what: string, phyAddr: number, size: number): void {
+    this.m.sanitizer.report({
+      kind: 'task-released-early',
+      where: 'hbDNNReleaseTask',
+      phyAddr: BigInt(phyAddr),
+      size,
+      message:
+        `${what} was released before hbDNNWaitTaskDone said it completed: the board cancels it ` +
+        '(or stops it midway), so its outputs are undefined. Wait for the task, then release it.',
+    });
+  }
+
+  /** hbDNNInfer or hbDNNResize with every task slot taken. */
+  taskLimit(fn: string, limit: number, kind: string): void {
+    this.m.sanitizer.report({
+      kind: 'task-limit',
+      where: fn,
+      phyAddr: 0n,
+      size: 0,
+      message:
+        `${fn}: ${limit} ${kind} tasks are live, the board's limit: release each task with ` +
+        'hbDNNReleaseTask once hbDNNWaitTaskDone returned (is one leaking in a loop?).',
+    });
+  }
+
+  /** A tensor's memory is smaller than its properties need. */
+  tensorTooSmall(fn: string, phyAddr: number, memSize: number, need: number, which: string) {
+    this.m.sanitizer.report({
+      kind: 'tensor-too-small',
+      where: fn,
+      phyAddr: BigInt(phyAddr),
+      size: memSize,
+      message:
+        `${which}: its hbSysMem holds ${memSize} bytes, but its aligned shape needs ${need} ` +
+        '(alignedByteSize): allocate the tensor with properties.alignedByteSize bytes.',
+    });
+  }
+
+  /** hbDNNRelease of models that live tasks still use. */
+  modelReleasedBusy(what: string): void {
+    this.m.sanitizer.report({
+      kind: 'model-released-busy',
+      where: 'hbDNNRelease',
+      phyAddr: 0n,
+      size: 0,
+      message: `hbDNNRelease while ${what}: wait for and release every task of its models first.`,
     });
   }
 
@@ -132,7 +273,7 @@ export class Hazards {
       message:
         `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) was ${what} while BPU job #${job.id} ` +
         `(${job.kernel}), which uses [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}), ` +
-        'had not completed: await the job before touching its memory.',
+        `had not completed: ${job.completion ?? 'await the job'} before touching its memory.`,
     });
   }
 

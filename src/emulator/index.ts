@@ -7,8 +7,10 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Backend } from '../backend.js';
+import type { DnnBackend } from '../dnn/backend.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
 import { Bpu } from './bpu.js';
+import { createEmulatorDnn } from './dnn/backend.js';
 import type { KernelArgs, KernelName } from './kernels/registry.js';
 import { Machine } from './machine.js';
 import { type EmulatorOptions, resolveOptions } from './options.js';
@@ -78,7 +80,11 @@ export const emulatorBackend: Backend = {
   unregisterMem: (mem) => current().unregisterMem(mem),
   isCached: (mem) => current().isCached(mem),
   noteCpuRead: (mem, offset, size, how) => current().noteCpuRead(mem, offset, size, how),
+  dnn: () => (dnn ??= createEmulatorDnn()),
 };
+
+/** The model API of the emulator, made on first use. */
+let dnn: DnnBackend | undefined;
 
 /** Statistics of the emulated machine, as VMA's budget and statistics give them. */
 export interface EmulatorStats {

@@ -86,6 +86,13 @@ export interface InFlightJob {
   readonly kernel: string;
   /** Physical ranges it reads and writes. */
   readonly ranges: readonly { readonly phyAddr: number; readonly size: number }[];
+  /**
+   * The ranges it writes, for entries that end when the program syncs rather than when the
+   * device finishes (a model task ends at hbDNNWaitTaskDone): the CPU must not touch them.
+   */
+  readonly outputs?: readonly { readonly phyAddr: number; readonly size: number }[];
+  /** What the program calls to learn that it completed, for messages. */
+  readonly completion?: string;
 }
 
 /** Counters behind `emulator.stats()`. */
@@ -284,6 +291,7 @@ export class Machine {
     const length = this.validBytes(fn, dest, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
+    if (this.sanitizer.on) this.hazards.cpuWrite(fn, m, 0, size);
     m.view!.set(size === src.byteLength ? src : src.subarray(0, size));
     return HB_SYS_SUCCESS;
   }

@@ -28,7 +28,13 @@ export type FindingKind =
   | 'device-out-of-bounds'
   | 'in-flight'
   | 'leak'
-  | 'redundant-flush';
+  | 'redundant-flush'
+  | 'task-not-done'
+  | 'task-released-early'
+  | 'task-leak'
+  | 'task-limit'
+  | 'tensor-too-small'
+  | 'model-released-busy';
 
 export const FINDING_KINDS: readonly FindingKind[] = [
   'device-read-dirty',
@@ -44,6 +50,12 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'in-flight',
   'leak',
   'redundant-flush',
+  'task-not-done',
+  'task-released-early',
+  'task-leak',
+  'task-limit',
+  'tensor-too-small',
+  'model-released-busy',
 ];
 
 /** One hazard, with what happened, where, and what to do. */
@@ -76,6 +88,9 @@ const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
   'free-registered',
   'unregister-allocated',
   'stale-handle',
+  'task-limit',
+  'tensor-too-small',
+  'model-released-busy',
 ]);
 
 /** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */

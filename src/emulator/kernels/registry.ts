@@ -8,6 +8,7 @@ import { type CopyArgs, copyKernel } from './copy.js';
 import { type FillArgs, fillKernel } from './fill.js';
 import type { Kernel } from './kernel.js';
 import { type Nv12ToRgbArgs, nv12ToRgbKernel } from './nv12-to-rgb.js';
+import { resizeKernel } from './resize.js';
 
 /** The arguments of each kernel, by name. */
 export interface KernelArgs {
@@ -28,6 +29,18 @@ export const kernels: { readonly [K in KernelName]: Kernel<KernelArgs[K]> } = {
 
 /** Kernel names in a fixed order: a job names its kernel by index in the shared queue. */
 export const kernelNames: readonly KernelName[] = ['copy', 'fill', 'nv12ToRgb', 'conv3x3Int8'];
+
+/**
+ * What the worker runs, by the index a job carries: the public kernels in `kernelNames`
+ * order, then the ones only hbsys itself submits (hbDNNResize's).
+ */
+export const deviceKernels: readonly Kernel<unknown>[] = [
+  ...kernelNames.map((n) => kernels[n] as Kernel<unknown>),
+  resizeKernel as Kernel<unknown>,
+];
+
+/** The index of hbDNNResize's kernel in {@link deviceKernels}. */
+export const RESIZE_KERNEL_INDEX = kernelNames.length;
 
 export function isKernelName(name: unknown): name is KernelName {
   return typeof name === 'string' && (kernelNames as readonly string[]).includes(name);

@@ -1,0 +1,126 @@
+/**
+ * Models on the BPU, worker side: the ONNX runtime's sessions, and a task's run. A run
+ * reads each input tensor from physical memory (the BPU has no cache), converts it as the
+ * compiled model's input stage does (preprocess.ts), runs the ONNX graph, and writes each
+ * output to physical memory in the layout the tensor properties give.
+ */
+
+import type { AddressResolver } from '../kernels/kernel.js';
+import {
+  type InputFeed,
+  type ModelMessage,
+  type ModelRun,
+  ORT_TYPE_BYTES,
+  type OrtType,
+} from './messages.js';
+import { loadOrt, type Ort, type OrtSession, type OrtTensor } from './onnx-runtime.js';
+import { imageToTensor } from './preprocess.js';
+
+const sessions = new Map<number, OrtSession>();
+
+/** Runs one model job. Throws (a device fault, with the reason) when it cannot. */
+export async function runModelJob(message: unknown, resolve: AddressResolver): Promise<void> {
+  const m = message as ModelMessage;
+  switch (m.op) {
+    case 'load': {
+      const ort = await loadOrt();
+      try {
+        sessions.set(m.model, await ort.InferenceSession.create(m.bytes));
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new Error(`the ONNX runtime cannot run ${m.file}: ${why}`);
+      }
+      return;
+    }
+    case 'unload':
+      for (const id of m.models) {
+        const s = sessions.get(id);
+        sessions.delete(id);
+        await s?.release().catch(() => {});
+      }
+      return;
+    case 'infer': {
+      const ort = await loadOrt();
+      for (const run of m.runs) await runModel(ort, run, resolve);
+      return;
+    }
+  }
+}
+
+async function runModel(ort: Ort, run: ModelRun, resolve: AddressResolver): Promise<void> {
+  const session = sessions.get(run.model);
+  if (session === undefined) {
+    throw new Error(
+      `model #${run.model} is not loaded on this BPU (its worker was restarted after a fault): ` +
+        'release the model and load it again',
+    );
+  }
+  const feeds: Record<string, OrtTensor> = {};
+  for (const input of run.inputs) {
+    feeds[input.name] = new ort.Tensor(input.type, readInput(input, resolve), input.dims);
+  }
+  const results = await session.run(feeds);
+  for (const out of run.outputs) {
+    const t = results[out.name];
+    if (t === undefined) throw new Error(`the model produced no output '${out.name}'`);
+    const data = t.data;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes.byteLength !== out.size || t.type !== out.type) {
+      throw new Error(
+        `output '${out.name}' came out as ${t.type} [${t.dims.join(', ')}] but the model ` +
+          `declares ${out.type} [${out.dims.join(', ')}]: export the ONNX with static shapes`,
+      );
+    }
+    const d = resolve(out.phyAddr, out.size);
+    d.plane.set(bytes, d.offset);
+  }
+}
+
+/** The input's ONNX tensor data, from physical memory. */
+function readInput(input: InputFeed, resolve: AddressResolver): ArrayBufferView {
+  if (input.kind === 'featuremap') {
+    const s = resolve(input.phyAddr, input.size);
+    // A copy: the runtime keeps no view of memory that the CPU may change afterwards.
+    const copy = new Uint8Array(input.size);
+    copy.set(s.plane.subarray(s.offset, s.offset + input.size));
+    return typedView(input.type, copy.buffer);
+  }
+  const y = resolve(input.phyAddr, input.size);
+  const uvBytes = input.stage.rt === 'nv12' ? input.size / 2 : 0;
+  const uv = uvBytes > 0 ? resolve(input.uvPhyAddr, uvBytes) : undefined;
+  return imageToTensor(input.stage, {
+    plane: y.plane,
+    offset: y.offset,
+    uvPlane: uv?.plane,
+    uvOffset: uv?.offset,
+    stride: input.stride,
+  });
+}
+
+function typedView(type: OrtType, buffer: ArrayBuffer): ArrayBufferView {
+  const n = buffer.byteLength / ORT_TYPE_BYTES[type];
+  switch (type) {
+    case 'float32':
+      return new Float32Array(buffer, 0, n);
+    case 'float64':
+      return new Float64Array(buffer, 0, n);
+    case 'float16':
+    case 'uint16':
+      return new Uint16Array(buffer, 0, n);
+    case 'int8':
+      return new Int8Array(buffer, 0, n);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer, 0, n);
+    case 'int16':
+      return new Int16Array(buffer, 0, n);
+    case 'int32':
+      return new Int32Array(buffer, 0, n);
+    case 'uint32':
+      return new Uint32Array(buffer, 0, n);
+    case 'int64':
+      return new BigInt64Array(buffer, 0, n);
+    case 'uint64':
+      return new BigUint64Array(buffer, 0, n);
+  }
+}

@@ -1,0 +1,468 @@
+/**
+ * Tasks: what hbDNNInfer and hbDNNResize submit, hbDNNWaitTaskDone waits for and
+ * hbDNNReleaseTask ends.
+ *
+ * - A task is one BPU job. With `more`, hbDNNInfer appends models to an open task (up to
+ *   255) and nothing runs until the call with `more = 0` submits them all as one job.
+ * - At most 32 model tasks and 32 resize tasks are live (submitted or open, not released).
+ * - For the sanitizer a task is in flight from submission until hbDNNWaitTaskDone (or the
+ *   promise of `taskDone`) reports it complete, however fast the emulated BPU was: so a CPU
+ *   read of its output, or a write of its input, before the wait is found every time. The
+ *   task is an entry of the machine's in-flight jobs that says which ranges it writes.
+ * - Model tasks and the other BPU jobs (kernels, DMA, resize) share the BPU's one queue, in
+ *   submission order, as on the board.
+ */
+
+import type { InferCtrlSnapshot, TensorSnapshot } from '../../dnn/backend.js';
+import {
+  dnnFail,
+  HB_DNN_API_USE_ERROR,
+  HB_DNN_INVALID_ARGUMENT,
+  HB_DNN_INVALID_TASK_HANDLE,
+  HB_DNN_RUN_TASK_FAILED,
+  HB_DNN_TASK_BATCH_SIZE_EXCEED_LIMIT,
+  HB_DNN_TASK_NUM_EXCEED_LIMIT,
+  HB_DNN_TIMEOUT,
+} from '../../dnn/status.js';
+import {
+  HB_DNN_MAX_BATCHED_MODELS,
+  HB_DNN_MAX_LIVE_TASKS,
+  type hbDNNTaskHandle_t,
+} from '../../dnn/types.js';
+import type { DeviceJob, DeviceWrite, JobOutcome } from '../bpu.js';
+import { MESSAGE_JOB } from '../bpu-queue.js';
+import type { LiveTask } from '../hazards.js';
+import type { DeviceRange, JobPlan } from '../kernels/kernel.js';
+import type { InFlightJob, Machine } from '../machine.js';
+import { captureStack } from '../sanitizer.js';
+import { HandleTable } from './handles.js';
+import { dnnMachine } from './machine-adapter.js';
+import type { InferMessage, InputFeed, ModelRun, OutputSink } from './messages.js';
+import type { ModelInterface } from './model-file.js';
+import type { ResizePlan } from './resize.js';
+import { type CheckedTensor, checkTensor, type TensorMemory } from './tensors.js';
+
+/** A loaded model. */
+export interface ModelRecord {
+  readonly id: number;
+  readonly machine: Machine;
+  readonly iface: ModelInterface;
+  released: boolean;
+  /** Live tasks that run it: hbDNNRelease waits for none. */
+  liveTasks: number;
+  handle?: ReturnType<HandleTable<object, unknown>['make']>;
+}
+
+type Kind = 'model' | 'resize';
+
+interface TaskRecord {
+  readonly id: number;
+  readonly machine: Machine;
+  readonly kind: Kind;
+  readonly handle: hbDNNTaskHandle_t;
+  state: 'open' | 'submitted' | 'done' | 'released';
+  readonly runs: ModelRun[];
+  readonly models: ModelRecord[];
+  readonly reads: TensorMemory[];
+  readonly writes: TensorMemory[];
+  job: DeviceJob | undefined;
+  /** 0, or the code of a failed run, once complete. */
+  status: number | undefined;
+  failure: string | undefined;
+  entry: InFlightJob | undefined;
+  live: LiveTask;
+  /** Dirty input lines at submission (sanitizer): those are reported at submission. */
+  dirtyAtSubmit: Set<number>[];
+}
+
+let nextTask = 1;
+
+export class Tasks {
+  private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
+  /** Live tasks per machine and kind. */
+  private readonly counts = new WeakMap<Machine, Record<Kind, number>>();
+
+  private count(machine: Machine): Record<Kind, number> {
+    let c = this.counts.get(machine);
+    if (c === undefined) {
+      c = { model: 0, resize: 0 };
+      this.counts.set(machine, c);
+    }
+    return c;
+  }
+
+  /** The live task `handle` stands for, or the failure's code. */
+  private task(fn: string, handle: unknown): TaskRecord | number {
+    const t = this.table.get(handle);
+    const why =
+      t === undefined
+        ? 'is not a task that hbDNNInfer or hbDNNResize made (pass task.value)'
+        : t.machine !== dnnMachine().machine
+          ? 'was made before emulator.reset()'
+          : t.state === 'released'
+            ? 'was already released with hbDNNReleaseTask; set task.value = null before the next hbDNNInfer'
+            : undefined;
+    return why === undefined ? t! : dnnFail(HB_DNN_INVALID_TASK_HANDLE, fn, `the task ${why}`);
+  }
+
+  infer(
+    taskHandle: hbDNNTaskHandle_t | null,
+    output: readonly TensorSnapshot[],
+    input: readonly TensorSnapshot[],
+    model: ModelRecord,
+    ctrl: InferCtrlSnapshot,
+  ): { code: 0; value: hbDNNTaskHandle_t } | { code: number } {
+    const fn = 'hbDNNInfer';
+    const { machine } = dnnMachine();
+    let open: TaskRecord | undefined;
+    if (taskHandle !== null) {
+      const t = this.task(fn, taskHandle);
+      if (typeof t === 'number') return { code: t };
+      if (t.state !== 'open' || t.kind !== 'model') {
+        return {
+          code: dnnFail(
+            HB_DNN_API_USE_ERROR,
+            fn,
+            'task.value must be null on entry, unless it holds a task whose last hbDNNInfer had ' +
+              'inferCtrlParam.more = 1: set task.value = null for a new task',
+          ),
+        };
+      }
+      open = t;
+    }
+    const iface = model.iface;
+    for (const [list, want, kind] of [
+      [input, iface.inputs.length, 'input'],
+      [output, iface.outputs.length, 'output'],
+    ] as const) {
+      if (list.length !== want) {
+        return {
+          code: dnnFail(
+            HB_DNN_INVALID_ARGUMENT,
+            fn,
+            `model '${iface.name}' has ${want} ${kind}(s) (hbDNNGet${kind === 'input' ? 'Input' : 'Output'}Count), ` +
+              `but ${list.length} ${kind} tensor(s) were passed`,
+          ),
+        };
+      }
+    }
+    const checkedIn: CheckedTensor[] = [];
+    for (const [i, t] of input.entries()) {
+      const which = `input[${i}] ('${iface.inputs[i]!.name}') of model '${iface.name}'`;
+      const c = checkTensor(machine, fn, which, t, iface.inputs[i]!.properties, 'input');
+      if (typeof c === 'number') return { code: c };
+      checkedIn.push(c);
+    }
+    const checkedOut: CheckedTensor[] = [];
+    for (const [i, t] of output.entries()) {
+      const which = `output[${i}] ('${iface.outputs[i]!.name}') of model '${iface.name}'`;
+      const c = checkTensor(machine, fn, which, t, iface.outputs[i]!.properties, 'output');
+      if (typeof c === 'number') return { code: c };
+      checkedOut.push(c);
+    }
+    if (open === undefined) {
+      const limit = this.limit(fn, machine, 'model');
+      if (limit !== 0) return { code: limit };
+    } else if (open.runs.length >= HB_DNN_MAX_BATCHED_MODELS) {
+      return {
+        code: dnnFail(
+          HB_DNN_TASK_BATCH_SIZE_EXCEED_LIMIT,
+          fn,
+          `the task already batches ${open.runs.length} models, the board's limit: submit it ` +
+            '(inferCtrlParam.more = 0) and start another',
+        ),
+      };
+    }
+    const run: ModelRun = {
+      model: model.id,
+      inputs: iface.inputs.map((x, i): InputFeed => {
+        const c = checkedIn[i]!;
+        const mem = c.memory[0]!;
+        return x.stage === undefined
+          ? {
+              name: x.name,
+              type: x.ort,
+              dims: x.dims,
+              kind: 'featuremap',
+              phyAddr: mem.phyAddr,
+              size: mem.size,
+            }
+          : {
+              name: x.name,
+              type: x.ort,
+              dims: x.dims,
+              kind: 'image',
+              stage: x.stage,
+              phyAddr: mem.phyAddr,
+              uvPhyAddr: c.memory[1]?.phyAddr ?? 0,
+              stride: c.stride,
+              size: mem.size,
+            };
+      }),
+      outputs: iface.outputs.map(
+        (x, i): OutputSink => ({
+          name: x.name,
+          type: x.ort,
+          dims: x.dims,
+          phyAddr: checkedOut[i]!.memory[0]!.phyAddr,
+          size: x.bytes,
+        }),
+      ),
+    };
+    const reads = checkedIn.flatMap((c) => c.memory);
+    const writes = checkedOut.map((c) => ({ ...c.memory[0]!, size: c.memory[0]!.size }));
+    const all =
+      open === undefined
+        ? { reads, writes }
+        : { reads: [...open.reads, ...reads], writes: [...open.writes, ...writes] };
+    if (ctrl.more) {
+      // Nothing runs until the call with more = 0; the device checks happen then.
+      const t = open ?? this.newTask(machine, 'model');
+      t.runs.push(run);
+      t.reads.push(...reads);
+      t.writes.push(...writes);
+      if (!t.models.includes(model)) {
+        t.models.push(model);
+        model.liveTasks++;
+      }
+      return { code: 0, value: t.handle };
+    }
+    // Checks of the device's accesses, which throw in throw mode before anything changes.
+    this.deviceChecks(machine, describeRuns(open, model), all.reads, all.writes);
+    const t = open ?? this.newTask(machine, 'model');
+    t.runs.push(run);
+    t.reads.push(...reads);
+    t.writes.push(...writes);
+    if (!t.models.includes(model)) {
+      t.models.push(model);
+      model.liveTasks++;
+    }
+    const message: InferMessage = { op: 'infer', runs: t.runs };
+    this.submit(t, MESSAGE_JOB, message);
+    return { code: 0, value: t.handle };
+  }
+
+  /** Submits a checked hbDNNResize job as a task. */
+  resize(plan: ResizePlan): { code: 0; value: hbDNNTaskHandle_t } | { code: number } {
+    const fn = 'hbDNNResize';
+    const { machine } = dnnMachine();
+    const limit = this.limit(fn, machine, 'resize');
+    if (limit !== 0) return { code: limit };
+    this.deviceChecks(machine, 'hbDNNResize', plan.reads, plan.writes);
+    const t = this.newTask(machine, 'resize');
+    t.reads.push(...plan.reads);
+    t.writes.push(...plan.writes);
+    this.submit(t, plan.kernelIndex, undefined, plan.job);
+    return { code: 0, value: t.handle };
+  }
+
+  wait(handle: hbDNNTaskHandle_t, timeoutMs: number): number {
+    const fn = 'hbDNNWaitTaskDone';
+    const t = this.task(fn, handle);
+    if (typeof t === 'number') return t;
+    if (t.state === 'open') return notSubmitted(fn);
+    if (t.state === 'submitted') {
+      if (dnnMachine().bpu.waitFor(t.job!, timeoutMs) === 'timeout') {
+        return dnnFail(
+          HB_DNN_TIMEOUT,
+          fn,
+          `${describe(t)} did not complete within ${timeoutMs} ms; it goes on: wait again (a ` +
+            'timeout of 0 waits until it is done), or release it',
+        );
+      }
+      this.complete(t);
+    }
+    return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
+  }
+
+  /** Resolves with the task's status when it completes, as a wait would; never rejects. */
+  async done(handle: hbDNNTaskHandle_t): Promise<number> {
+    const fn = 'hbDNNWaitTaskDone';
+    const t = this.task(fn, handle);
+    if (typeof t === 'number') return t;
+    if (t.state === 'open') return notSubmitted(fn);
+    if (t.state === 'submitted') {
+      await t.job!.done.catch(() => {});
+      if (t.state !== 'submitted') return this.done(handle);
+      this.complete(t);
+    }
+    return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
+  }
+
+  release(handle: hbDNNTaskHandle_t): number {
+    const fn = 'hbDNNReleaseTask';
+    const t = this.task(fn, handle);
+    if (typeof t === 'number') return t;
+    if (t.state === 'submitted' && t.machine.sanitizer.on) {
+      const first = t.writes[0] ?? t.reads[0];
+      t.machine.hazards.taskReleasedEarly(describe(t), first?.phyAddr ?? 0, first?.size ?? 0);
+    }
+    this.end(t);
+    return 0;
+  }
+
+  /** Ends a task the caller never received (its out-parameter could not be written). */
+  discard(handle: hbDNNTaskHandle_t): void {
+    const t = this.table.get(handle);
+    if (t !== undefined && t.state !== 'released') this.end(t);
+  }
+
+  private end(t: TaskRecord): void {
+    if (t.state === 'submitted') {
+      dnnMachine().bpu.cancel(t.job!);
+      if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
+    }
+    t.state = 'released';
+    this.count(t.machine)[t.kind]--;
+    for (const m of t.models) m.liveTasks--;
+    t.machine.hazards.liveTasks.delete(t.live);
+  }
+
+  private limit(fn: string, machine: Machine, kind: Kind): number {
+    if (this.count(machine)[kind] < HB_DNN_MAX_LIVE_TASKS) return 0;
+    if (machine.sanitizer.on) machine.hazards.taskLimit(fn, HB_DNN_MAX_LIVE_TASKS, kind);
+    return dnnFail(
+      HB_DNN_TASK_NUM_EXCEED_LIMIT,
+      fn,
+      `${HB_DNN_MAX_LIVE_TASKS} ${kind} tasks are live, the board's limit: release finished tasks ` +
+        'with hbDNNReleaseTask (is one leaking in a loop?)',
+    );
+  }
+
+  private newTask(machine: Machine, kind: Kind): TaskRecord {
+    const id = nextTask++;
+    const record = {
+      id,
+      machine,
+      kind,
+      state: 'open',
+      runs: [],
+      models: [],
+      reads: [],
+      writes: [],
+      job: undefined,
+      status: undefined,
+      failure: undefined,
+      entry: undefined,
+      dirtyAtSubmit: [],
+    } as unknown as TaskRecord;
+    (record as { handle: hbDNNTaskHandle_t }).handle = this.table.make(record);
+    record.live = {
+      get what() {
+        return describe(record);
+      },
+      get phyAddr() {
+        return (record.writes[0] ?? record.reads[0])?.phyAddr ?? 0;
+      },
+      get size() {
+        return (record.writes[0] ?? record.reads[0])?.size ?? 0;
+      },
+      stack: machine.sanitizer.stacks ? captureStack() : undefined,
+    };
+    this.count(machine)[kind]++;
+    machine.hazards.liveTasks.add(record.live);
+    return record;
+  }
+
+  private deviceChecks(
+    machine: Machine,
+    where: string,
+    reads: TensorMemory[],
+    writes: TensorMemory[],
+  ) {
+    if (!machine.sanitizer.on) return;
+    for (const r of reads) machine.hazards.deviceRead(where, 'input', r.region, r.offset, r.size);
+    for (const w of writes)
+      machine.hazards.deviceWrite(where, 'output', w.region, w.offset, w.size);
+  }
+
+  private submit(t: TaskRecord, kernelIndex: number, message: unknown, plan?: JobPlan): void {
+    const { machine, bpu } = dnnMachine();
+    const range = (m: TensorMemory, role: string): DeviceRange => ({
+      phyAddr: BigInt(m.phyAddr),
+      size: m.size,
+      role,
+    });
+    const jobPlan: JobPlan = plan ?? {
+      reads: t.reads.map((r) => range(r, 'input')),
+      writes: t.writes.map((w) => range(w, 'output')),
+      params: [],
+      bytes: [...t.reads, ...t.writes].reduce((n, x) => n + x.size, 0),
+    };
+    if (machine.sanitizer.on && machine.strict) {
+      t.dirtyAtSubmit = t.reads.map(
+        (r) => new Set(machine.sanitizer.dirty(r.region, r.offset, r.size)),
+      );
+    }
+    const writes: DeviceWrite[] = t.writes.map((w) => ({
+      region: w.region,
+      offset: w.offset,
+      size: w.size,
+    }));
+    for (const w of writes) machine.deviceWillWrite(w.region, w.offset, w.size);
+    const what = describe(t);
+    t.job = bpu.submitJob({
+      kernelIndex,
+      plan: jobPlan,
+      where: what,
+      writes,
+      message,
+      onSettle: (o: JobOutcome) => {
+        if (o.state !== 'ok') t.failure = o.message;
+      },
+      completion: 'hbDNNWaitTaskDone on its task',
+    });
+    t.entry = {
+      id: t.job.id,
+      kernel: what,
+      ranges: [...t.reads, ...t.writes].map((x) => ({ phyAddr: x.phyAddr, size: x.size })),
+      outputs: t.writes.map((x) => ({ phyAddr: x.phyAddr, size: x.size })),
+      completion: 'hbDNNWaitTaskDone on its task',
+    };
+    machine.inFlight.add(t.entry);
+    t.state = 'submitted';
+  }
+
+  /** The program learns that the task completed: it is no longer in flight. */
+  private complete(t: TaskRecord): void {
+    const o = t.job!.outcome!;
+    t.state = 'done';
+    if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
+    if (o.state === 'ok') {
+      t.status = 0;
+      if (t.machine.sanitizer.on && t.machine.strict) {
+        for (const [i, r] of t.reads.entries()) {
+          t.machine.hazards.taskInputWritten(
+            describe(t),
+            r.region,
+            r.offset,
+            r.size,
+            t.dirtyAtSubmit[i] ?? new Set(),
+          );
+        }
+      }
+    } else {
+      t.status = HB_DNN_RUN_TASK_FAILED;
+      t.failure = `${describe(t)} failed on the BPU: ${o.message.replace(/^.*?the job faulted on the BPU: /, '')}`;
+    }
+  }
+}
+
+function notSubmitted(fn: string): number {
+  return dnnFail(
+    HB_DNN_API_USE_ERROR,
+    fn,
+    'the task is still open (its last hbDNNInfer had inferCtrlParam.more = 1), so nothing of it ' +
+      'runs yet: submit its last model with more = 0, then wait',
+  );
+}
+
+function describe(t: TaskRecord): string {
+  if (t.kind === 'resize') return `resize task #${t.id}`;
+  const names = t.models.map((m) => `'${m.iface.name}'`);
+  return `model task #${t.id} (model${names.length === 1 ? '' : 's'} ${names.join(', ')})`;
+}
+
+function describeRuns(open: TaskRecord | undefined, model: ModelRecord): string {
+  return open === undefined ? `hbDNNInfer (model '${model.iface.name}')` : describe(open);
+}
