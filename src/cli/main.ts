@@ -7,7 +7,7 @@
  *   4  hbsys itself could not do the job (port in use, --out not writable, …)
  */
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -232,11 +232,23 @@ function requireScript(script: string): void {
   }
 }
 
+/** The version in hbsys's package.json (dist/cli/ in the package, build/src/cli/ in tests). */
+function packageVersion(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'));
+      if (pkg.name === 'hbsys' && typeof pkg.version === 'string') return pkg.version;
+    } catch {}
+  }
+  return 'unknown';
+}
+
 export function makeProgram(): Command {
   const program = new Command('hbsys')
     .description(
       'BPU memory for Node.js: the hbSys API on a strict emulator, its sanitizer, and views of the memory',
     )
+    .version(packageVersion(), '-v, --version', 'print the version of hbsys')
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride()

@@ -51,6 +51,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
 
 /** One hazard, with what happened, where, and what to do. */
 export interface Finding {
+  /** What kind of hazard (see {@link FindingKind}). */
   readonly kind: FindingKind;
   /** What happened, to which range, and what to do. */
   readonly message: string;
@@ -83,7 +84,9 @@ const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
 
 /** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */
 export class HbSysSanitizerError extends Error {
+  /** The finding that stopped the call. */
   readonly finding: Finding;
+  /** The error for `finding`; the sanitizer makes these, programs catch them. */
   constructor(finding: Finding) {
     super(`[${finding.kind}] ${finding.message}`);
     this.name = 'HbSysSanitizerError';
