@@ -25,33 +25,15 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { nodeCommand } from '../helpers.js';
+import { outcome, root, runTool } from './tools.js';
 
 const exec = promisify(execFile);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   version: string;
   dependencies: Record<string, string>;
 };
-
-/** Runs a tool of this repository's node_modules with Node. */
-function tool(path: string, args: string[], cwd = root) {
-  const [cmd, cmdArgs] = nodeCommand([join(root, 'node_modules', path), ...args]);
-  return exec(cmd, cmdArgs, { cwd, timeout: 120_000 });
-}
-
-/** Runs a command and gives its exit code and output, failing or not. */
-async function outcome(run: Promise<{ stdout: string; stderr: string }>) {
-  try {
-    const { stdout, stderr } = await run;
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** Copies `name` and its (optional) dependencies from this repository's node_modules. */
 function seed(name: string, into: string, seen = new Set<string>()): void {
@@ -140,7 +122,7 @@ describe('the package', { concurrency: true }, () => {
   });
 
   test('publint finds nothing, warnings included', async () => {
-    const r = await outcome(tool('publint/src/cli.js', ['run', tarball, '--strict']));
+    const r = await outcome(runTool('publint/src/cli.js', ['run', tarball, '--strict']));
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /All good/);
   });
@@ -149,7 +131,7 @@ describe('the package', { concurrency: true }, () => {
     // `cjs-resolves-to-esm` says that require() of an ES module fails on the Node versions
     // before require(esm); engines excludes those, and the tests below require it.
     const r = await outcome(
-      tool('@arethetypeswrong/cli/dist/index.js', [
+      runTool('@arethetypeswrong/cli/dist/index.js', [
         tarball,
         '--no-definitely-typed',
         '--ignore-rules',
@@ -210,7 +192,7 @@ import('hbsys').then((esm) => {
     }
     // .ts files as ES modules (import), .cts as CommonJS (require).
     writeFileSync(join(types, 'package.json'), '{ "type": "module" }\n');
-    const r = await outcome(tool('typescript/bin/tsc', ['-p', types], project));
+    const r = await outcome(runTool('typescript/bin/tsc', ['-p', types], project));
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
 

@@ -5,34 +5,19 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { nodeCommand } from '../helpers.js';
-
-const exec = promisify(execFile);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+import { outcome, runTool } from './tools.js';
 
 test('TypeDoc builds the reference with no warning', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'hbsys-docs-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
-  const [cmd, args] = nodeCommand([join(root, 'node_modules/typedoc/bin/typedoc'), '--out', out]);
-  let result: { stdout: string; stderr: string };
-  try {
-    result = await exec(cmd, args, {
-      cwd: root,
-      timeout: 120_000,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string };
-    assert.fail(`typedoc failed (run npm run docs):\n${e.stdout ?? ''}${e.stderr ?? ''}`);
-  }
-  assert.doesNotMatch(result.stdout + result.stderr, /warning|error/i);
+  // dist/cli.js: TypeDoc's bin forks it with process.execPath.
+  const r = await outcome(runTool('typedoc/dist/cli.js', ['--out', out]));
+  assert.equal(r.code, 0, `typedoc failed (run npm run docs):\n${r.stdout}${r.stderr}`);
+  assert.doesNotMatch(r.stdout + r.stderr, /warning|error/i);
   for (const page of [
     'index.html',
     'functions/hbSysFlushMem.html',
