@@ -16,25 +16,43 @@ export const HB_SYS_OUT_OF_MEMORY = -6000130;
 /** The range to register is unknown to the system or already registered. */
 export const HB_SYS_REGISTER_MEM_FAILED = -6000131;
 
-/**
- * The status code of a failure of one of the eight functions. A literal union, so that a
- * `switch` over it can be exhaustive.
- */
-export type HbSysFailureCode =
+/** The code of a failure that the header lists. */
+export type HbSysKnownFailure =
   | typeof HB_SYS_INVALID_ARGUMENT
   | typeof HB_SYS_OUT_OF_MEMORY
   | typeof HB_SYS_REGISTER_MEM_FAILED;
 
 /**
- * What the eight functions return: `HB_SYS_SUCCESS` or the code of a failure.
+ * A failure code that no header lists: on the board, libdnn may return a code of its own,
+ * and hbsys passes it on unchanged, as C would. Branded, so that no literal is taken for
+ * one: a `switch` that has a case for each listed code leaves exactly this type to its
+ * `default`.
+ */
+export type HbSysUnknownStatus = number & {
+  /** The brand: only a status that hbsys passes on has this type. */
+  readonly __hbSysUnknownStatus: never;
+};
+
+/** The code of a failure: one the header lists, or a vendor runtime's own. */
+export type HbSysFailureCode = HbSysKnownFailure | HbSysUnknownStatus;
+
+/**
+ * What the eight functions return: `HB_SYS_SUCCESS` or the code of a failure. A union of
+ * the header's codes (and {@link HbSysUnknownStatus}), so that a `switch` over it is
+ * checked for a case per code.
  *
  * @example
  * ```ts
- * switch (hbSysAllocMem(mem, size)) {
+ * const code = hbSysAllocMem(mem, size);
+ * switch (code) {
  *   case HB_SYS_SUCCESS: break;
  *   case HB_SYS_OUT_OF_MEMORY: return retryLater();
  *   case HB_SYS_INVALID_ARGUMENT:
  *   case HB_SYS_REGISTER_MEM_FAILED: throw new Error(hbSysGetLastError()?.message);
+ *   default: {
+ *     const vendorCode: HbSysUnknownStatus = code;   // compiles only if every case is there
+ *     throw new Error(`libdnn returned ${vendorCode}`);
+ *   }
  * }
  * ```
  */
@@ -111,20 +129,24 @@ export function hbSysGetLastError(): HbSysFailure | null {
 
 /**
  * Records a failure and returns its code, so that a backend can write
- * `return fail(HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem', 'why; what to do')`. A code that
- * hb_sys.h does not list (a vendor runtime may return one) becomes HB_SYS_INVALID_ARGUMENT,
- * the code's own value staying in the message, so that the eight functions return only the
- * codes their type names.
+ * `return fail(HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem', 'why; what to do')`.
  * @internal
  */
 export function fail(code: number, fn: string, message: string): HbSysFailureCode {
-  const known = isFailureCode(code) ? code : HB_SYS_INVALID_ARGUMENT;
-  lastFailure = { fn, code: known, name: NAMES.get(known)!, message };
-  return known;
+  const failure = asFailureCode(code);
+  lastFailure = { fn, code: failure, name: NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT', message };
+  return failure;
 }
 
-function isFailureCode(code: number): code is HbSysFailureCode {
-  return code !== HB_SYS_SUCCESS && NAMES.has(code);
+const KNOWN_FAILURES: ReadonlySet<number> = new Set<HbSysKnownFailure>([
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_OUT_OF_MEMORY,
+  HB_SYS_REGISTER_MEM_FAILED,
+]);
+
+/** `code`, typed as what it is: a listed failure code, or a code no header lists. */
+function asFailureCode(code: number): HbSysFailureCode {
+  return KNOWN_FAILURES.has(code) ? (code as HbSysKnownFailure) : (code as HbSysUnknownStatus);
 }
 
 /**

@@ -28,8 +28,10 @@ import {
   type HbSysFailure,
   type HbSysFailureCode,
   type HbSysFlushFlag,
+  type HbSysKnownFailure,
   type HbSysStatusCode,
   type HbSysStatusName,
+  type HbSysUnknownStatus,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
@@ -65,7 +67,7 @@ hbSysFlushMem(mem, 0);
 // @ts-expect-error any number is not a flush flag
 hbSysFlushMem(mem, flag as number);
 
-// --- status codes: literal unions, so a switch over them is exhaustive --------------------
+// --- status codes: literal unions, so a switch over them is checked for every code --------
 function outcome(code: HbSysStatusCode): string {
   switch (code) {
     case HB_SYS_SUCCESS:
@@ -77,8 +79,21 @@ function outcome(code: HbSysStatusCode): string {
     case HB_SYS_REGISTER_MEM_FAILED:
       return 'register failed';
     default: {
-      const unreachable: never = code;
-      return unreachable;
+      // Every listed code has its case: what is left is a vendor's own code.
+      const vendorCode: HbSysUnknownStatus = code;
+      return `libdnn returned ${vendorCode}`;
+    }
+  }
+}
+function forgetful(code: HbSysStatusCode): string {
+  switch (code) {
+    case HB_SYS_SUCCESS:
+    case HB_SYS_INVALID_ARGUMENT:
+      return 'ok or bad';
+    default: {
+      // @ts-expect-error OUT_OF_MEMORY and REGISTER_MEM_FAILED have no case
+      const vendorCode: HbSysUnknownStatus = code;
+      return String(vendorCode);
     }
   }
 }
@@ -97,6 +112,9 @@ outcome(codes[0]!);
 const notACode: HbSysStatusCode = -1;
 // @ts-expect-error a failure code is never HB_SYS_SUCCESS
 const notAFailure: HbSysFailureCode = HB_SYS_SUCCESS;
+const listed: HbSysKnownFailure = HB_SYS_REGISTER_MEM_FAILED;
+// @ts-expect-error no literal is taken for a vendor's code
+const notUnknown: HbSysUnknownStatus = -6000999;
 const failure: HbSysFailure | null = hbSysGetLastError();
 if (failure !== null) {
   const code: HbSysFailureCode = failure.code;
@@ -212,14 +230,17 @@ export {
   detaches,
   emulatorName,
   errorCode,
+  forgetful,
   job,
   kinds,
   leaks,
   libraryPath,
+  listed,
   mapped,
   notACode,
   notAFailure,
   notNative,
+  notUnknown,
   owned,
   pipeline,
   rgb,
