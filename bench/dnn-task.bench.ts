@@ -8,7 +8,7 @@
  *   awaited, the BPU's cheapest job; and the same model run directly by onnxruntime-web in
  *   this thread (what a user without hbsys would run), awaited one at a time.
  *
- * Run: `npm run build && node dist/bench/dnn-task.bench.js [--json]`.
+ * Run: `npm run build && node build/bench/dnn-task.bench.js [--json]`.
  */
 
 import { execFileSync } from 'node:child_process';

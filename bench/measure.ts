@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 
-/** The repository root, found from this file whether it runs from bench/ or dist/bench/. */
+/** The repository root, found from this file whether it runs from bench/ or build/bench/. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {

@@ -69,7 +69,7 @@ fail=0
 started=$SECONDS
 while IFS= read -r file; do
   log="$cache/$(basename "$file").tap"
-  "${arm64_node[@]}" --test-reporter=tap "$file" >"$log" 2>&1 || true
+  "${arm64_node[@]}" --enable-source-maps --test-reporter=tap "$file" >"$log" 2>&1 || true
   p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)"
   f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)"
   if [[ -z "$p" || -z "$f" ]]; then
@@ -82,7 +82,7 @@ while IFS= read -r file; do
   echo "$file: ${p:-0} passed, ${f:-0} failed"
   pass=$((pass + ${p:-0}))
   fail=$((fail + ${f:-0}))
-done < <(find dist/test -name '*.test.js' | sort)
+done < <(find build/test -name '*.test.js' | sort)
 echo "arm64 Node under qemu took $((SECONDS - started)) s"
 echo "arm64: $pass passed, $fail failed"
 ((fail == 0))

@@ -8,38 +8,52 @@
  */
 
 import type { DnnBackend } from './dnn/backend.js';
-import { emulatorBackend } from './emulator/index.js';
+import { type EmulatorBackend, emulatorBackend } from './emulator/index.js';
 import type { HbSysFlushFlag, hbSysMem } from './mem.js';
-import { nativeBackend } from './native/backend.js';
-import { HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
+import { type NativeBackend, nativeBackend } from './native/backend.js';
+import { HB_SYS_INVALID_ARGUMENT, HbSysError, type HbSysStatusCode } from './status.js';
 
 /** The names of the backends. */
 export type BackendName = 'emulator' | 'native';
 
-/** What a backend implements: the eight functions, after generic validation. */
+/**
+ * A backend: what {@link useBackend} returns, and what the eight functions call once they
+ * have checked their arguments. Programs use its `name` (and, per backend, what
+ * {@link NativeBackend} or {@link EmulatorBackend} add); its methods expect arguments
+ * already checked, so programs call the eight functions rather than these.
+ */
 export interface Backend {
+  /** Which backend this is. */
   readonly name: BackendName;
-  /** `size` is an integer in 1 … 2^32-1; `mem` is an object whose fields can be set. */
-  allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): number;
-  /** `flag` is 1 or 2. */
-  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): number;
-  freeMem(mem: hbSysMem): number;
-  /** `size` is an integer in 1 … `src.byteLength`. */
-  writeMem(dest: hbSysMem, src: Uint8Array, size: number): number;
-  /** `size` is an integer in 1 … `dest.byteLength`. */
-  readMem(dest: Uint8Array, src: hbSysMem, size: number): number;
-  registerMem(mem: hbSysMem): number;
-  unregisterMem(mem: hbSysMem): number;
-  /** Whether a live `mem` is a cached mapping; undefined if it is not live. */
+  /**
+   * `size` is an integer in 1 … 2^32-1; `mem` is an object whose fields can be set.
+   * @internal
+   */
+  allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): HbSysStatusCode;
+  /** `flag` is 1 or 2. @internal */
+  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusCode;
+  /** @internal */
+  freeMem(mem: hbSysMem): HbSysStatusCode;
+  /** `size` is an integer in 1 … `src.byteLength`. @internal */
+  writeMem(dest: hbSysMem, src: Uint8Array, size: number): HbSysStatusCode;
+  /** `size` is an integer in 1 … `dest.byteLength`. @internal */
+  readMem(dest: Uint8Array, src: hbSysMem, size: number): HbSysStatusCode;
+  /** @internal */
+  registerMem(mem: hbSysMem): HbSysStatusCode;
+  /** @internal */
+  unregisterMem(mem: hbSysMem): HbSysStatusCode;
+  /** Whether a live `mem` is a cached mapping; undefined if it is not live. @internal */
   isCached(mem: hbSysMem): boolean | undefined;
   /**
    * The idiomatic buffer is about to let the CPU read `[offset, offset + size)` of a live
    * mapping. A backend with a sanitizer checks the read here.
+   * @internal
    */
   noteCpuRead?(mem: hbSysMem, offset: number, size: number, how?: string): void;
   /**
    * The model API (`hb_dnn.h`) of this backend, made on first use. Throws an HbSysError
    * that says why when it cannot be had (no ONNX runtime installed, no libdnn symbols).
+   * @internal
    */
   dnn?(): DnnBackend;
 }
@@ -57,10 +71,19 @@ const loaders = new Map<BackendName, Loader>([
 let current: Backend | undefined;
 
 /**
- * Selects the backend that the eight functions and the buffers use from now on. Throws
- * an HbSysError that says why when the backend cannot be loaded (for `native`: which
- * libdnn.so paths were tried and why each failed).
+ * Selects the backend that the eight functions and the buffers use from now on, and
+ * returns it, typed as that backend. Throws an HbSysError that says why when the backend
+ * cannot be loaded (for `native`: which libdnn.so paths were tried and why each failed).
+ *
+ * @example
+ * ```ts
+ * const native = useBackend('native');   // a NativeBackend
+ * console.log(native.libraryPath);       // the libdnn.so in use
+ * ```
  */
+export function useBackend(name: 'emulator'): EmulatorBackend;
+export function useBackend(name: 'native'): NativeBackend;
+export function useBackend(name: BackendName): Backend;
 export function useBackend(name: BackendName): Backend {
   const loader = loaders.get(name);
   if (loader === undefined) {

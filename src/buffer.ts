@@ -30,7 +30,12 @@ import {
   type hbSysMem,
   rawVirAddr,
 } from './mem.js';
-import { HB_SYS_INVALID_ARGUMENT, HB_SYS_SUCCESS, HbSysError } from './status.js';
+import {
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_SUCCESS,
+  HbSysError,
+  type HbSysStatusCode,
+} from './status.js';
 
 /** Options of {@link allocate}. */
 export interface AllocateOptions {
@@ -40,19 +45,46 @@ export interface AllocateOptions {
   label?: string;
 }
 
-/** A typed-array class such as Float32Array or Int8Array. */
+/**
+ * A typed-array class such as Float32Array or Int8Array, for {@link HbSysBuffer.view}.
+ *
+ * The view it makes of BPU memory is typed over `ArrayBufferLike`, not `ArrayBuffer`: on
+ * the emulator the memory is a SharedArrayBuffer (the BPU worker shares it), on the board
+ * it is the vendor's mapping. Code that needs an `ArrayBuffer` (a transfer, a
+ * `postMessage` that moves it) copies first.
+ */
 export interface TypedArrayConstructor<T> {
+  /** A view of `length` elements of `buffer` from `byteOffset`. */
   new (buffer: ArrayBufferLike, byteOffset: number, length: number): T;
+  /**
+   * Typed-array classes all have one; it makes `T` the view over `ArrayBufferLike` (their
+   * constructors alone would say `ArrayBuffer`).
+   */
+  readonly prototype: T;
+  /** The size of one element in bytes. */
   readonly BYTES_PER_ELEMENT: number;
 }
 
-/** BPU memory as an object: an allocation or a registration. */
+/**
+ * BPU memory as an object: an allocation or a registration. Made by {@link allocate} or
+ * {@link register}; failures throw an {@link HbSysError}; use after free throws.
+ *
+ * @example
+ * ```ts
+ * using input = allocate(4096, { cached: true, label: 'input' });   // freed at end of scope
+ * input.write(bytes).clean();
+ * ```
+ */
 export class HbSysBuffer implements Disposable {
   /** The hbSysMem behind this buffer, for the C-style functions. */
   readonly mem: hbSysMem;
+  /** The physical address, for BPU work. */
   readonly phyAddr: bigint;
+  /** Size in bytes, as asked for. */
   readonly size: number;
+  /** Whether the CPU reaches it through its cache (then clean() and invalidate() matter). */
   readonly cached: boolean;
+  /** The label given to allocate() or register(). */
   readonly label: string | undefined;
   /** How it was made: allocated (freed by free) or registered (unregistered by free). */
   readonly kind: 'allocation' | 'registration';
@@ -82,7 +114,12 @@ export class HbSysBuffer implements Disposable {
 
   /**
    * A typed view of the CPU mapping, from `byteOffset` (a multiple of the element size)
-   * for `length` elements (default: as many as fit).
+   * for `length` elements (default: as many as fit). No copy: it is valid until free().
+   *
+   * @example
+   * ```ts
+   * const scores = output.invalidate().view(Float32Array);   // Float32Array<ArrayBufferLike>
+   * ```
    */
   view<T>(type: TypedArrayConstructor<T>, byteOffset = 0, length?: number): T {
     const v = this.mapping('view');
@@ -179,7 +216,7 @@ export class HbSysBuffer implements Disposable {
     return v;
   }
 
-  private check(code: number, fn: string): void {
+  private check(code: HbSysStatusCode, fn: string): void {
     if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, fn);
   }
 
@@ -195,6 +232,13 @@ export class HbSysBuffer implements Disposable {
 /**
  * Allocates BPU memory. Throws an HbSysError (OUT_OF_MEMORY, INVALID_ARGUMENT) that says
  * why and what to do.
+ *
+ * @example
+ * ```ts
+ * using scores = allocate(1000 * 4, { cached: true, label: 'scores' });
+ * // … the BPU writes scores.phyAddr …
+ * const top = scores.invalidate().view(Float32Array);
+ * ```
  */
 export function allocate(size: number, options: AllocateOptions = {}): HbSysBuffer {
   if (typeof options !== 'object' || options === null) {
@@ -227,6 +271,13 @@ export function allocate(size: number, options: AllocateOptions = {}): HbSysBuff
 /**
  * Registers `[phyAddr, phyAddr + size)` (a camera or codec buffer, or memory shared by
  * another process) and returns it as a cached buffer; `free()` ends the registration.
+ *
+ * @example
+ * ```ts
+ * const camera = emulator.vio.alloc(640 * 480 * 3 / 2);   // on the board: the VIO frame
+ * using frame = register(camera.phyAddr, camera.size, { label: 'frame' });
+ * const y = frame.invalidate().view(Uint8Array, 0, 640 * 480);
+ * ```
  */
 export function register(
   phyAddr: bigint,

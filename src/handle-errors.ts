@@ -4,14 +4,14 @@
  * (see status.ts) and returns its code.
  */
 
-import { fail, HB_SYS_INVALID_ARGUMENT } from './status.js';
+import { fail, HB_SYS_INVALID_ARGUMENT, type HbSysFailureCode } from './status.js';
 
 /** An address in hex, as the board's tools print it. */
 export function hex(n: number | bigint): string {
   return n.toString(16).padStart(8, '0');
 }
 
-export function failNoMapping(fn: string): number {
+export function failNoMapping(fn: string): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
@@ -20,7 +20,7 @@ export function failNoMapping(fn: string): number {
   );
 }
 
-export function failForeignMapping(fn: string): number {
+export function failForeignMapping(fn: string): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
@@ -29,7 +29,11 @@ export function failForeignMapping(fn: string): number {
   );
 }
 
-export function failStale(fn: string, phyAddr: number | bigint, registration: boolean): number {
+export function failStale(
+  fn: string,
+  phyAddr: number | bigint,
+  registration: boolean,
+): HbSysFailureCode {
   const what = registration ? 'unregistered' : 'freed';
   return fail(
     HB_SYS_INVALID_ARGUMENT,
@@ -39,7 +43,11 @@ export function failStale(fn: string, phyAddr: number | bigint, registration: bo
   );
 }
 
-export function failMovedPhyAddr(fn: string, given: unknown, phyAddr: number | bigint): number {
+export function failMovedPhyAddr(
+  fn: string,
+  given: unknown,
+  phyAddr: number | bigint,
+): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
@@ -48,7 +56,7 @@ export function failMovedPhyAddr(fn: string, given: unknown, phyAddr: number | b
   );
 }
 
-export function failMemSize(fn: string, size: number, given: unknown): number {
+export function failMemSize(fn: string, size: number, given: unknown): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,

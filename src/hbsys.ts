@@ -11,11 +11,18 @@ import { currentBackend } from './backend.js';
 import {
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
+  type HbSysFlushFlag,
   type HostBytes,
   type hbSysMem,
   MAX_MEM_SIZE,
 } from './mem.js';
-import { fail, HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
+import {
+  fail,
+  HB_SYS_INVALID_ARGUMENT,
+  HbSysError,
+  type HbSysFailureCode,
+  type HbSysStatusCode,
+} from './status.js';
 
 /**
  * Allocates `size` bytes of BPU memory, uncached for the CPU, and fills `mem`.
@@ -26,12 +33,23 @@ import { fail, HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';
  * if (hbSysAllocMem(mem, 4096) !== HB_SYS_SUCCESS) throw new Error(hbSysGetLastError()?.message);
  * ```
  */
-export function hbSysAllocMem(mem: hbSysMem, size: number): number {
+export function hbSysAllocMem(mem: hbSysMem, size: number): HbSysStatusCode {
   return alloc('hbSysAllocMem', mem, size, false);
 }
 
-/** Allocates `size` bytes of BPU memory that the CPU reaches through its cache. */
-export function hbSysAllocCachedMem(mem: hbSysMem, size: number): number {
+/**
+ * Allocates `size` bytes of BPU memory that the CPU reaches through its cache: CLEAN after
+ * the CPU writes, INVALIDATE before it reads what the BPU wrote (see {@link hbSysFlushMem}).
+ *
+ * @example
+ * ```ts
+ * const tensor = {} as hbSysMem;
+ * if (hbSysAllocCachedMem(tensor, 224 * 224 * 3) !== HB_SYS_SUCCESS) {
+ *   throw new Error(hbSysGetLastError()?.message);
+ * }
+ * ```
+ */
+export function hbSysAllocCachedMem(mem: hbSysMem, size: number): HbSysStatusCode {
   return alloc('hbSysAllocCachedMem', mem, size, true);
 }
 
@@ -40,7 +58,13 @@ export function allocLabelled(mem: hbSysMem, size: number, cached: boolean, labe
   return alloc(cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem', mem, size, cached, label);
 }
 
-function alloc(fn: string, mem: hbSysMem, size: number, cached: boolean, label?: string): number {
+function alloc(
+  fn: string,
+  mem: hbSysMem,
+  size: number,
+  cached: boolean,
+  label?: string,
+): HbSysStatusCode {
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'an object whose fields can be set');
     if (!isSize(size)) {
@@ -58,9 +82,18 @@ function alloc(fn: string, mem: hbSysMem, size: number, cached: boolean, label?:
  * Cache maintenance on cached memory over `[phyAddr, phyAddr + memSize)`, widened to whole
  * cache lines: `HB_SYS_MEM_CACHE_CLEAN` after the CPU writes and before the BPU reads,
  * `HB_SYS_MEM_CACHE_INVALIDATE` before the CPU reads what the BPU wrote. On uncached
- * memory it succeeds and does nothing.
+ * memory it succeeds and does nothing. `flag` is typed {@link HbSysFlushFlag}, so any
+ * other number is a compile error (and INVALID_ARGUMENT from JavaScript).
+ *
+ * @example
+ * ```ts
+ * input.virAddr!.set(pixels);
+ * hbSysFlushMem(input, HB_SYS_MEM_CACHE_CLEAN);         // before the BPU reads input
+ * await emulator.bpu.copy(output.phyAddr, input.phyAddr, input.memSize);
+ * hbSysFlushMem(output, HB_SYS_MEM_CACHE_INVALIDATE);   // before the CPU reads output
+ * ```
  */
-export function hbSysFlushMem(mem: hbSysMem, flag: number): number {
+export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusCode {
   const fn = 'hbSysFlushMem';
   return guard(fn, () => {
     if (!isObject(mem)) return badMem(fn, mem, 'the hbSysMem of an allocation or registration');
@@ -75,8 +108,16 @@ export function hbSysFlushMem(mem: hbSysMem, flag: number): number {
   });
 }
 
-/** Frees what hbSysAllocMem or hbSysAllocCachedMem returned; sets `mem.virAddr` to null. */
-export function hbSysFreeMem(mem: hbSysMem): number {
+/**
+ * Frees what hbSysAllocMem or hbSysAllocCachedMem returned; sets `mem.virAddr` to null.
+ * A second free, a copy of a freed mem, or a registration is INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * hbSysFreeMem(tensor);   // HB_SYS_SUCCESS; tensor.virAddr is now null
+ * ```
+ */
+export function hbSysFreeMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysFreeMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
@@ -87,8 +128,14 @@ export function hbSysFreeMem(mem: hbSysMem): number {
 /**
  * Copies `size` bytes of `src` into the memory of `dest` through its CPU mapping. It does
  * not flush: after writing cached memory, CLEAN it before the BPU reads.
+ *
+ * @example
+ * ```ts
+ * hbSysWriteMem(input, pixels, pixels.byteLength);
+ * hbSysFlushMem(input, HB_SYS_MEM_CACHE_CLEAN);
+ * ```
  */
-export function hbSysWriteMem(dest: hbSysMem, src: HostBytes, size: number): number {
+export function hbSysWriteMem(dest: hbSysMem, src: HostBytes, size: number): HbSysStatusCode {
   const fn = 'hbSysWriteMem';
   return guard(fn, () => {
     if (!isObject(dest)) return badMem(fn, dest, 'the hbSysMem to write into');
@@ -104,8 +151,15 @@ export function hbSysWriteMem(dest: hbSysMem, src: HostBytes, size: number): num
 /**
  * Copies `size` bytes of the memory of `src` into `dest` through its CPU mapping. It does
  * not flush: before reading what the BPU wrote to cached memory, INVALIDATE it.
+ *
+ * @example
+ * ```ts
+ * const result = new Float32Array(1000);
+ * hbSysFlushMem(output, HB_SYS_MEM_CACHE_INVALIDATE);
+ * hbSysReadMem(result, output, result.byteLength);
+ * ```
  */
-export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): number {
+export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): HbSysStatusCode {
   const fn = 'hbSysReadMem';
   return guard(fn, () => {
     if (!isObject(src)) return badMem(fn, src, 'the hbSysMem to read from');
@@ -122,8 +176,18 @@ export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): numb
  * Makes `[mem.phyAddr, mem.phyAddr + mem.memSize)`, memory with a known physical address
  * (a camera or codec buffer, or memory another process allocated), usable by the BPU, and
  * fills `mem.virAddr` with a cached mapping of it.
+ *
+ * @example
+ * ```ts
+ * const frame = { phyAddr: cameraFrameAddress, memSize: 640 * 480 * 3 / 2 } as hbSysMem;
+ * if (hbSysRegisterMem(frame) === HB_SYS_SUCCESS) {
+ *   hbSysFlushMem(frame, HB_SYS_MEM_CACHE_INVALIDATE);   // the camera wrote it
+ *   // … frame.virAddr, frame.phyAddr for the BPU …
+ *   hbSysUnregisterMem(frame);
+ * }
+ * ```
  */
-export function hbSysRegisterMem(mem: hbSysMem): number {
+export function hbSysRegisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysRegisterMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'an object with phyAddr and memSize set');
@@ -147,7 +211,7 @@ export function hbSysRegisterMem(mem: hbSysMem): number {
 }
 
 /** Ends a registration; sets `mem.virAddr` to null. The owner of the memory still frees it. */
-export function hbSysUnregisterMem(mem: hbSysMem): number {
+export function hbSysUnregisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysUnregisterMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
@@ -158,7 +222,7 @@ export function hbSysUnregisterMem(mem: hbSysMem): number {
 /** Errors that must reach the caller even from a C-style function: the sanitizer's. */
 const passThrough = new Set<string>(['HbSysSanitizerError']);
 
-function guard(fn: string, body: () => number): number {
+function guard(fn: string, body: () => HbSysStatusCode): HbSysStatusCode {
   try {
     return body();
   } catch (error) {
@@ -200,7 +264,7 @@ export function toBytes(x: unknown): Uint8Array | undefined {
   return undefined;
 }
 
-function badMem(fn: string, mem: unknown, expected: string): number {
+function badMem(fn: string, mem: unknown, expected: string): HbSysFailureCode {
   const frozen = isObject(mem) && !isFillable(mem) ? ' (it is frozen or sealed)' : '';
   return fail(
     HB_SYS_INVALID_ARGUMENT,
@@ -209,7 +273,7 @@ function badMem(fn: string, mem: unknown, expected: string): number {
   );
 }
 
-function badBytes(fn: string, name: string, x: unknown): number {
+function badBytes(fn: string, name: string, x: unknown): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
@@ -217,7 +281,7 @@ function badBytes(fn: string, name: string, x: unknown): number {
   );
 }
 
-function badCopySize(fn: string, size: unknown, name: string, available: number): number {
+function badCopySize(fn: string, size: unknown, name: string, available: number): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,

@@ -5,7 +5,7 @@
  * buffer API, and the emulator backend's control surface.
  */
 
-export { type BackendName, backendName, useBackend } from './backend.js';
+export { type Backend, type BackendName, backendName, useBackend } from './backend.js';
 export {
   type AllocateOptions,
   allocate,
@@ -67,6 +67,7 @@ export * from './dnn/types.js';
 export {
   BpuFaultError,
   type CacheModel,
+  type EmulatorBackend,
   type EmulatorOptions,
   type EmulatorStats,
   emulator,
@@ -77,6 +78,10 @@ export {
   type KernelName,
   type SanitizeMode,
 } from './emulator/index.js';
+export type { Conv3x3Int8Args } from './emulator/kernels/conv3x3-int8.js';
+export type { CopyArgs } from './emulator/kernels/copy.js';
+export type { FillArgs } from './emulator/kernels/fill.js';
+export type { Nv12ToRgbArgs } from './emulator/kernels/nv12-to-rgb.js';
 export {
   type Conv3x3Shape,
   type Nv12ToRgbShape,
@@ -111,7 +116,11 @@ export {
   HB_SYS_SUCCESS,
   HbSysError,
   type HbSysFailure,
+  type HbSysFailureCode,
+  type HbSysKnownFailure,
+  type HbSysStatusCode,
   type HbSysStatusName,
+  type HbSysUnknownStatus,
   hbSysGetErrorDesc,
   hbSysGetLastError,
   hbSysStatusName,

@@ -19,8 +19,14 @@ export type HbSysFlushFlag = typeof HB_SYS_MEM_CACHE_INVALIDATE | typeof HB_SYS_
  * size in bytes. The functions fill it as an out-parameter; any plain object will do.
  */
 export interface hbSysMem {
+  /** The physical address: what the BPU (and the kernels) use. */
   phyAddr: bigint;
+  /**
+   * The CPU mapping, `memSize` bytes (null once freed). Typed over `ArrayBufferLike`: a
+   * SharedArrayBuffer on the emulator, the vendor's mapping on the board.
+   */
   virAddr: Uint8Array | null;
+  /** Size in bytes. A caller may lower it to the valid byte count before a flush or copy. */
   memSize: number;
 }
 

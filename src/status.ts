@@ -16,6 +16,48 @@ export const HB_SYS_OUT_OF_MEMORY = -6000130;
 /** The range to register is unknown to the system or already registered. */
 export const HB_SYS_REGISTER_MEM_FAILED = -6000131;
 
+/** The code of a failure that the header lists. */
+export type HbSysKnownFailure =
+  | typeof HB_SYS_INVALID_ARGUMENT
+  | typeof HB_SYS_OUT_OF_MEMORY
+  | typeof HB_SYS_REGISTER_MEM_FAILED;
+
+/**
+ * A failure code that no header lists: on the board, libdnn may return a code of its own,
+ * and hbsys passes it on unchanged, as C would. Branded, so that no literal is taken for
+ * one: a `switch` that has a case for each listed code leaves exactly this type to its
+ * `default`.
+ */
+export type HbSysUnknownStatus = number & {
+  /** The brand: only a status that hbsys passes on has this type. */
+  readonly __hbSysUnknownStatus: never;
+};
+
+/** The code of a failure: one the header lists, or a vendor runtime's own. */
+export type HbSysFailureCode = HbSysKnownFailure | HbSysUnknownStatus;
+
+/**
+ * What the eight functions return: `HB_SYS_SUCCESS` or the code of a failure. A union of
+ * the header's codes (and {@link HbSysUnknownStatus}), so that a `switch` over it is
+ * checked for a case per code.
+ *
+ * @example
+ * ```ts
+ * const code = hbSysAllocMem(mem, size);
+ * switch (code) {
+ *   case HB_SYS_SUCCESS: break;
+ *   case HB_SYS_OUT_OF_MEMORY: return retryLater();
+ *   case HB_SYS_INVALID_ARGUMENT:
+ *   case HB_SYS_REGISTER_MEM_FAILED: throw new Error(hbSysGetLastError()?.message);
+ *   default: {
+ *     const vendorCode: HbSysUnknownStatus = code;   // compiles only if every case is there
+ *     throw new Error(`libdnn returned ${vendorCode}`);
+ *   }
+ * }
+ * ```
+ */
+export type HbSysStatusCode = typeof HB_SYS_SUCCESS | HbSysFailureCode;
+
 /** The names of the status codes, as in the vendor header. */
 export type HbSysStatusName =
   | 'HB_SYS_SUCCESS'
@@ -58,15 +100,29 @@ export function hbSysGetErrorDesc(code: number): string {
 
 /** What the last failing call said: its function, code and a message saying what to do. */
 export interface HbSysFailure {
+  /** The function that failed, by its C name (`hbSysAllocMem`, …). */
   readonly fn: string;
-  readonly code: number;
+  /** The status code it returned. */
+  readonly code: HbSysFailureCode;
+  /** The name of that code (`HB_SYS_OUT_OF_MEMORY`, …). */
   readonly name: HbSysStatusName;
+  /** What was wrong and what to do. */
   readonly message: string;
 }
 
 let lastFailure: HbSysFailure | null = null;
 
-/** The detail of the most recent failing call, or `null` if none failed yet. */
+/**
+ * The detail of the most recent failing call, or `null` if none failed yet.
+ *
+ * @example
+ * ```ts
+ * if (hbSysAllocMem(mem, 0) !== HB_SYS_SUCCESS) {
+ *   const { fn, name, message } = hbSysGetLastError()!;
+ *   console.error(`${fn}: ${name}: ${message}`);   // hbSysAllocMem: HB_SYS_INVALID_ARGUMENT: size must be …
+ * }
+ * ```
+ */
 export function hbSysGetLastError(): HbSysFailure | null {
   return lastFailure;
 }
@@ -76,18 +132,45 @@ export function hbSysGetLastError(): HbSysFailure | null {
  * `return fail(HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem', 'why; what to do')`.
  * @internal
  */
-export function fail(code: number, fn: string, message: string): number {
-  lastFailure = { fn, code, name: NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT', message };
-  return code;
+export function fail(code: number, fn: string, message: string): HbSysFailureCode {
+  const failure = asFailureCode(code);
+  lastFailure = { fn, code: failure, name: NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT', message };
+  return failure;
 }
 
-/** The error the idiomatic API throws: it carries the status code and its name. */
+const KNOWN_FAILURES: ReadonlySet<number> = new Set<HbSysKnownFailure>([
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_OUT_OF_MEMORY,
+  HB_SYS_REGISTER_MEM_FAILED,
+]);
+
+/** `code`, typed as what it is: a listed failure code, or a code no header lists. */
+function asFailureCode(code: number): HbSysFailureCode {
+  return KNOWN_FAILURES.has(code) ? (code as HbSysKnownFailure) : (code as HbSysUnknownStatus);
+}
+
+/**
+ * The error the idiomatic API throws: it carries the status code and its name.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   allocate(1 << 30);
+ * } catch (error) {
+ *   if (error instanceof HbSysError && error.code === HB_SYS_OUT_OF_MEMORY) console.log(error.detail);
+ *   else throw error;
+ * }
+ * ```
+ */
 export class HbSysError extends Error {
-  readonly code: number;
+  /** The status code, as the C-style function would have returned it. */
+  readonly code: HbSysFailureCode;
+  /** The name of the status code (`HB_SYS_OUT_OF_MEMORY`, …). */
   readonly status: HbSysStatusName;
   /** The message without the status name in front. */
   readonly detail: string;
-  constructor(code: number, message: string) {
+  /** An error with status `code` and a message that says what was wrong and what to do. */
+  constructor(code: HbSysFailureCode, message: string) {
     const status = NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT';
     super(`${status}: ${message}`);
     this.name = 'HbSysError';
@@ -97,7 +180,7 @@ export class HbSysError extends Error {
   }
 
   /** The error for a code just returned by one of the eight functions. @internal */
-  static fromLastFailure(code: number, fn: string): HbSysError {
+  static fromLastFailure(code: HbSysFailureCode, fn: string): HbSysError {
     const last = lastFailure;
     const detail = last !== null && last.code === code && last.fn === fn ? last.message : '';
     return new HbSysError(code, detail === '' ? `${fn} failed` : `${fn}: ${detail}`);

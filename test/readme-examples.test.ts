@@ -18,7 +18,7 @@ import { nodeCommand } from './helpers.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const entry = join(root, 'dist/src/index.js');
+const entry = join(root, 'dist/index.js');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 

@@ -7,8 +7,9 @@
  *   4  hbsys itself could not do the job (port in use, --out not writable, …)
  */
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { backendName, useBackend } from '../backend.js';
 import { emulator } from '../emulator/index.js';
@@ -231,11 +232,23 @@ function requireScript(script: string): void {
   }
 }
 
+/** The version in hbsys's package.json (dist/cli/ in the package, build/src/cli/ in tests). */
+function packageVersion(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'));
+      if (pkg.name === 'hbsys' && typeof pkg.version === 'string') return pkg.version;
+    } catch {}
+  }
+  return 'unknown';
+}
+
 export function makeProgram(): Command {
   const program = new Command('hbsys')
     .description(
       'BPU memory for Node.js: the hbSys API on a strict emulator, its sanitizer, and views of the memory',
     )
+    .version(packageVersion(), '-v, --version', 'print the version of hbsys')
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride()
@@ -453,38 +466,59 @@ export function makeProgram(): Command {
       },
     );
 
-  program
-    .command('bench')
-    .description(
-      'the benchmark suite (bench/suite.ts), quick: each figure beside its baseline and aim',
-    )
-    .option('--full', 'the full suite (minutes) instead of the quick run (seconds)')
-    .option('--json', 'print the report as JSON')
-    .action(async (flags: { full?: boolean; json?: boolean }) => {
-      const suite = await loadBenchSuite();
-      const bar = progressBar();
-      const report = await suite.runBenchSuite({
-        quick: !flags.full,
-        onProgress: (fraction, step) => bar.update(Math.round(fraction * 100), 100, `% ${step}`),
+  if (existsSync(fileURLToPath(BENCH_SUITE))) {
+    program
+      .command('bench')
+      .description(
+        'the benchmark suite (bench/suite.ts), quick: each figure beside its baseline and aim',
+      )
+      .option('--full', 'the full suite (minutes) instead of the quick run (seconds)')
+      .option('--json', 'print the report as JSON')
+      .action(async (flags: { full?: boolean; json?: boolean }) => {
+        const suite = await loadBenchSuite();
+        const bar = progressBar();
+        const report = await suite.runBenchSuite({
+          quick: !flags.full,
+          onProgress: (fraction, step) => bar.update(Math.round(fraction * 100), 100, `% ${step}`),
+        });
+        bar.end();
+        process.stdout.write(flags.json ? json(report) : `${suite.formatReport(report)}\n`);
       });
-      bar.end();
-      process.stdout.write(flags.json ? json(report) : `${suite.formatReport(report)}\n`);
-    });
+  } else {
+    // An installed package has no benchmark suite: not listed, but asked for, it says where.
+    program
+      .command('bench', { hidden: true })
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new UsageError(
+          'the benchmark suite ships with the repository, not the npm package: run hbsys bench ' +
+            'in a clone, after npm ci && npm run build (see bench/README.md there)',
+        );
+      });
+  }
 
   return program;
 }
 
-type BenchSuite = typeof import('../../bench/suite.js');
+/** The compiled benchmark suite: in a clone after `npm run build`; not in the npm package. */
+const BENCH_SUITE = new URL('../../build/bench/suite.js', import.meta.url);
 
-/** The benchmark suite, compiled beside the CLI in a clone; not part of the npm package. */
+/** What the CLI uses of the benchmark suite (bench/suite.ts, outside the package's sources). */
+interface BenchSuite {
+  runBenchSuite(options: {
+    quick?: boolean;
+    onProgress?: (fraction: number, step: string) => void;
+  }): Promise<unknown>;
+  formatReport(report: unknown): string;
+}
+
 async function loadBenchSuite(): Promise<BenchSuite> {
-  const url = new URL('../../bench/suite.js', import.meta.url);
   try {
-    return (await import(url.href)) as BenchSuite;
+    return (await import(BENCH_SUITE.href)) as BenchSuite;
   } catch (error) {
     throw new Error(
-      `the benchmark suite cannot be loaded (${(error as Error).message}): it ships with the ` +
-        'repository, not the npm package; run hbsys bench from a clone after npm ci && npm run build',
+      `the benchmark suite cannot be loaded (${(error as Error).message}): run npm run build`,
     );
   }
 }

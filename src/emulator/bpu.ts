@@ -45,8 +45,11 @@ import type { Region } from './physical-memory.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
 export class BpuFaultError extends Error {
+  /** Start of the range the job touched. */
   readonly phyAddr: bigint;
+  /** Bytes of that range. */
   readonly size: number;
+  /** A fault at `[phyAddr, phyAddr + size)`; the BPU makes these, programs catch them. */
   constructor(message: string, phyAddr: bigint, size: number) {
     super(message);
     this.name = 'BpuFaultError';

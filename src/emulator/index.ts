@@ -68,8 +68,14 @@ export function currentBpu(): Bpu {
   return bpu!;
 }
 
-/** The emulator as a backend of the eight functions. */
-export const emulatorBackend: Backend = {
+/** The emulator as a backend: what `useBackend('emulator')` returns. */
+export interface EmulatorBackend extends Backend {
+  /** Always `'emulator'`. */
+  readonly name: 'emulator';
+}
+
+/** The emulator as a backend of the eight functions. @internal */
+export const emulatorBackend: EmulatorBackend = {
   name: 'emulator',
   allocMem: (mem, size, cached, label) => current().allocMem(mem, size, cached, label),
   flushMem: (mem, flag) => current().flushMem(mem, flag),
@@ -86,34 +92,55 @@ export const emulatorBackend: Backend = {
 /** The model API of the emulator, made on first use. */
 let dnn: DnnBackend | undefined;
 
-/** Statistics of the emulated machine, as VMA's budget and statistics give them. */
+/**
+ * Statistics of the emulated machine, as VMA's budget and statistics give them: what
+ * {@link emulator}`.stats()` returns. Counters (`allocs`, `cleans`, …) start at zero with
+ * each `emulator.reset()`.
+ */
 export interface EmulatorStats {
   /** Bytes of ION heap. */
   heapSize: number;
   /** Bytes set aside for live allocations (whole pages). */
   bytesInUse: number;
+  /** Bytes of ION heap not set aside: `heapSize - bytesInUse`. */
   bytesFree: number;
   /** The largest allocation that can succeed now, in bytes. */
   largestFreeBlock: number;
   /** 1 - largestFreeBlock / bytesFree: 0 when the free space is one block. */
   fragmentation: number;
+  /** Live allocations (each costs one of `maxAllocations` descriptors). */
   allocationCount: number;
+  /** The highest `bytesInUse` since the reset. */
   peakBytesInUse: number;
   /** Bytes asked for by live allocations (bytesInUse less the rounding to pages). */
   bytesRequested: number;
+  /** Live registrations (hbSysRegisterMem not yet undone). */
   registrationCount: number;
+  /** Live VIO (camera, codec) buffers. */
   vioBufferCount: number;
+  /** The allocation granule in bytes. */
   pageSize: number;
+  /** Live allocations a process may hold. */
   maxAllocations: number;
+  /** Whether cached mappings model a CPU cache (`strict`) or act as uncached (`coherent`). */
   cacheModel: 'strict' | 'coherent';
+  /** Successful allocations. */
   allocs: number;
+  /** Successful frees. */
   frees: number;
+  /** CLEANs of cached memory (flushes of uncached memory do nothing and are not counted). */
   cleans: number;
+  /** INVALIDATEs of cached memory. */
   invalidates: number;
+  /** Bytes those CLEANs covered. */
   bytesCleaned: number;
+  /** Bytes those INVALIDATEs covered. */
   bytesInvalidated: number;
+  /** Bytes of dirty cache lines that CLEAN and INVALIDATE wrote back to memory. */
   bytesWrittenBack: number;
+  /** BPU jobs completed. */
   bpuJobs: number;
+  /** Bytes those jobs read and wrote. */
   bpuBytes: number;
   /** Jobs submitted and not yet completed. */
   bpuJobsInFlight: number;
@@ -121,7 +148,20 @@ export interface EmulatorStats {
   findingsByKind: Record<FindingKind, number>;
 }
 
-/** The control surface of the emulator backend. */
+/**
+ * The control surface of the emulator backend: a fresh machine, its statistics, the
+ * sanitizer's findings, VIO (camera) buffers, and the BPU.
+ *
+ * @example
+ * ```ts
+ * await emulator.reset({ heapSize: 64 << 20, sanitize: 'report' });
+ * using input = allocate(4096, { cached: true });
+ * using output = allocate(4096, { cached: true });
+ * input.write(new Uint8Array(4096).fill(7)).clean();
+ * await emulator.bpu.copy(output.phyAddr, input.phyAddr, 4096);
+ * console.log(emulator.stats().bpuJobs, emulator.findings().length);   // 1 0
+ * ```
+ */
 export const emulator = {
   /**
    * A fresh machine: empty heap, empty VIO region, cold cache. Jobs still queued on the
@@ -158,6 +198,7 @@ export const emulator = {
     return current().options;
   },
 
+  /** The statistics of the current machine, counted since the last reset. */
   stats(): EmulatorStats {
     const m = current();
     const ion = m.physical.ion;
@@ -223,7 +264,12 @@ export const emulator = {
   /** Externally owned memory with known physical addresses: camera and codec buffers. */
   vio: {
     /** Allocates a zeroed VIO buffer of `size` bytes, page-aligned. */
-    alloc(size: number): { phyAddr: bigint; size: number } {
+    alloc(size: number): {
+      /** Its physical address, page-aligned. */
+      phyAddr: bigint;
+      /** Its size in bytes, as asked for. */
+      size: number;
+    } {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
@@ -283,8 +329,10 @@ export const emulator = {
      */
     run: <K extends KernelName>(kernel: K, args: KernelArgs[K]): Promise<void> =>
       currentBpu().run(kernel, args),
+    /** The `copy` kernel: `size` bytes from `src` to `dst`, as memmove. */
     copy: (dst: bigint, src: bigint, size: number): Promise<void> =>
       currentBpu().copy(dst, src, size),
+    /** The `fill` kernel: `size` bytes at `dst` set to `byte`. */
     fill: (dst: bigint, byte: number, size: number): Promise<void> =>
       currentBpu().fill(dst, byte, size),
   },

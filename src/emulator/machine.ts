@@ -26,6 +26,8 @@ import {
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
+  type HbSysFailureCode,
+  type HbSysStatusCode,
 } from '../status.js';
 import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
@@ -186,7 +188,7 @@ export class Machine {
 
   // --- the eight functions -------------------------------------------------------------
 
-  allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): number {
+  allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): HbSysStatusCode {
     const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
     if (this.liveAllocations >= this.options.maxAllocations) {
       return fail(
@@ -210,7 +212,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): number {
+  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -252,7 +254,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  freeMem(mem: hbSysMem): number {
+  freeMem(mem: hbSysMem): HbSysStatusCode {
     const fn = 'hbSysFreeMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -284,7 +286,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  writeMem(dest: hbSysMem, src: Uint8Array, size: number): number {
+  writeMem(dest: hbSysMem, src: Uint8Array, size: number): HbSysStatusCode {
     const fn = 'hbSysWriteMem';
     const m = this.resolve(fn, dest);
     if (typeof m === 'number') return m;
@@ -296,7 +298,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  readMem(dest: Uint8Array, src: hbSysMem, size: number): number {
+  readMem(dest: Uint8Array, src: hbSysMem, size: number): HbSysStatusCode {
     const fn = 'hbSysReadMem';
     const m = this.resolve(fn, src);
     if (typeof m === 'number') return m;
@@ -308,7 +310,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  registerMem(mem: hbSysMem): number {
+  registerMem(mem: hbSysMem): HbSysStatusCode {
     const fn = 'hbSysRegisterMem';
     const phyAddr = Number(mem.phyAddr);
     const size = mem.memSize;
@@ -360,7 +362,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  unregisterMem(mem: hbSysMem): number {
+  unregisterMem(mem: hbSysMem): HbSysStatusCode {
     const fn = 'hbSysUnregisterMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -506,7 +508,7 @@ export class Machine {
   }
 
   /** The live mapping `mem` refers to, or the failure code (with a message) if none. */
-  resolve(fn: string, mem: hbSysMem): Mapping | number {
+  resolve(fn: string, mem: hbSysMem): Mapping | HbSysFailureCode {
     const view = rawVirAddr(mem);
     if (view === null || view === undefined) {
       const was = this.ended.get(mem);
@@ -677,7 +679,7 @@ function tag(view: Uint8Array, m: Mapping): void {
 /** The registrations of an owner that has none (never mutated). */
 const NO_REGISTRATIONS: Set<Registration> = new Set();
 
-function tooLarge(fn: string, size: number, length: number): number {
+function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,

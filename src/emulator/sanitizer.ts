@@ -9,6 +9,9 @@
  * mode; the others throw an HbSysSanitizerError in `throw` mode, before anything changes.
  */
 
+import { findSourceMap } from 'node:module';
+import { dirname, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hex } from '../handle-errors.js';
 import { dirtyLines } from './cpu-cache.js';
 import type { SanitizeMode } from './options.js';
@@ -60,6 +63,7 @@ export const FINDING_KINDS: readonly FindingKind[] = [
 
 /** One hazard, with what happened, where, and what to do. */
 export interface Finding {
+  /** What kind of hazard (see {@link FindingKind}). */
   readonly kind: FindingKind;
   /** What happened, to which range, and what to do. */
   readonly message: string;
@@ -95,7 +99,9 @@ const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
 
 /** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */
 export class HbSysSanitizerError extends Error {
+  /** The finding that stopped the call. */
   readonly finding: Finding;
+  /** The error for `finding`; the sanitizer makes these, programs catch them. */
   constructor(finding: Finding) {
     super(`[${finding.kind}] ${finding.message}`);
     this.name = 'HbSysSanitizerError';
@@ -233,8 +239,22 @@ export function describeLines(
   };
 }
 
-/** This package's compiled sources: their frames are left out of the stacks shown. */
-const OWN_FILES = new URL('../', import.meta.url).href;
+/** This package's compiled files (V8 names their frames by URL): left out of the stacks shown. */
+const OWN_COMPILED = new URL('../', import.meta.url).href;
+let ownSources: string | undefined;
+
+/**
+ * This package's source directory, as Node names the frames it maps back to sources (a
+ * path) when source maps are on (`--enable-source-maps`); undefined while they are off.
+ */
+function ownSourceDir(): string | undefined {
+  if (ownSources !== undefined) return ownSources;
+  const source = findSourceMap(fileURLToPath(import.meta.url))?.payload.sources[0];
+  if (source === undefined || !source.startsWith('file:')) return undefined;
+  // This file's source is <source dir>/emulator/sanitizer.ts.
+  ownSources = `${dirname(dirname(fileURLToPath(source)))}${sep}`;
+  return ownSources;
+}
 
 /** The caller's stack, without hbsys's own frames and Node's internals. */
 export function captureStack(): string {
@@ -243,10 +263,16 @@ export function captureStack(): string {
   Error.stackTraceLimit = 40;
   Error.captureStackTrace(holder, captureStack);
   Error.stackTraceLimit = limit;
+  const sources = ownSourceDir();
   return (holder.stack ?? '')
     .split('\n')
     .slice(1)
-    .filter((l) => !l.includes(OWN_FILES) && !l.includes('node:internal'))
+    .filter(
+      (l) =>
+        !l.includes(OWN_COMPILED) &&
+        (sources === undefined || !l.includes(sources)) &&
+        !l.includes('node:internal'),
+    )
     .slice(0, 12)
     .join('\n');
 }

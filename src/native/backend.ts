@@ -30,6 +30,7 @@ import {
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
+  type HbSysFailureCode,
   hbSysGetErrorDesc,
 } from '../status.js';
 import {
@@ -77,7 +78,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   /** Live registrations: free of an allocation they lie in is refused, as the emulator does. */
   const registrations = new Set<Mapping>();
 
-  function resolve(fn: string, mem: hbSysMem): Mapping | number {
+  function resolve(fn: string, mem: hbSysMem): Mapping | HbSysFailureCode {
     const view = mem.virAddr;
     if (view === null || view === undefined) return failNoMapping(fn);
     const m = view instanceof Uint8Array ? byView.get(view) : undefined;
@@ -120,7 +121,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   }
 
   /** What libdnn said, for a failure it returned. */
-  function failed(fn: string, code: number, what: string, hint: string): number {
+  function failed(fn: string, code: number, what: string, hint: string): HbSysFailureCode {
     const status = hbSysGetErrorDesc(code);
     return fail(code, fn, `libdnn (${lib.path}) refused to ${what}: ${status}; ${hint}`);
   }
@@ -341,12 +342,20 @@ export function nativeBackend(): NativeBackend {
   return loaded;
 }
 
-/** The libdnn.so the native backend loaded, or undefined while it is not loaded. */
+/**
+ * The libdnn.so the native backend loaded, or undefined while it is not loaded.
+ *
+ * @example
+ * ```ts
+ * useBackend('native');
+ * console.log(nativeLibraryPath());   // '/usr/hobot/lib/libdnn.so' on an RDK X5
+ * ```
+ */
 export function nativeLibraryPath(): string | undefined {
   return loaded?.libraryPath;
 }
 
-function tooLarge(fn: string, size: number, length: number): number {
+function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,

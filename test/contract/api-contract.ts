@@ -19,6 +19,7 @@ import {
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
   HbSysError,
+  type HbSysFlushFlag,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
@@ -279,7 +280,11 @@ export function apiContract(backend: ContractBackend): void {
       test('a flag other than 1 or 2 is INVALID_ARGUMENT', () => {
         const mem = alloc(64);
         for (const flag of [0, 3, -1, 1.5, '2', null, 2n]) {
-          assertFails(hbSysFlushMem(mem, flag as number), HB_SYS_INVALID_ARGUMENT, 'hbSysFlushMem');
+          assertFails(
+            hbSysFlushMem(mem, flag as HbSysFlushFlag),
+            HB_SYS_INVALID_ARGUMENT,
+            'hbSysFlushMem',
+          );
         }
         free(mem);
       });

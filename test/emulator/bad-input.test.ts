@@ -11,6 +11,7 @@ import {
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
+  type HbSysFlushFlag,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
@@ -130,7 +131,7 @@ describe('hbSysFlushMem', () => {
   }
   for (const flag of [0, 3, -1, '2', 2.5, null, undefined, 1n]) {
     test(`flag ${String(flag)} -> INVALID_ARGUMENT`, () => {
-      expectNoChange(I, w.cachedLive, () => hbSysFlushMem(w.cachedLive, flag as number));
+      expectNoChange(I, w.cachedLive, () => hbSysFlushMem(w.cachedLive, flag as HbSysFlushFlag));
     });
   }
   for (const which of ['freed', 'staleCopy', 'unregistered', 'foreign', '{}'] as const) {

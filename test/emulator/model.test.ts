@@ -18,6 +18,7 @@ import {
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
+  type HbSysFlushFlag,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
@@ -282,7 +283,7 @@ async function run(ops: Op[]): Promise<void> {
         const memSize = o.memSize === -1 ? full : (o.memSize % full) + 1;
         const saved = h.mem.memSize;
         h.mem.memSize = memSize;
-        const code = hbSysFlushMem(h.mem, o.flag);
+        const code = hbSysFlushMem(h.mem, o.flag as HbSysFlushFlag); // 3 too: a bad flag
         h.mem.memSize = saved;
         const ok = h.live && (o.flag === 1 || o.flag === 2);
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);

@@ -14,6 +14,7 @@ import {
   HB_SYS_MEM_CACHE_INVALIDATE,
   HB_SYS_SUCCESS,
   HbSysError,
+  type HbSysFlushFlag,
   hbSysAllocCachedMem,
   hbSysAllocMem,
   hbSysFlushMem,
@@ -53,7 +54,7 @@ function withoutC(body: () => void): void {
 
 before(() => {
   process.env.HBSYS_LIBDNN = path;
-  backend = useBackend('native') as NativeBackend;
+  backend = useBackend('native');
 });
 
 describe('hbSysMem layout', () => {
@@ -181,7 +182,7 @@ describe('stale views and bad arguments never reach C', () => {
         assert.equal(hbSysWriteMem(mem, new Uint8Array(100), size), HB_SYS_INVALID_ARGUMENT);
       }
       assert.equal(hbSysWriteMem(mem, new Uint8Array(100), 65), HB_SYS_INVALID_ARGUMENT);
-      assert.equal(hbSysFlushMem(mem, 3), HB_SYS_INVALID_ARGUMENT);
+      assert.equal(hbSysFlushMem(mem, 3 as HbSysFlushFlag), HB_SYS_INVALID_ARGUMENT);
       assert.equal(hbSysFreeMem({ ...mem, virAddr: new Uint8Array(64) }), HB_SYS_INVALID_ARGUMENT);
       assert.equal(hbSysFreeMem({ ...mem, phyAddr: mem.phyAddr + 1n }), HB_SYS_INVALID_ARGUMENT);
       assert.equal(

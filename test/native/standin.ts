@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The fixture sources, found from dist/test/native/ (compiled) or test/native/. */
+/** The fixture sources, found from build/test/native/ (compiled) or test/native/. */
 const fixtures = fileURLToPath(new URL('../../../test/fixtures/libdnn-standin/', import.meta.url));
 
 const compiler = (): string => process.env.CC || 'gcc';

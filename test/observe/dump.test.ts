@@ -91,7 +91,7 @@ describe('dumpHeap', () => {
     await smallMachine({ stacks: true });
     const a = allocate(64, { label: 'with stack' });
     const blk = dumpHeap().regions[0]!.blocks[0]!;
-    assert.match(blk.allocStack ?? '', /dump\.test\.js/);
+    assert.match(blk.allocStack ?? '', /dump\.test\.[jt]s/);
     a.free();
   });
 });

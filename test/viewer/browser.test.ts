@@ -13,7 +13,8 @@ import { chromium } from 'playwright-core';
 import { MAP_COLOURS } from '../../src/observe/map-svg.js';
 import { serve, stop, tempDir } from '../cli-helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium, or any Chromium or Chrome named by HBSYS_CHROMIUM (macOS, Ubuntu's snap). */
+const CHROMIUM = process.env.HBSYS_CHROMIUM || '/usr/bin/chromium';
 
 /** '#2563eb' as the browser reports a computed colour: 'rgb(37, 99, 235)'. */
 function rgb(hex: string): string {
@@ -24,7 +25,7 @@ function rgb(hex: string): string {
 test('the live memory map while the demo runs', async (t) => {
   assert.ok(
     existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: apt-get install chromium (npm test does, as root)`,
+    `${CHROMIUM} is missing: bash scripts/ensure-chromium.sh says what to install (npm test runs it)`,
   );
   const dir = tempDir('browser');
   // Many frames with a pause between them: the demo is still running while the page is used.

@@ -13,14 +13,23 @@
  * - output: int8 HWC [height][width][outChannels]; stride 1, so the same height and width.
  */
 
+/** The shape and quantisation of a 3x3 int8 convolution (see the definition above). */
 export interface Conv3x3Shape {
+  /** Rows of the input and of the output (stride 1, padding 1). */
   height: number;
+  /** Columns of the input and of the output. */
   width: number;
+  /** Channels of the uint8 HWC input. */
   inChannels: number;
+  /** Channels of the int8 HWC output: one bias and one 3x3 filter each. */
   outChannels: number;
+  /** Subtracted from every input byte before the multiply. Default 0. */
   inputZeroPoint?: number;
+  /** Requantisation multiplier: out = floor((acc · multiplier + 2^(shift−1)) / 2^shift). */
   multiplier: number;
+  /** Requantisation right shift, 0 … 31. */
   shift: number;
+  /** Clamp negative outputs to 0. Default false. */
   relu?: boolean;
 }
 
@@ -32,6 +41,10 @@ export function requantize(acc: number, multiplier: number, shift: number, relu:
   return relu && q < 0 ? 0 : q;
 }
 
+/**
+ * The convolution on the CPU, as the definition above reads: `input` uint8 HWC, `weights`
+ * int8 [outChannels][3][3][inChannels], `bias` int32 [outChannels]; returns int8 HWC.
+ */
 export function conv3x3Int8Reference(
   input: Uint8Array,
   weights: Int8Array,

@@ -9,6 +9,7 @@
 import type { Conv3x3Shape } from './conv3x3-int8.reference.js';
 import { argError, type Kernel, needAddress, needInt, needObject } from './kernel.js';
 
+/** The arguments of the `conv3x3Int8` kernel: its tensors by physical address, and its shape. */
 export interface Conv3x3Int8Args extends Conv3x3Shape {
   /** uint8 HWC input, height·width·inChannels bytes. */
   input: bigint;

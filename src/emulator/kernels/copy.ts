@@ -2,9 +2,13 @@
 
 import { type Kernel, needAddress, needInt, needObject } from './kernel.js';
 
+/** The arguments of the `copy` kernel. */
 export interface CopyArgs {
+  /** Physical address to copy to. */
   dst: bigint;
+  /** Physical address to copy from. */
   src: bigint;
+  /** Bytes to copy. */
   size: number;
 }
 

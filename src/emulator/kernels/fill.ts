@@ -2,9 +2,13 @@
 
 import { type Kernel, needAddress, needInt, needObject } from './kernel.js';
 
+/** The arguments of the `fill` kernel. */
 export interface FillArgs {
+  /** Physical address of the first byte to set. */
   dst: bigint;
+  /** The byte value, 0 … 255. */
   value: number;
+  /** Bytes to set. */
   size: number;
 }
 

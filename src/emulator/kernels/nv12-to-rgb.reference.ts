@@ -15,11 +15,17 @@
  *   B = (1192c + 2066d + 512) >> 10, each clamped to 0 … 255.
  */
 
+/** The sizes of an NV12 → RGB conversion with resize. */
 export interface Nv12ToRgbShape {
+  /** Width of the NV12 frame in pixels (even). */
   srcWidth: number;
+  /** Height of the NV12 frame in pixels (even). */
   srcHeight: number;
+  /** Width of the RGB output in pixels. */
   dstWidth: number;
+  /** Height of the RGB output in pixels. */
   dstHeight: number;
+  /** Byte order of each output pixel. Default `'rgb'`. */
   order?: 'rgb' | 'bgr';
 }
 

@@ -8,6 +8,7 @@
 import { argError, type Kernel, needAddress, needInt, needObject } from './kernel.js';
 import { clampByte, type Nv12ToRgbShape, sourcePosition } from './nv12-to-rgb.reference.js';
 
+/** The arguments of the `nv12ToRgb` kernel: source and destination by physical address, and the sizes. */
 export interface Nv12ToRgbArgs extends Nv12ToRgbShape {
   /** Physical address of the NV12 frame (srcWidth·srcHeight·3/2 bytes). */
   src: bigint;

@@ -12,12 +12,17 @@ import { resizeKernel } from './resize.js';
 
 /** The arguments of each kernel, by name. */
 export interface KernelArgs {
+  /** DMA copy, as memmove. */
   copy: CopyArgs;
+  /** DMA fill with one byte value. */
   fill: FillArgs;
+  /** NV12 camera frame → RGB or BGR HWC uint8, with bilinear resize. */
   nv12ToRgb: Nv12ToRgbArgs;
+  /** 3x3 int8 convolution, stride 1, padding 1, requantised to int8. */
   conv3x3Int8: Conv3x3Int8Args;
 }
 
+/** The name of a BPU kernel: `'copy' | 'fill' | 'nv12ToRgb' | 'conv3x3Int8'`. */
 export type KernelName = keyof KernelArgs;
 
 export const kernels: { readonly [K in KernelName]: Kernel<KernelArgs[K]> } = {
