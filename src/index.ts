@@ -109,6 +109,7 @@ export {
 } from './mem.js';
 export { type NativeBackend, nativeLibraryPath } from './native/backend.js';
 export { DEFAULT_LIBDNN_PATHS } from './native/libdnn.js';
+export type { MemSnapshot } from './snapshot.js';
 export {
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_OUT_OF_MEMORY,

@@ -8,9 +8,11 @@ import { type hbSysMem, rawVirAddr } from './mem.js';
 
 /** The three fields of an hbSysMem, each read once, and the object they came from. */
 export interface MemSnapshot {
+  /** `mem.phyAddr` as read (not yet validated). */
   readonly phyAddr: unknown;
   /** The mapping, read past the sanitizer's accessor (the library's read is not the CPU's). */
   readonly virAddr: unknown;
+  /** `mem.memSize` as read (not yet validated). */
   readonly memSize: unknown;
   /** The caller's object, for out-parameters and identity only: never read its fields again. */
   readonly source: hbSysMem;

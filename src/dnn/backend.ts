@@ -25,7 +25,17 @@ import type {
 } from './types.js';
 
 /** A value, or the code of a failure whose message `dnnFail` recorded. */
-export type DnnResult<T> = { readonly code: 0; readonly value: T } | { readonly code: number };
+export type DnnResult<T> =
+  | {
+      /** Success. */
+      readonly code: 0;
+      /** What the call produced. */
+      readonly value: T;
+    }
+  | {
+      /** The failure's status code. */
+      readonly code: number;
+    };
 
 /** One tensor as the front read it: every field copied once, shapes checked. */
 export interface TensorSnapshot {
@@ -39,34 +49,51 @@ export interface TensorSnapshot {
 
 /** `hbDNNInferCtrlParam` as read once. */
 export interface InferCtrlSnapshot {
+  /** An `HB_BPU_CORE_*` value. */
   readonly bpuCoreId: number;
+  /** An `HB_DSP_CORE_*` value. */
   readonly dspCoreId: number;
+  /** 0 … 255. */
   readonly priority: number;
+  /** More models follow in this task. */
   readonly more: boolean;
+  /** The user priority (smaller runs first). */
   readonly customId: number;
 }
 
 /** `hbDNNResizeCtrlParam` as read once. */
 export interface ResizeCtrlSnapshot {
+  /** An `HB_BPU_CORE_*` value. */
   readonly bpuCoreId: number;
+  /** 0 … 255. */
   readonly priority: number;
+  /** `HB_DNN_RESIZE_TYPE_BILINEAR`. */
   readonly resizeType: number;
 }
 
+/** The model API of one backend; the C-style hbDNN functions call it after reading their arguments. */
 export interface DnnBackend {
   /** `hbDNNGetVersion()`: for example `1.24.5_(3.15.55 HBRT)`. */
   getVersion(): string;
   /** Loads every model of `files`; `files` has at least one non-empty path. */
   initializeFromFiles(files: readonly string[]): DnnResult<hbPackedDNNHandle_t>;
+  /** Releases every model of `packed`; refused while tasks of them are live. */
   release(packed: hbPackedDNNHandle_t): number;
+  /** The names of the models in `packed`, in file order. */
   getModelNameList(packed: hbPackedDNNHandle_t): DnnResult<readonly string[]>;
+  /** The model called `name` in `packed`. */
   getModelHandle(packed: hbPackedDNNHandle_t, name: string): DnnResult<hbDNNHandle_t>;
+  /** How many input tensors the model takes. */
   getInputCount(model: hbDNNHandle_t): DnnResult<number>;
+  /** How many output tensors the model gives. */
   getOutputCount(model: hbDNNHandle_t): DnnResult<number>;
+  /** The name of input `index`. */
   getInputName(model: hbDNNHandle_t, index: number): DnnResult<string>;
+  /** The name of output `index`. */
   getOutputName(model: hbDNNHandle_t, index: number): DnnResult<string>;
   /** A fresh object each call; the front copies it into the caller's. */
   getInputTensorProperties(model: hbDNNHandle_t, index: number): DnnResult<hbDNNTensorProperties>;
+  /** The properties of output `index`, a fresh object each call. */
   getOutputTensorProperties(model: hbDNNHandle_t, index: number): DnnResult<hbDNNTensorProperties>;
   /**
    * Submits (or, with `task` set and an earlier `more`, appends to) a task. `output` and
@@ -84,6 +111,7 @@ export interface DnnBackend {
   waitTaskDone(task: hbDNNTaskHandle_t, timeoutMs: number): number;
   /** Resolves with the task's status (0 or a code) when it completes; never rejects. */
   taskDone(task: hbDNNTaskHandle_t): Promise<number>;
+  /** Ends a task: cancels it if it has not run; its tensors are the caller's to free. */
   releaseTask(task: hbDNNTaskHandle_t): number;
   /**
    * `hbDNNResize`, where this libdnn has it (up to 1.18.x); undefined where it does not,

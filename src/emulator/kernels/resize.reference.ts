@@ -23,7 +23,9 @@ export type ResizeFormat = 'y' | 'nv12' | 'packed3' | 'planar3';
 
 /** An image: its bytes (Y then UV for NV12), size and row stride in bytes. */
 export interface ResizeImage {
+  /** Pixels per row. */
   width: number;
+  /** Rows (of the Y plane, for NV12). */
   height: number;
   /** Bytes from one row to the next (of one plane, for NV12 and planar images). */
   stride: number;
@@ -31,9 +33,13 @@ export interface ResizeImage {
 
 /** The inclusive region of interest. */
 export interface ResizeRoi {
+  /** First column. */
   left: number;
+  /** First row. */
   top: number;
+  /** Last column (inclusive). */
   right: number;
+  /** Last row (inclusive). */
   bottom: number;
 }
 
