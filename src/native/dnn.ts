@@ -114,8 +114,8 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
   const scratch = dnn.allocBlock(SCRATCH_SIZE);
   const packs = new WeakMap<object, PackState>();
   const models = new WeakMap<object, ModelState>();
-  /** Models of live packs: a probe needs one. */
-  const liveModels = new Set<ModelState>();
+  /** Live packs: a probe needs one of their models. */
+  const livePacks = new Set<PackState>();
 
   function allocBlock(fn: string, build: () => NativeBlock): NativeBlock | number {
     try {
@@ -198,12 +198,30 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
     return m;
   }
 
+  /** libdnn's handle of some model of a live pack, or 0n when no pack is loaded. */
+  function anyModelAddress(): bigint {
+    for (const p of livePacks) {
+      for (const m of p.models.values()) return m.address;
+      clearCells();
+      if (dnn.hbDNNGetModelNameList(at(CELL), at(CELL2), p.address) !== HB_DNN_SUCCESS) continue;
+      if (cellInt32(CELL2) < 1 || cellPointer() === 0n) continue;
+      const first = dnn.readString(
+        new DataView(dnn.readBytes(cellPointer(), 8).buffer).getBigUint64(0, true),
+      );
+      clearCells();
+      if (first === null || dnn.hbDNNGetModelHandle(at(CELL), p.address, first) !== HB_DNN_SUCCESS)
+        continue;
+      if (cellPointer() !== 0n) return cellPointer();
+    }
+    return 0n;
+  }
+
   /** The struct layout of this libdnn, probed with `model` where its version does not tell. */
   function layoutFor(fn: string, model: ModelState | undefined): DnnLayout | number {
     if (layout !== undefined) return layout;
     const why = 'probe' in choice ? choice.probe : '';
-    const candidate = model ?? liveModels.values().next().value;
-    if (candidate === undefined) {
+    const candidate = model?.address ?? anyModelAddress();
+    if (candidate === 0n) {
       return dnnFail(
         HB_DNN_INCOMPATIBLE_MODEL,
         fn,
@@ -215,8 +233,8 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
     for (const get of [dnn.hbDNNGetInputTensorProperties, dnn.hbDNNGetOutputTensorProperties]) {
       bytes.fill(PROBE_MARKS[0], PROBE_A, PROBE_A + PROBE_SIZE);
       bytes.fill(PROBE_MARKS[1], PROBE_B, PROBE_B + PROBE_SIZE);
-      if (get(at(PROBE_A), candidate.address, 0) !== HB_DNN_SUCCESS) continue;
-      if (get(at(PROBE_B), candidate.address, 0) !== HB_DNN_SUCCESS) continue;
+      if (get(at(PROBE_A), candidate, 0) !== HB_DNN_SUCCESS) continue;
+      if (get(at(PROBE_B), candidate, 0) !== HB_DNN_SUCCESS) continue;
       const generation = generationFromProbe(
         bytes.subarray(PROBE_A, PROBE_A + PROBE_SIZE),
         bytes.subarray(PROBE_B, PROBE_B + PROBE_SIZE),
@@ -379,7 +397,9 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
         };
       }
       const handle = opaque<hbPackedDNNHandle_t>('hbPackedDNNHandle_t');
-      packs.set(handle, { handle, address, live: true, models: new Map() });
+      const p: PackState = { handle, address, live: true, models: new Map() };
+      packs.set(handle, p);
+      livePacks.add(p);
       return { code: 0, value: handle };
     },
 
@@ -407,7 +427,7 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       if (code !== HB_DNN_SUCCESS)
         return libFail(fn, code, 'release the pack', 'it is still loaded');
       p.live = false;
-      for (const m of p.models.values()) liveModels.delete(m);
+      livePacks.delete(p);
       return HB_DNN_SUCCESS;
     },
 
@@ -468,7 +488,6 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       const m: ModelState = { handle, address, pack: p, name: modelName, info: undefined };
       p.models.set(modelName, m);
       models.set(handle, m);
-      liveModels.add(m);
       return { code: 0, value: handle };
     },
 

@@ -182,10 +182,20 @@ const loaded = new Map<DnnVariantName, Standin>();
 export function standin(variant: DnnVariantName): Standin {
   const known = loaded.get(variant);
   if (known !== undefined) return known;
+  const s = freshStandin(variant);
+  loaded.set(variant, s);
+  return s;
+}
+
+/**
+ * New backends over the stand-in `variant`: the library is the process's one instance (the
+ * dynamic linker shares it), but the backends' state (handles, the layout chosen) is new.
+ */
+export function freshStandin(variant: DnnVariantName): Standin {
   const path = standinVariantPath(variant);
   const sys = createNativeBackend(loadLibdnn([path]));
   const dnn = sys.dnn() as NativeDnnBackend;
-  const s: Standin = {
+  return {
     variant,
     path,
     sys,
@@ -194,8 +204,6 @@ export function standin(variant: DnnVariantName): Standin {
     sysExtras: standinExtras(path),
     extras: standinDnnExtras(path),
   };
-  loaded.set(variant, s);
-  return s;
 }
 
 export const VARIANTS = Object.keys(DNN_VARIANTS) as DnnVariantName[];
