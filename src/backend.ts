@@ -7,8 +7,8 @@
  * `HBSYS_BACKEND` (default `emulator`), or explicitly with {@link useBackend}.
  */
 
-import { emulatorBackend } from './emulator/index.js';
 import type { DnnBackend } from './dnn/backend.js';
+import { emulatorBackend } from './emulator/index.js';
 import type { HbSysFlushFlag, hbSysMem } from './mem.js';
 import { nativeBackend } from './native/backend.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from './status.js';

@@ -76,7 +76,7 @@ interface ModelState {
   readonly address: bigint;
   readonly pack: PackState;
   readonly name: string;
-  /** Counts and properties, read from C once, for checking tensors at each infer. */
+  /** Counts and properties, read from C with the handle, for checking tensors at each infer. */
   info: ModelInfo | undefined;
 }
 
@@ -486,6 +486,9 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       }
       const handle = opaque<hbDNNHandle_t>('hbDNNHandle_t');
       const m: ModelState = { handle, address, pack: p, name: modelName, info: undefined };
+      // The model's interface, read once now, so that checking tensors never needs C.
+      const info = modelInfo(fn, m);
+      if (typeof info === 'number') return { code: info };
       p.models.set(modelName, m);
       models.set(handle, m);
       return { code: 0, value: handle };
