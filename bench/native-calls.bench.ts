@@ -121,7 +121,7 @@ const fields = (m: typeof rawIn) => ({
 });
 // The tensor arrays laid out once, as a C program keeps its hbDNNTensor arrays.
 const rawCall = marshalInfer(
-  rawDnn,
+  (size) => rawDnn.allocBlock(size),
   LAYOUTS.C, // the default stand-in is libdnn 1.24.5
   0n,
   [{ sysMem: [fields(rawOut)], properties: outProps }],

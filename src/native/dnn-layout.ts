@@ -209,6 +209,7 @@ export interface QuantArrays {
  */
 export function quantArrays(p: Readonly<hbDNNTensorProperties>, layout: DnnLayout): QuantArrays {
   const copy = (len: number, elementBytes: number, data: ArrayBufferView | null) => {
+    if (len === 0) return NO_BYTES;
     const out = new Uint8Array(len * elementBytes);
     if (data !== null) {
       const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -219,11 +220,12 @@ export function quantArrays(p: Readonly<hbDNNTensorProperties>, layout: DnnLayou
   return {
     shift: copy(p.shift.shiftLen, 1, p.shift.shiftData),
     scale: copy(p.scale.scaleLen, 4, p.scale.scaleData),
-    zeroPoint: layout.zeroPoints
-      ? copy(p.scale.zeroPointLen, 1, p.scale.zeroPointData)
-      : new Uint8Array(0),
+    zeroPoint: layout.zeroPoints ? copy(p.scale.zeroPointLen, 1, p.scale.zeroPointData) : NO_BYTES,
   };
 }
+
+/** Shared by every tensor without quantisation arrays (it is only ever read). */
+const NO_BYTES = new Uint8Array(0);
 
 function writeShape(view: DataView, at: number, shape: Readonly<hbDNNTensorShape>): void {
   for (let i = 0; i < HB_DNN_TENSOR_MAX_DIMENSIONS; i++) {

@@ -25,7 +25,10 @@ import {
   type SysMemFields,
   TENSOR_PROPERTIES,
 } from './dnn-layout.js';
-import type { LibdnnDnn, NativeBlock } from './libdnn.js';
+import type { NativeBlock } from './libdnn.js';
+
+/** Native memory of `size` zeroed bytes (throws when there is none). */
+export type Allocate = (size: number) => NativeBlock;
 
 /** A tensor checked against its model: the memory C will use and the caller's properties. */
 export interface ResolvedTensor {
@@ -85,9 +88,9 @@ const TASK_CELL = 0;
 const OUTPUT_CELL = 8;
 const CTRL = 16;
 
-/** Lays out one hbDNNInfer call. Throws only when malloc fails. */
+/** Lays out one hbDNNInfer call in memory from `allocate`. */
 export function marshalInfer(
-  lib: LibdnnDnn,
+  allocate: Allocate,
   layout: DnnLayout,
   task: bigint,
   output: readonly ResolvedTensor[],
@@ -101,7 +104,7 @@ export function marshalInfer(
   const outQuant = output.map((t) => quantArrays(t.properties, layout));
   let size = arraysAt;
   for (const q of [...inQuant, ...outQuant]) size += quantSize(q);
-  const block = lib.allocBlock(size);
+  const block = allocate(size);
   const view = block.bytes;
   view.setBigUint64(TASK_CELL, task, true);
   view.setBigUint64(OUTPUT_CELL, block.address + BigInt(outputAt), true);
@@ -128,9 +131,9 @@ export interface ResizeCall {
   readonly ctrl: bigint;
 }
 
-/** Lays out one hbDNNResize call. Throws only when malloc fails. */
+/** Lays out one hbDNNResize call in memory from `allocate`. */
 export function marshalResize(
-  lib: LibdnnDnn,
+  allocate: Allocate,
   layout: DnnLayout,
   output: ResolvedTensor,
   input: ResolvedTensor,
@@ -144,7 +147,7 @@ export function marshalResize(
   const arraysAt = outputAt + layout.tensorSize;
   const inQuant = quantArrays(input.properties, layout);
   const outQuant = quantArrays(output.properties, layout);
-  const block = lib.allocBlock(arraysAt + quantSize(inQuant) + quantSize(outQuant));
+  const block = allocate(arraysAt + quantSize(inQuant) + quantSize(outQuant));
   if (roi !== null) encodeRoi(block.bytes, roiAt, roi);
   encodeResizeCtrl(block.bytes, ctrlAt, ctrl);
   const extra = writeTensors(block, layout, inputAt, [input], [inQuant], arraysAt);

@@ -77,17 +77,23 @@ export class TaskTable {
   /** Every task libdnn still holds (all phases but released). */
   readonly #held = new Set<TaskState>();
 
-  constructor(lib: LibdnnDnn, freeBlock: (block: NativeBlock) => void, libFail: LibraryFailure) {
+  readonly #makeHandle: () => hbDNNTaskHandle_t;
+
+  constructor(
+    lib: LibdnnDnn,
+    freeBlock: (block: NativeBlock) => void,
+    libFail: LibraryFailure,
+    makeHandle: () => hbDNNTaskHandle_t,
+  ) {
     this.#lib = lib;
     this.#freeBlock = freeBlock;
     this.#libFail = libFail;
+    this.#makeHandle = makeHandle;
   }
 
   /** A new task over libdnn's `address`, holding `block` until it completes. */
   create(kind: TaskState['kind'], address: bigint, block: NativeBlock): TaskState {
-    const handle = Object.freeze(
-      Object.create(null, { [Symbol.toStringTag]: { value: 'hbDNNTaskHandle_t' } }),
-    ) as hbDNNTaskHandle_t;
+    const handle = this.#makeHandle();
     const t: TaskState = {
       handle,
       kind,

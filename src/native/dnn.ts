@@ -44,6 +44,7 @@ import {
   type hbPackedDNNHandle_t,
 } from '../dnn/types.js';
 import type { NativeBackend } from './backend.js';
+import { BlockPool } from './dnn-blocks.js';
 import {
   generationFromProbe,
   generationOfVersion,
@@ -51,7 +52,7 @@ import {
   PROBE_SIZE,
 } from './dnn-generation.js';
 import { type DnnGeneration, type DnnLayout, decodeProperties, LAYOUTS } from './dnn-layout.js';
-import { marshalInfer, marshalResize, type ResolvedTensor } from './dnn-marshal.js';
+import { type Allocate, marshalInfer, marshalResize, type ResolvedTensor } from './dnn-marshal.js';
 import { type TaskState, TaskTable } from './dnn-tasks.js';
 import { isImageType, resolveTensor } from './dnn-tensors.js';
 import { bindDnn, type Libdnn, type LibdnnDnn, type NativeBlock } from './libdnn.js';
@@ -96,8 +97,20 @@ const SCRATCH_SIZE = PROBE_B + PROBE_SIZE;
 
 const isInt32 = (n: unknown) => Number.isInteger(n) && (n as number) === ((n as number) | 0);
 
-function opaque<T>(kind: string): T {
-  return Object.freeze(Object.create(null, { [Symbol.toStringTag]: { value: kind } })) as T;
+/** One frozen prototype per kind of handle: it names the kind when a handle is printed. */
+const PROTOTYPES = new Map<string, object>();
+
+/** A new handle: a frozen object with no fields, recognised by identity only. */
+export function opaque<T>(kind: string): T {
+  let proto = PROTOTYPES.get(kind);
+  if (proto === undefined) {
+    const made: object = Object.freeze(
+      Object.create(null, { [Symbol.toStringTag]: { value: kind } }),
+    );
+    PROTOTYPES.set(kind, made);
+    proto = made;
+  }
+  return Object.freeze(Object.create(proto)) as T;
 }
 
 /**
@@ -111,27 +124,48 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
   let layout: DnnLayout | undefined =
     'generation' in choice ? LAYOUTS[choice.generation] : undefined;
   let blocksHeld = 0;
+  const pool = new BlockPool(dnn);
   const scratch = dnn.allocBlock(SCRATCH_SIZE);
   const packs = new WeakMap<object, PackState>();
   const models = new WeakMap<object, ModelState>();
   /** Live packs: a probe needs one of their models. */
   const livePacks = new Set<PackState>();
 
-  function allocBlock(fn: string, build: () => NativeBlock): NativeBlock | number {
+  /**
+   * Lays out one call's native block with `marshal`; the code of a failure recorded for `fn`
+   * when there is no native memory or the properties cannot be laid out (the block is freed).
+   */
+  function layOut<T extends { readonly block: NativeBlock }>(
+    fn: string,
+    marshal: (allocate: Allocate) => T,
+  ): T | number {
+    let block: NativeBlock | undefined;
     try {
-      const block = build();
+      const call = marshal((size) => {
+        block = pool.take(size);
+        return block;
+      });
       blocksHeld++;
-      return block;
+      return call;
     } catch (error) {
+      if (block === undefined) {
+        return dnnFail(
+          HB_DNN_OUT_OF_MEMORY,
+          fn,
+          `no native memory for the call's tensor arrays (${String(error)})`,
+        );
+      }
+      pool.give(block);
       return dnnFail(
-        HB_DNN_OUT_OF_MEMORY,
+        HB_DNN_INVALID_ARGUMENT,
         fn,
-        `no native memory for the call's tensor arrays (${String(error)})`,
+        `a tensor's properties could not be laid out for libdnn (${String(error)}): pass ` +
+          'properties as hbDNNGet…TensorProperties fills them',
       );
     }
   }
   function freeBlock(block: NativeBlock): void {
-    dnn.freeBlock(block);
+    pool.give(block);
     blocksHeld--;
   }
 
@@ -147,7 +181,9 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
     return dnnFail(code, fn, `libdnn (${dnn.path}) could not ${what}: ${ours}${said}; ${hint}`);
   }
 
-  const tasks = new TaskTable(dnn, freeBlock, libFail);
+  const tasks = new TaskTable(dnn, freeBlock, libFail, () =>
+    opaque<hbDNNTaskHandle_t>('hbDNNTaskHandle_t'),
+  );
 
   const cellPointer = (at = CELL) => scratch.bytes.getBigUint64(at, true);
   const cellInt32 = (at = CELL) => scratch.bytes.getInt32(at, true);
@@ -571,13 +607,11 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       if (typeof outs === 'number') return { code: outs };
       const l = layoutFor(fn, m);
       if (typeof l === 'number') return { code: l };
-      let call: ReturnType<typeof marshalInfer> | undefined;
-      const block = allocBlock(fn, () => {
-        call = marshalInfer(dnn, l, appendTo?.address ?? 0n, outs, ins, ctrl);
-        return call.block;
-      });
-      if (typeof block === 'number') return { code: block };
-      const c = call!;
+      const c = layOut(fn, (allocate) =>
+        marshalInfer(allocate, l, appendTo?.address ?? 0n, outs, ins, ctrl),
+      );
+      if (typeof c === 'number') return { code: c };
+      const block = c.block;
       const code = dnn.hbDNNInfer(c.taskCell, c.outputCell, c.input, m.address, c.ctrl);
       const address = block.bytes.getBigUint64(0, true);
       if (code !== HB_DNN_SUCCESS || address === 0n) {
@@ -673,13 +707,9 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
     if (typeof rin === 'number') return { code: rin };
     const rout = resolveTensor(fn, sys, output, expect('output', false));
     if (typeof rout === 'number') return { code: rout };
-    let call: ReturnType<typeof marshalResize> | undefined;
-    const block = allocBlock(fn, () => {
-      call = marshalResize(dnn, l, rout, rin, roi, ctrl);
-      return call.block;
-    });
-    if (typeof block === 'number') return { code: block };
-    const c = call!;
+    const c = layOut(fn, (allocate) => marshalResize(allocate, l, rout, rin, roi, ctrl));
+    if (typeof c === 'number') return { code: c };
+    const block = c.block;
     const code = dnn.hbDNNResize!(c.taskCell, c.output, c.input, c.roi, c.ctrl);
     const address = block.bytes.getBigUint64(0, true);
     if (code !== HB_DNN_SUCCESS || address === 0n) {
