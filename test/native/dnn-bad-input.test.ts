@@ -381,6 +381,29 @@ describe('tensors', () => {
     assert.equal(name.value, undefined);
   });
 
+  test('properties the front let through but C cannot be given: a code, the block back', () => {
+    const broken = {
+      sysMem: input.sysMem.map((m) => ({ ...m, source: m })),
+      properties: { ...input.properties, validShape: null },
+      source: input,
+    } as unknown as TensorSnapshot;
+    const good = {
+      sysMem: output.sysMem.map((m) => ({ ...m, source: m })),
+      properties: output.properties,
+      source: output,
+    } as TensorSnapshot;
+    withoutC(() => {
+      const r = s.dnn.infer(null, [good], [broken], add, {
+        bpuCoreId: 0,
+        dspCoreId: 0,
+        priority: 0,
+        more: false,
+        customId: 0,
+      });
+      fails(r.code, HB_DNN_INVALID_ARGUMENT, /could not be laid out for libdnn/);
+    });
+  });
+
   test('a snapshot that throws nothing reaches C: the backend reads snapshots only', () => {
     // The front snapshots tensors; the backend must not touch the caller's object again.
     const trap = new Proxy({} as hbDNNTensor, {

@@ -6,8 +6,10 @@
  */
 
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import {
   HB_DNN_API_USE_ERROR,
   HB_DNN_INVALID_ARGUMENT,
@@ -188,6 +190,24 @@ describe('waiting', () => {
     ok(s.api.hbDNNReleaseTask(task));
     assert.equal(s.extras.liveTasks(), 0);
     t.free();
+  });
+
+  test('in a worker thread: the wait blocks the worker in C, the main thread runs on', async () => {
+    const file = writeModel(MODELS);
+    const worker = new Worker(new URL('./dnn-worker-fixture.js', import.meta.url), {
+      workerData: { file, model: 'slow' },
+    });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 20);
+    const [reply] = (await once(worker, 'message')) as [
+      { code: number; out: number[]; blockedMs: number },
+    ];
+    clearInterval(timer);
+    assert.equal(reply.code, 0);
+    assert.deepEqual(reply.out, [...expected(IN, 16, 16, 2, 0)]);
+    assert.ok(reply.blockedMs >= SLOW_MS - 20, `the worker waited ${reply.blockedMs} ms`);
+    assert.ok(ticks >= 5, `the main thread ran ${ticks} times meanwhile`);
+    await once(worker, 'exit');
   });
 
   test('a task that fails: its code, with libdnn’s own words', async () => {
