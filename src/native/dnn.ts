@@ -347,6 +347,7 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
   function name(fn: string, model: unknown, index: number, side: Side): DnnResult<string> {
     const m = lookupModel(fn, model);
     if (typeof m === 'number') return { code: m };
+    if (!isInt32(index)) return { code: badIndex(fn, side) };
     clearCells();
     const get = side === 'input' ? dnn.hbDNNGetInputName : dnn.hbDNNGetOutputName;
     const code = get(at(CELL), m.address, index);
@@ -366,6 +367,7 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
   ): DnnResult<hbDNNTensorProperties> {
     const m = lookupModel(fn, model);
     if (typeof m === 'number') return { code: m };
+    if (!isInt32(index)) return { code: badIndex(fn, side) };
     const p = readProperties(fn, m, side, index);
     return typeof p === 'number' ? { code: p } : { code: 0, value: p };
   }
@@ -636,6 +638,9 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
 
     waitTaskDone(task, timeoutMs) {
       const fn = 'hbDNNWaitTaskDone';
+      if (!isInt32(timeoutMs)) {
+        return dnnFail(HB_DNN_INVALID_ARGUMENT, fn, 'timeout must be a 32-bit integer (ms)');
+      }
       const t = tasks.lookup(fn, task);
       return typeof t === 'number' ? t : tasks.wait(fn, t, timeoutMs);
     },
@@ -727,6 +732,10 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
   }
 
   return backend;
+}
+
+function badIndex(fn: string, side: Side): number {
+  return dnnFail(HB_DNN_INVALID_ARGUMENT, fn, `the index must be an integer: ${indexHint(side)}`);
 }
 
 function indexHint(side: Side): string {

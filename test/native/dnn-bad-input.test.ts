@@ -368,6 +368,20 @@ describe('tensors', () => {
     });
   });
 
+  test('indices and timeouts that are not int32: INVALID_ARGUMENT before C', () => {
+    withoutC(() => {
+      fails(s.api.hbDNNGetInputName({}, add, 0.5), HB_DNN_INVALID_ARGUMENT, /an integer/);
+      fails(s.api.hbDNNGetOutputTensorProperties({}, add, 2 ** 31), HB_DNN_INVALID_ARGUMENT);
+    });
+    const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
+    ok(s.api.hbDNNInfer(task, [output], [input], add, ctrl()));
+    withoutC(() => {
+      fails(s.api.hbDNNWaitTaskDone(task.value!, 1.5), HB_DNN_INVALID_ARGUMENT, /timeout/);
+    });
+    ok(s.api.hbDNNWaitTaskDone(task.value!, -1));
+    ok(s.api.hbDNNReleaseTask(task.value!));
+  });
+
   test('indices past the counts: C’s code and which count bounds them', () => {
     const p: Partial<hbDNNTensorProperties> = {};
     fails(
