@@ -178,13 +178,15 @@ describe('waiting', () => {
     const t = tensors(slow);
     const task = submit(slow, t);
     let ticks = 0;
+    // A loop blocked for the task's 300 ms would tick once at most, late; under qemu on a
+    // busy machine a free one ticks far fewer than 15 times, but more than once.
     const timer = setInterval(() => ticks++, 20);
     const started = Date.now();
     const [a, b] = await Promise.all([s.dnn.taskDone(task), s.dnn.taskDone(task)]);
     clearInterval(timer);
     assert.deepEqual([a, b], [0, 0]);
     assert.ok(Date.now() - started >= SLOW_MS - 20);
-    assert.ok(ticks >= 5, `the event loop ran ${ticks} times`);
+    assert.ok(ticks >= 2, `the event loop ran ${ticks} times`);
     assert.deepEqual(t.out(), expected(IN, 16, 16, 2, 0));
     assert.equal(await s.dnn.taskDone(task), 0, 'a completed task resolves at once');
     ok(s.api.hbDNNReleaseTask(task));
@@ -206,7 +208,7 @@ describe('waiting', () => {
     assert.equal(reply.code, 0);
     assert.deepEqual(reply.out, [...expected(IN, 16, 16, 2, 0)]);
     assert.ok(reply.blockedMs >= SLOW_MS - 20, `the worker waited ${reply.blockedMs} ms`);
-    assert.ok(ticks >= 5, `the main thread ran ${ticks} times meanwhile`);
+    assert.ok(ticks >= 2, `the main thread ran ${ticks} times meanwhile`);
     await once(worker, 'exit');
   });
 
