@@ -55,7 +55,7 @@ export interface NativeBackend extends Backend {
   /**
    * The live native mapping behind a snapshot of an hbSysMem this backend handed out, for
    * the model API, which puts the C pointer where `virAddr` is; or what is wrong with it.
-   * Records nothing: the caller fails with its own code.
+   * Records nothing: the caller fails with its own code. @internal
    */
   nativeMappingOf(mem: MemSnapshot): NativeMemRef | { readonly problem: string };
   dnn(): DnnBackend;
