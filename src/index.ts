@@ -73,6 +73,7 @@ export {
   Model,
   type TensorInfo,
 } from './dnn-model/model.js';
+export { resizeImage } from './dnn-model/resize.js';
 export {
   allocateTensor,
   DnnTensor,
