@@ -16,7 +16,7 @@
  *    same boxes.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type HbSysBuffer, register } from '../buffer.js';
@@ -92,7 +92,8 @@ export interface DemoResult {
   tensorWidth: number;
   tensorHeight: number;
   resized: boolean;
-  model: { name: string; file: string; config: string; source: string };
+  /** The model: its name, the package's ONNX it came from, and the config it was compiled with. */
+  model: { name: string; source: string; config: string };
   /** Frames whose map agreed with the ONNX runtime's (within TOLERANCE, same boxes). */
   framesVerified: number;
   verified: boolean;
@@ -276,7 +277,11 @@ async function pipeline(options: DemoOptions): Promise<Omit<DemoResult, Measured
       tensorWidth,
       tensorHeight,
       resized,
-      model: { name: model.name, file: files.bin, config: files.config, source: files.source },
+      model: {
+        name: model.name,
+        source: files.source,
+        config: readFileSync(files.config, 'utf8'),
+      },
       framesVerified,
       verified: framesVerified === frames,
       tolerance: TOLERANCE,

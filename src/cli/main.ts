@@ -289,7 +289,10 @@ export function makeProgram(): Command {
       ),
     4,
   )
-    .option('--out <dir>', 'write stats.json, dump.json, trace.json and map.svg there')
+    .option(
+      '--out <dir>',
+      "write stats.json, dump.json, trace.json, map.svg and the model's config (ppocr_det.yaml) there",
+    )
     .option('--json', 'print the result as JSON on stdout')
     .action(async (flags: DemoFlags & { out?: string; json?: boolean }) => {
       if (flags.out) prepareOut(flags.out);
@@ -302,6 +305,7 @@ export function makeProgram(): Command {
           'stats.json': json(result.stats),
           'dump.json': json(result.dumpAtEnd),
           'trace.json': json(trace.toTrace()),
+          'ppocr_det.yaml': result.model.config,
           'map.svg': renderMapSvg(result.dumpAtEnd.regions, {
             subtitle: 'after the last frame, before the buffers were freed',
           }),
@@ -311,7 +315,7 @@ export function makeProgram(): Command {
       process.stdout.write(flags.json ? json(rest) : `${demoSummary(result)}\n`);
       if (flags.out && !flags.json)
         process.stdout.write(
-          `  wrote             ${['stats.json', 'dump.json', 'trace.json', 'map.svg'].map((f) => join(flags.out!, f)).join(', ')}\n`,
+          `  wrote             ${['stats.json', 'dump.json', 'trace.json', 'map.svg', 'ppocr_det.yaml'].map((f) => join(flags.out!, f)).join(', ')}\n`,
         );
       if (!result.verified || result.findings > 0) process.exitCode = EXIT.problems;
     });
