@@ -2,7 +2,7 @@
  * The benchmark suite as a function, for `npm run bench` (bench/run.ts) and `hbsys bench`.
  *
  * Every figure is measured against a baseline in the same run (these machines are shared
- * and noisy), and the aims of issue 6 are checked here, in the summary, never by a test.
+ * and noisy), and the aims of issues 6 and 9 are checked here, in the summary, never by a test.
  */
 
 import { type AllocatorResult, allocatorBench } from './allocator.bench.js';
@@ -110,7 +110,7 @@ function notRun(figure: string, aim: string): SummaryRow {
   return { figure, hbsys: '—', baseline: '—', ratio: '—', aim, verdict: 'not run' };
 }
 
-/** The aims of issue 6, checked against this run's figures. */
+/** The aims of issues 6 and 9, checked against this run's figures. */
 export function summarize(r: BenchReport): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const alloc = (live: number, w: 'pairs' | 'churn') =>
