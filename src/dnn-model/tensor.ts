@@ -14,7 +14,7 @@
  */
 
 import { currentBackend } from '../backend.js';
-import { allocate, type HbSysBuffer } from '../buffer.js';
+import { allocate, HbSysBuffer } from '../buffer.js';
 import { readProperties } from '../dnn/read.js';
 import { HB_DNN_INVALID_ARGUMENT } from '../dnn/status.js';
 import type { hbDNNTensor, hbDNNTensorProperties } from '../dnn/types.js';
@@ -235,13 +235,15 @@ export function wrapTensor(
   buffers: readonly HbSysBuffer[],
 ): DnnTensor {
   const { p, element, layout } = prepare(properties);
-  if (!Array.isArray(buffers) || buffers.length !== layout.memBytes.length) {
+  // One read of the caller's array: the buffers checked are the buffers used.
+  const list: unknown[] | undefined = Array.isArray(buffers) ? [...buffers] : undefined;
+  if (list === undefined || list.length !== layout.memBytes.length) {
     throw bad(
       `wrapTensor: this tensor needs ${layout.memBytes.length} buffer(s), got ${describe(buffers)}`,
     );
   }
-  for (const [i, b] of buffers.entries()) {
-    if (b === null || typeof b !== 'object' || !('mem' in b) || b.freed) {
+  for (const [i, b] of list.entries()) {
+    if (!(b instanceof HbSysBuffer) || b.freed) {
       throw bad(`wrapTensor: buffers[${i}] must be a live HbSysBuffer, got ${describe(b)}`);
     }
     if (b.size < layout.memBytes[i]!) {
@@ -250,5 +252,5 @@ export function wrapTensor(
       );
     }
   }
-  return new DnnTensor(p, buffers, layout, element, false);
+  return new DnnTensor(p, list as HbSysBuffer[], layout, element, false);
 }

@@ -249,6 +249,11 @@ describe('tensors and infer', () => {
     registered.free();
     emulator.vio.free(vio.phyAddr);
     assert.throws(() => wrapTensor(p, []), /needs 1 buffer/);
+    assert.throws(() => wrapTensor(p, [{ mem: {}, size: 12 }] as never), {
+      code: HB_DNN_INVALID_ARGUMENT,
+      message: /must be a live HbSysBuffer/,
+    });
+    assert.throws(() => wrapTensor(p, [registered]), /was freed|live HbSysBuffer/);
     assert.deepEqual(newFindings(), []);
   });
 
