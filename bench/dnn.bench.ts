@@ -119,7 +119,7 @@ async function inference(quick: boolean): Promise<DnnResult['inference']> {
       await session.run(feeds);
     };
     const rounds = quick ? 2 : 4;
-    const timeMs = quick ? 1500 : 5000;
+    const timeMs = quick ? 800 : 5000;
     const h: OpStats[] = [];
     const d: OpStats[] = [];
     for (let i = 0; i < rounds; i++) {
@@ -222,7 +222,7 @@ async function taskOverhead(quick: boolean): Promise<DnnResult['task']> {
         },
         copy: () => emulator.bpu.copy(b.phyAddr, a.phyAddr, 16),
       },
-      quick ? 1000 : 3000,
+      quick ? 400 : 3000,
     );
     return { inferWait: r.inferWait!, inferAwait: r.inferAwait!, copy: r.copy! };
   } finally {
