@@ -259,9 +259,7 @@ input_parameters:
       [6, 7, 8, 9, 10],
       [11, 12, 13, 14, 15],
     ];
-    rows.forEach((r, i) => {
-      inputs[0]!.sysMem[0]!.virAddr!.set(r, i * 16);
-    });
+    for (const [i, r] of rows.entries()) inputs[0]!.sysMem[0]!.virAddr!.set(r, i * 16);
     run(m.model, inputs, outputs);
     assert.deepEqual([...f32(outputs[0]!)], rows.flat());
     freeAll([...inputs, ...outputs]);
