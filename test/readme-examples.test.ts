@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
+import { identityModel, writeModel } from './dnn/models.js';
 import { nodeCommand } from './helpers.js';
 
 const run = promisify(execFile);
@@ -38,7 +39,14 @@ for (const [i, source] of blocks.entries()) {
     const dir = mkdtempSync(join(tmpdir(), 'hbsys-readme-'));
     const file = join(dir, `example-${i + 1}.mjs`);
     writeFileSync(file, js);
+    // The model examples load model.bin: the emulator reads the model.onnx beside it.
+    if (source.includes('hbDNNInitializeFromFiles')) {
+      const config =
+        'input_parameters:\n  input_type_rt: nv12\n  input_type_train: rgb\n  input_layout_train: NCHW\n';
+      writeModel(dir, 'model', identityModel([1, 3, 4, 4]), config);
+    }
     const { stderr } = await run(...nodeCommand([file]), {
+      cwd: dir,
       timeout: 60_000,
       env: { ...process.env, HBSYS_SANITIZE: 'throw', HB_DNN_SIM_BPU_MEM_SIZE: '16' },
     });
