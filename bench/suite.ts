@@ -2,7 +2,7 @@
  * The benchmark suite as a function, for `npm run bench` (bench/run.ts) and `hbsys bench`.
  *
  * Every figure is measured against a baseline in the same run (these machines are shared
- * and noisy), and the aims of issue 6 are checked here, in the summary, never by a test.
+ * and noisy), and the aims of issues 6 and 9 are checked here, in the summary, never by a test.
  */
 
 import { type AllocatorResult, allocatorBench } from './allocator.bench.js';
@@ -10,6 +10,7 @@ import { type ApiResult, apiBench } from './api.bench.js';
 import { type BpuResult, bpuBench } from './bpu.bench.js';
 import { type CacheRow, cacheBench } from './cache.bench.js';
 import { type CopyRow, copiesBench, copySizes, MIB } from './copies.bench.js';
+import { type DnnResult, dnnBench } from './dnn.bench.js';
 import { type FragResult, fragmentationBench } from './fragmentation.bench.js';
 import { fmt, formatBytes, formatCount, type MachineInfo, machineInfo, table } from './measure.js';
 import { type MemoryResult, memoryBench } from './memory.bench.js';
@@ -43,6 +44,7 @@ export interface BenchReport {
   cache: CacheRow[];
   memory: MemoryResult;
   bpu: BpuResult;
+  dnn: DnnResult;
   summary: SummaryRow[];
 }
 
@@ -50,7 +52,7 @@ export interface BenchReport {
 export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchReport> {
   const quick = options.quick ?? false;
   const began = performance.now();
-  const steps = 7;
+  const steps = 8;
   let step = 0;
   const progress = (what: string) => options.onProgress?.(Math.min(1, step / steps), what);
   const next = (what: string) => {
@@ -77,6 +79,8 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
   const memory = await memoryBench(quick ? 100_000 : 1_000_000);
   next('BPU');
   const bpu = await bpuBench(quick, progress);
+  next('models');
+  const dnn = await dnnBench(quick, progress);
   options.onProgress?.(1, 'done');
 
   const report: BenchReport = {
@@ -90,6 +94,7 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
     cache,
     memory,
     bpu,
+    dnn,
     summary: [],
   };
   report.summary = summarize(report);
@@ -105,7 +110,7 @@ function notRun(figure: string, aim: string): SummaryRow {
   return { figure, hbsys: '—', baseline: '—', ratio: '—', aim, verdict: 'not run' };
 }
 
-/** The aims of issue 6, checked against this run's figures. */
+/** The aims of issues 6 and 9, checked against this run's figures. */
 export function summarize(r: BenchReport): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const alloc = (live: number, w: 'pairs' | 'churn') =>
@@ -259,6 +264,31 @@ export function summarize(r: BenchReport): SummaryRow[] {
     ratio: x(cost),
     aim: '≤ 3× slower, 0 findings',
     verdict: verdict(cost <= 3 && b.pipeline.findings === 0),
+  });
+
+  const inf = r.dnn.inference;
+  const infFigure =
+    'model inference, PP-OCRv4 det 320x256 NV12 (write, CLEAN, infer, wait, INVALIDATE, read), median';
+  if ('skipped' in inf) {
+    rows.push(notRun(infFigure, '≤ 1.15× ONNX runtime directly'));
+  } else {
+    rows.push({
+      figure: infFigure,
+      hbsys: `${fmt(inf.hbsys.medianNs / 1e6)} ms`,
+      baseline: `${fmt(inf.direct.medianNs / 1e6)} ms onnxruntime-web session.run, one thread`,
+      ratio: x(inf.ratio),
+      aim: '≤ 1.15× ONNX runtime directly',
+      verdict: verdict(inf.ratio <= 1.15),
+    });
+  }
+  const t = r.dnn.task;
+  rows.push({
+    figure: 'task overhead: hbDNNInfer + hbDNNWaitTaskDone + release, trivial model, median',
+    hbsys: `${ns(t.inferWait.medianNs)} blocking, ${ns(t.inferAwait.medianNs)} awaited`,
+    baseline: `${ns(t.copy.medianNs)} BPU 16 B copy job`,
+    ratio: x(t.inferWait.medianNs / t.copy.medianNs),
+    aim: '— (information)',
+    verdict: 'met',
   });
 
   const m = r.memory;
@@ -416,6 +446,33 @@ export function formatReport(r: BenchReport): string {
           `${fmt(bp.bandwidth.setGBps)} GB/s`,
           `${fmt(bp.pipeline.offFps)} fps`,
           `${fmt(bp.pipeline.reportFps)} fps (${bp.pipeline.findings} findings)`,
+        ],
+      ],
+    ),
+  );
+
+  const d = r.dnn;
+  out.push('\nModels on the BPU (median / p99)');
+  out.push(
+    table(
+      ['figure', 'hbsys', 'baseline'],
+      [
+        'skipped' in d.inference
+          ? ['PP-OCRv4 det inference', `not run: ${d.inference.skipped}`, '—']
+          : [
+              `PP-OCRv4 det ${d.inference.width}x${d.inference.height}, ${d.inference.rounds} rounds`,
+              `${fmt(d.inference.hbsys.medianNs / 1e6)} / ${fmt(d.inference.hbsys.p99Ns / 1e6)} ms`,
+              `${fmt(d.inference.direct.medianNs / 1e6)} / ${fmt(d.inference.direct.p99Ns / 1e6)} ms onnxruntime-web directly`,
+            ],
+        [
+          'trivial model task, blocking wait',
+          `${fmt(d.task.inferWait.medianNs)} / ${fmt(d.task.inferWait.p99Ns)} ns`,
+          `${fmt(d.task.copy.medianNs)} / ${fmt(d.task.copy.p99Ns)} ns BPU 16 B copy`,
+        ],
+        [
+          'trivial model task, promise wait',
+          `${fmt(d.task.inferAwait.medianNs)} / ${fmt(d.task.inferAwait.p99Ns)} ns`,
+          '',
         ],
       ],
     ),

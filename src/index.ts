@@ -64,6 +64,22 @@ export {
   hbDNNStatusName,
 } from './dnn/status.js';
 export * from './dnn/types.js';
+export type { TensorData } from './dnn-model/element.js';
+export { HbDNNError } from './dnn-model/error.js';
+export {
+  type InferOptions,
+  type LoadOptions,
+  loadModel,
+  Model,
+  type TensorInfo,
+} from './dnn-model/model.js';
+export { resizeImage } from './dnn-model/resize.js';
+export {
+  allocateTensor,
+  DnnTensor,
+  type TensorOptions,
+  wrapTensor,
+} from './dnn-model/tensor.js';
 export {
   BpuFaultError,
   type CacheModel,

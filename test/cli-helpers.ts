@@ -20,8 +20,17 @@ export const SMALL_ENV = { HB_DNN_SIM_BPU_MEM_SIZE: '16' };
 
 /** Runs `hbsys args…` to completion. */
 export function hbsys(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runBin(BIN, args, env);
+}
+
+/** Runs the hbsys command at `bin` (another copy of the package) to completion. */
+export function runBin(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const [command, commandArgs] = nodeCommand([BIN, ...args]);
+    const [command, commandArgs] = nodeCommand([bin, ...args]);
     const child = spawn(command, commandArgs, {
       env: { ...process.env, ...SMALL_ENV, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,49 +1,88 @@
 /**
- * The demo: a realistic BPU pipeline on the emulator, as a camera application on the
- * board runs it.
+ * The demo: a camera → BPU model → CPU pipeline on the emulator, as a camera application on
+ * the board runs it, with a real pretrained model (PaddleOCR's PP-OCRv4 text detector).
  *
- * 1. camera: a simulated camera writes each NV12 frame into one of a ring of VIO buffers
- *    (a device write to physical memory, as the ISP does);
- * 2. register: the frame's buffer is registered (hbSysRegisterMem) so the BPU may use it;
- * 3. BPU nv12ToRgb: the frame is converted and resized into a cached input tensor;
- *    the registration then ends, and the buffer goes back to the camera;
- * 4. BPU conv3x3Int8: an int8 3x3 convolution (uncached weights and bias, written once by
- *    the CPU) into a cached output tensor;
- * 5. INVALIDATE and post-process: the CPU invalidates the output, then computes a checksum
- *    and per-channel sums;
- * 6. verify: the same statistic from the CPU reference kernels over the frame's bytes.
- *
- * Every stage is timed. The result says what moved where and whether every frame matched.
+ * 1. camera: a simulated camera writes each NV12 frame (text on a shaded background) into
+ *    one of a ring of VIO buffers (a device write to physical memory, as the ISP does);
+ * 2. register: the frame's buffer is registered (hbSysRegisterMem) and wrapped as an NV12
+ *    tensor, without a copy;
+ * 3. resize (when the camera's size differs from the model's): hbDNNResize on the BPU into
+ *    the model's own NV12 input tensor (libdnn 1.18, the X3's; X5 has no resize);
+ * 4. infer: hbDNNInfer of the detector compiled for NV12 input (its config beside it),
+ *    hbDNNWaitTaskDone, INVALIDATE of the output; the frame's registration then ends;
+ * 5. post-process on the CPU: the probability map becomes text boxes;
+ * 6. verify: the same model run directly by onnxruntime-web on the same NV12 bytes (and the
+ *    resize against its CPU reference): the maps must agree within TOLERANCE and give the
+ *    same boxes.
  */
 
-import { allocate, type HbSysBuffer, register } from '../buffer.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type HbSysBuffer, register } from '../buffer.js';
+import type { hbDNNTensorProperties } from '../dnn/types.js';
+import { loadModel, type Model } from '../dnn-model/model.js';
+import { resizeImage } from '../dnn-model/resize.js';
+import { allocateTensor, wrapTensor } from '../dnn-model/tensor.js';
 import { emulator } from '../emulator/index.js';
 import { referenceKernels } from '../emulator/kernels/references.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
 import { currentFindings } from '../observe/findings.js';
 import { type ObservedStats, observeStats } from '../observe/stats.js';
+import { drawFrame, type Rect, type TextLine } from './demo/camera.js';
+import { iou, scaleRect, type TextBox, textBoxes } from './demo/db-postprocess.js';
+import { writeDetector } from './demo/detector.js';
+import { ReferenceDetector } from './demo/reference.js';
+
+export { DemoSetupError } from './demo/detector.js';
+
+/**
+ * Largest difference allowed between a probability of the map from hbsys and from the ONNX
+ * runtime run directly. Both run the same runtime on the same float input, so they agree
+ * exactly here; the margin allows for a runtime that sums in another order.
+ */
+export const TOLERANCE = 1e-4;
 
 export interface DemoOptions {
   /** Frames to run. */
   frames: number;
-  /** Camera frame size (even numbers: NV12 has one UV pair per 2x2 pixels). */
+  /** Camera frame size (even; a multiple of 16 wide when it is resized). */
   width: number;
   height: number;
-  /** The model's input tensor size. */
+  /** The model's input size (multiples of 32). Equal to the camera's: no resize. */
   tensorWidth: number;
   tensorHeight: number;
   /** Called after each frame (progress bar, live page); awaited. */
   onFrame?: (frame: number, frames: number) => void | Promise<void>;
 }
 
-/** Time spent in each stage, in ms, summed over all frames. */
+/**
+ * Time spent in each stage, in ms, summed over the frames after the first (over the only
+ * frame when there is one): the first run of a model warms the runtime up, and is timed
+ * on its own as `firstFrameMs`.
+ */
 export interface StageTimes {
   camera: number;
   register: number;
-  nv12ToRgb: number;
-  conv3x3Int8: number;
-  invalidateAndPostProcess: number;
+  resize: number;
+  infer: number;
+  postProcess: number;
   verify: number;
+}
+
+export interface FrameResult {
+  /** The text lines the camera drew, in camera pixels. */
+  lines: TextLine[];
+  /** The detector's boxes from hbsys's output, in camera pixels. */
+  boxes: (Rect & { score: number })[];
+  /** Lines that the boxes over them cover: the union of those boxes has an IoU of 0.5 or more. */
+  linesFound: number;
+  /** Largest difference between hbsys's map and the ONNX runtime's. */
+  maxAbsDiff: number;
+  /** Whether both maps gave the same boxes. */
+  sameBoxes: boolean;
+  /** Whether hbDNNResize's output equals its CPU reference (true when there is no resize). */
+  resizeExact: boolean;
 }
 
 export interface DemoResult {
@@ -52,19 +91,31 @@ export interface DemoResult {
   height: number;
   tensorWidth: number;
   tensorHeight: number;
-  outChannels: number;
-  /** Frames whose post-processed statistic matched the CPU reference. */
+  resized: boolean;
+  /** The model: its name, the package's ONNX it came from, and the config it was compiled with. */
+  model: { name: string; source: string; config: string };
+  /** Frames whose map agreed with the ONNX runtime's (within TOLERANCE, same boxes). */
   framesVerified: number;
   verified: boolean;
-  /** Frames per second of the pipeline (stages 1-5; the verification is not counted). */
+  tolerance: number;
+  /** Largest difference over all frames. */
+  maxAbsDiff: number;
+  /** Text lines drawn and found over all frames. */
+  textLines: { drawn: number; found: number };
+  /** Frames per second of the pipeline (stages 1-5, the verification not counted) after the first frame. */
   framesPerSecond: number;
-  /** Wall time of the whole run, verification and setup included. */
+  /** The first frame's pipeline (stages 1-5), runtime warm-up included. */
+  firstFrameMs: number;
+  /** Frames the stage times are summed over. */
+  timedFrames: number;
+  /** Wall time of the whole run, model loading and verification included. */
   wallMs: number;
+  /** Loading the model (hbDNNInitializeFromFiles) and the reference session. */
+  loadMs: { hbsys: number; reference: number };
   stages: StageTimes;
   /** Bytes the camera wrote, bytes the BPU moved (read + written). */
   bytes: { camera: number; bpu: number };
-  /** The last frame's statistic, as the CPU computed it from the BPU's output. */
-  lastFrame: FrameStatistic;
+  lastFrame: FrameResult;
   findings: number;
   /** The heap after the last frame, before the buffers were freed. */
   dumpAtEnd: HeapDump;
@@ -72,195 +123,218 @@ export interface DemoResult {
   stats: ObservedStats;
 }
 
-/** What the CPU post-process computes from an output tensor. */
-export interface FrameStatistic {
-  /** FNV-1a over the output bytes. */
-  checksum: number;
-  /** Sum of each output channel. */
-  channelSums: number[];
+const RING = 3;
+
+/** NV12 properties of a `width`×`height` image, from the model's input properties. */
+function nv12Properties(
+  like: hbDNNTensorProperties,
+  width: number,
+  height: number,
+): hbDNNTensorProperties {
+  const p = structuredClone(like);
+  p.validShape.dimensionSize = [1, 3, height, width, 0, 0, 0, 0];
+  p.alignedShape.dimensionSize = [1, 3, height, width, 0, 0, 0, 0];
+  p.alignedByteSize = (width * height * 3) / 2;
+  return p;
 }
 
-const IN_CHANNELS = 3;
-const OUT_CHANNELS = 8;
-const RING = 3;
-const MULTIPLIER = 3;
-const SHIFT = 10;
+type Measured = 'stats' | 'findings' | 'wallMs';
 
-/** Runs the pipeline on the current machine. */
+/**
+ * Runs the pipeline on the current machine; the statistics and findings are taken once
+ * everything is freed. Throws DemoSetupError when a package it needs is missing.
+ */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const { frames, width, height, tensorWidth, tensorHeight } = options;
   const started = performance.now();
+  const result = await pipeline(options);
+  return {
+    ...result,
+    wallMs: performance.now() - started,
+    findings: currentFindings().length,
+    stats: observeStats(),
+  };
+}
+
+async function pipeline(options: DemoOptions): Promise<Omit<DemoResult, Measured>> {
+  const { frames, width, height, tensorWidth, tensorHeight } = options;
+  const resized = width !== tensorWidth || height !== tensorHeight;
   const frameBytes = (width * height * 3) / 2;
-  const stages: StageTimes = {
+  const zero = (): StageTimes => ({
     camera: 0,
     register: 0,
-    nv12ToRgb: 0,
-    conv3x3Int8: 0,
-    invalidateAndPostProcess: 0,
+    resize: 0,
+    infer: 0,
+    postProcess: 0,
     verify: 0,
-  };
-  const ring = Array.from({ length: RING }, () => emulator.vio.alloc(frameBytes));
-  const weights = makeWeights();
-  const bias = makeBias();
-  let framesVerified = 0;
-  let cameraBytes = 0;
-  let lastFrame: FrameStatistic = { checksum: 0, channelSums: [] };
-  let dumpAtEnd: HeapDump;
-  const bpuBytesBefore = emulator.stats().bpuBytes;
-  {
-    // Weights and bias: written once by the CPU into uncached memory, so no CLEAN is needed.
-    using weightsBuf = allocate(weights.byteLength, { label: 'conv weights (int8)' });
-    using biasBuf = allocate(bias.byteLength, { label: 'conv bias (int32)' });
-    weightsBuf.write(weights);
-    biasBuf.write(bias);
-    using input = allocate(tensorWidth * tensorHeight * IN_CHANNELS, {
-      cached: true,
-      label: 'input tensor (RGB)',
+  });
+  const pipelineMs = (s: StageTimes) => s.camera + s.register + s.resize + s.infer + s.postProcess;
+  let stages = zero();
+  let firstFrameMs = 0;
+  const dir = mkdtempSync(join(tmpdir(), 'hbsys-demo-'));
+  let reference: ReferenceDetector | undefined;
+  const ring: { phyAddr: bigint }[] = [];
+  try {
+    const files = writeDetector(dir, tensorWidth, tensorHeight);
+    let t = performance.now();
+    using model: Model = loadModel(files.bin);
+    const loadHbsys = performance.now() - t;
+    t = performance.now();
+    reference = await ReferenceDetector.load(files.source);
+    const loadReference = performance.now() - t;
+    for (let i = 0; i < RING; i++) ring.push(emulator.vio.alloc(frameBytes));
+    const inputProps = model.inputs[0]!.properties;
+    const cameraProps = nv12Properties(inputProps, width, height);
+    using input = resized ? allocateTensor(inputProps, { label: 'model input (NV12)' }) : null;
+    using output = allocateTensor(model.outputs[0]!.properties, {
+      label: 'model output (text probability)',
     });
-    using output = allocate(tensorWidth * tensorHeight * OUT_CHANNELS, {
-      cached: true,
-      label: 'output tensor (int8)',
-    });
-    const resize = {
-      srcWidth: width,
-      srcHeight: height,
-      dstWidth: tensorWidth,
-      dstHeight: tensorHeight,
-      order: 'rgb' as const,
-    };
-    const conv = {
-      height: tensorHeight,
-      width: tensorWidth,
-      inChannels: IN_CHANNELS,
-      inputZeroPoint: 128,
-      outChannels: OUT_CHANNELS,
-      multiplier: MULTIPLIER,
-      shift: SHIFT,
-      relu: true,
-    };
+    const bpuBytesBefore = emulator.stats().bpuBytes;
+    let framesVerified = 0;
+    let cameraBytes = 0;
+    let maxAbsDiff = 0;
+    const textLines = { drawn: 0, found: 0 };
+    let lastFrame: FrameResult | undefined;
     const frame = new Uint8Array(frameBytes);
+    const map = new Float32Array(tensorWidth * tensorHeight);
     for (let i = 0; i < frames; i++) {
+      if (i === 1) {
+        firstFrameMs = pipelineMs(stages);
+        stages = zero();
+      }
       const slot = ring[i % RING]!;
-      let t = performance.now();
+      t = performance.now();
       const lap = (stage: keyof StageTimes) => {
         const now = performance.now();
         stages[stage] += now - t;
         t = now;
       };
-      drawFrame(frame, width, height, i);
+      const lines = drawFrame(frame, width, height, i);
       emulator.vio.write(slot.phyAddr, frame);
       cameraBytes += frameBytes;
       lap('camera');
       const registered: HbSysBuffer = register(slot.phyAddr, frameBytes, {
         label: `camera frame ${i}`,
       });
-      lap('register');
+      let modelInput: Uint8Array;
+      let resizeExact = true;
       try {
-        await emulator.bpu.run('nv12ToRgb', {
-          src: registered.phyAddr,
-          dst: input.phyAddr,
-          ...resize,
-        });
+        using camera = wrapTensor(cameraProps, [registered]);
+        lap('register');
+        if (input !== null) {
+          await resizeImage(input, camera);
+          lap('resize');
+        }
+        await model.infer([input ?? camera], [output]);
+        lap('infer');
+        output.read(map);
+        // The NV12 bytes the model was given, for the check below (not timed as pipeline).
+        modelInput = input === null ? frame : (input.read() as Uint8Array);
       } finally {
         // The BPU is done with the frame: the camera may fill its buffer again.
         registered.free();
       }
-      lap('nv12ToRgb');
-      await emulator.bpu.run('conv3x3Int8', {
-        input: input.phyAddr,
-        weights: weightsBuf.phyAddr,
-        bias: biasBuf.phyAddr,
-        output: output.phyAddr,
-        ...conv,
-      });
-      lap('conv3x3Int8');
-      output.invalidate();
-      lastFrame = statistic(output.view(Int8Array), OUT_CHANNELS);
-      lap('invalidateAndPostProcess');
-      const rgb = referenceKernels.nv12ToRgb(frame, resize);
-      const expected = statistic(
-        referenceKernels.conv3x3Int8(rgb, weights, bias, conv),
-        OUT_CHANNELS,
-      );
-      if (sameStatistic(lastFrame, expected)) framesVerified++;
+      const boxes = textBoxes(map, tensorWidth, tensorHeight);
+      lap('postProcess');
+      if (input !== null) {
+        const expected = referenceKernels.resize(
+          'nv12',
+          frame,
+          { width, height, stride: width },
+          { left: 0, top: 0, right: width - 1, bottom: height - 1 },
+          { width: tensorWidth, height: tensorHeight, stride: tensorWidth },
+        );
+        resizeExact = sameBytes(modelInput, expected);
+      }
+      const direct = await reference.run(modelInput, tensorWidth, tensorHeight);
+      const diff = maxDifference(map, direct);
+      const sameBoxes = sameBoxList(boxes, textBoxes(direct, tensorWidth, tensorHeight));
+      maxAbsDiff = Math.max(maxAbsDiff, diff);
+      if (diff <= TOLERANCE && sameBoxes && resizeExact) framesVerified++;
+      const sx = width / tensorWidth;
+      const sy = height / tensorHeight;
+      const inCamera = boxes.map((b) => ({ ...scaleRect(b, sx, sy), score: b.score }));
+      const linesFound = lines.filter((l) => found(l, inCamera)).length;
+      textLines.drawn += lines.length;
+      textLines.found += linesFound;
+      lastFrame = {
+        lines,
+        boxes: inCamera,
+        linesFound,
+        maxAbsDiff: diff,
+        sameBoxes,
+        resizeExact,
+      };
       lap('verify');
       await options.onFrame?.(i + 1, frames);
     }
-    dumpAtEnd = dumpHeap();
-  }
-  for (const slot of ring) emulator.vio.free(slot.phyAddr);
-  const pipelineMs =
-    stages.camera +
-    stages.register +
-    stages.nv12ToRgb +
-    stages.conv3x3Int8 +
-    stages.invalidateAndPostProcess;
-  return {
-    frames,
-    width,
-    height,
-    tensorWidth,
-    tensorHeight,
-    outChannels: OUT_CHANNELS,
-    framesVerified,
-    verified: framesVerified === frames,
-    framesPerSecond: pipelineMs > 0 ? (frames * 1000) / pipelineMs : 0,
-    wallMs: performance.now() - started,
-    stages,
-    bytes: { camera: cameraBytes, bpu: emulator.stats().bpuBytes - bpuBytesBefore },
-    lastFrame,
-    findings: currentFindings().length,
-    dumpAtEnd,
-    stats: observeStats(),
-  };
-}
-
-/**
- * A camera frame: a diagonal luma gradient that moves with the frame number, and slowly
- * varying chroma, so that every frame differs and resizing has edges to interpolate.
- */
-export function drawFrame(frame: Uint8Array, width: number, height: number, index: number): void {
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) frame[row + x] = (x + y * 2 + index * 5) & 0xff;
-  }
-  const uv = width * height;
-  for (let y = 0; y < height / 2; y++) {
-    for (let x = 0; x < width / 2; x++) {
-      const o = uv + y * width + x * 2;
-      frame[o] = (128 + ((x * 3 + index) & 0x3f) - 32) & 0xff;
-      frame[o + 1] = (128 + ((y * 5 - index) & 0x3f) - 32) & 0xff;
-    }
+    const dumpAtEnd = dumpHeap();
+    if (frames === 1) firstFrameMs = pipelineMs(stages);
+    const timed = Math.max(1, frames - 1);
+    return {
+      frames,
+      width,
+      height,
+      tensorWidth,
+      tensorHeight,
+      resized,
+      model: {
+        name: model.name,
+        source: files.source,
+        config: readFileSync(files.config, 'utf8'),
+      },
+      framesVerified,
+      verified: framesVerified === frames,
+      tolerance: TOLERANCE,
+      maxAbsDiff,
+      textLines,
+      framesPerSecond: pipelineMs(stages) > 0 ? (timed * 1000) / pipelineMs(stages) : 0,
+      firstFrameMs,
+      timedFrames: timed,
+      loadMs: { hbsys: loadHbsys, reference: loadReference },
+      stages,
+      bytes: { camera: cameraBytes, bpu: emulator.stats().bpuBytes - bpuBytesBefore },
+      lastFrame: lastFrame!,
+      dumpAtEnd,
+    };
+  } finally {
+    for (const slot of ring) emulator.vio.free(slot.phyAddr);
+    await reference?.release();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Deterministic int8 weights [out][3][3][in], small so that outputs do not saturate. */
-function makeWeights(): Int8Array {
-  const w = new Int8Array(OUT_CHANNELS * 9 * IN_CHANNELS);
-  let s = 12345;
-  for (let i = 0; i < w.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    w[i] = ((s >>> 16) % 17) - 8;
-  }
-  return w;
+/** Whether the boxes that overlap `line` (a line may come out as one box per word) cover it. */
+function found(line: Rect, boxes: readonly Rect[]): boolean {
+  const over = boxes.filter((b) => iou(line, b) > 0);
+  if (over.length === 0) return false;
+  const x0 = Math.min(...over.map((b) => b.x));
+  const y0 = Math.min(...over.map((b) => b.y));
+  const x1 = Math.max(...over.map((b) => b.x + b.width));
+  const y1 = Math.max(...over.map((b) => b.y + b.height));
+  return iou(line, { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }) >= 0.5;
 }
 
-function makeBias(): Int32Array {
-  return Int32Array.from({ length: OUT_CHANNELS }, (_, c) => (c - OUT_CHANNELS / 2) * 300);
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
 }
 
-/** The post-process: FNV-1a checksum and per-channel sums of an HWC int8 tensor. */
-export function statistic(output: Int8Array, channels: number): FrameStatistic {
-  let h = 0x811c9dc5;
-  const sums = new Array<number>(channels).fill(0);
-  for (let i = 0; i < output.length; i++) {
-    const v = output[i]!;
-    h = Math.imul(h ^ (v & 0xff), 0x01000193) >>> 0;
-    sums[i % channels]! += v;
-  }
-  return { checksum: h, channelSums: sums };
+function sameBoxList(a: readonly TextBox[], b: readonly TextBox[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every(
+      (x, i) =>
+        x.x === b[i]!.x &&
+        x.y === b[i]!.y &&
+        x.width === b[i]!.width &&
+        x.height === b[i]!.height &&
+        Math.abs(x.score - b[i]!.score) <= TOLERANCE,
+    )
+  );
 }
 
-function sameStatistic(a: FrameStatistic, b: FrameStatistic): boolean {
-  return a.checksum === b.checksum && a.channelSums.every((s, i) => s === b.channelSums[i]);
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }

@@ -48,13 +48,16 @@ function evenSide(value: string): number {
   return n;
 }
 
+/** The detector's input: sides in multiples of 32 (its feature pyramid halves them 5 times). */
 function tensorSize(value: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/.exec(value);
   const width = Number(m?.[1]);
   const height = Number(m?.[2]);
-  if (!m || width < 1 || height < 1 || width > 4096 || height > 4096) {
+  const side = (n: number) => n >= 32 && n <= 2048 && n % 32 === 0;
+  if (!m || !side(width) || !side(height)) {
     throw new InvalidArgumentError(
-      `expected WIDTHxHEIGHT with each side in 1 … 4096, e.g. 224x224, got '${value}'`,
+      `expected WIDTHxHEIGHT with each side a multiple of 32 in 32 … 2048 (the text detector's ` +
+        `input), e.g. 320x256, got '${value}'`,
     );
   }
   return { width, height };
@@ -83,13 +86,23 @@ function addDemoOptions(cmd: Command, frames: number): Command {
     .option('--width <px>', 'camera frame width (even)', evenSide, 640)
     .option('--height <px>', 'camera frame height (even)', evenSide, 480)
     .addOption(
-      new Option('--tensor <WxH>', "the model's input tensor size")
+      new Option(
+        '--tensor <WxH>',
+        "the model's input size (multiples of 32); the camera's size: no hbDNNResize",
+      )
         .argParser(tensorSize)
-        .default({ width: 224, height: 224 }, '224x224'),
+        .default({ width: 320, height: 256 }, '320x256'),
     );
 }
 
 function demoOptions(flags: DemoFlags): DemoOptions {
+  const resized = flags.width !== flags.tensor.width || flags.height !== flags.tensor.height;
+  if (resized && flags.width % 16 !== 0) {
+    throw new UsageError(
+      `--width ${flags.width}: hbDNNResize reads camera rows in steps of 16 bytes, so a frame ` +
+        `that is resized must be a multiple of 16 wide (or give --tensor the camera's size)`,
+    );
+  }
   return {
     frames: flags.frames,
     width: flags.width,
@@ -131,17 +144,28 @@ function ms(v: number): string {
 
 export function demoSummary(r: DemoResult): string {
   const s = r.stats;
-  const per = (v: number) => ms(v / r.frames);
+  const per = (v: number) => ms(v / r.timedFrames);
   const st = r.stages;
+  const last = r.lastFrame;
+  const boxes = last.boxes
+    .map((b) => `${b.width}x${b.height} at (${b.x}, ${b.y}) p=${b.score.toFixed(2)}`)
+    .join(', ');
+  const resize = r.resized ? ` -> hbDNNResize ${r.tensorWidth}x${r.tensorHeight}` : '';
   return [
-    `hbsys demo: ${r.frames} frames, camera ${r.width}x${r.height} NV12 -> BPU nv12ToRgb ${r.tensorWidth}x${r.tensorHeight} ` +
-      `-> BPU conv3x3Int8 (${r.outChannels} channels) -> INVALIDATE + CPU post-process`,
+    `hbsys demo: ${r.frames} frames, camera ${r.width}x${r.height} NV12 -> register${resize} -> ` +
+      `hbDNNInfer ${r.model.name} (PP-OCRv4 text detector, NV12 input) -> INVALIDATE + CPU text boxes`,
     `  backend           ${backendName()} (cache model ${s.cacheModel})`,
-    `  frames/s          ${r.framesPerSecond.toFixed(1)} (pipeline; the CPU-reference check is not counted)`,
-    `  per frame         camera ${per(st.camera)}, register ${per(st.register)}, nv12ToRgb ${per(st.nv12ToRgb)}, ` +
-      `conv3x3Int8 ${per(st.conv3x3Int8)}, INVALIDATE + post-process ${per(st.invalidateAndPostProcess)}, ` +
-      `CPU reference ${per(st.verify)}`,
+    `  model             ${r.model.source}, compiled for NV12 ${r.tensorWidth}x${r.tensorHeight} by its config`,
+    `  frames/s          ${r.framesPerSecond.toFixed(1)} (pipeline; the check is not counted)` +
+      (r.frames > 1 ? '; after the first frame' : ''),
+    `  first frame       ${ms(r.firstFrameMs)} (the runtime warms up on its first run)`,
+    `  per frame         camera ${per(st.camera)}, register ${per(st.register)}, ` +
+      (r.resized ? `resize ${per(st.resize)}, ` : '') +
+      `infer ${per(st.infer)}, post-process ${per(st.postProcess)}, check ${per(st.verify)}`,
+    `  load              hbDNNInitializeFromFiles ${ms(r.loadMs.hbsys)}, reference session ${ms(r.loadMs.reference)}`,
     `  wall time         ${ms(r.wallMs)}`,
+    `  text lines        ${r.textLines.found}/${r.textLines.drawn} found (the boxes over a line cover it: IoU >= 0.5)`,
+    `  last frame        ${last.boxes.length} box(es): ${boxes || 'none'}`,
     `  bytes moved       camera ${formatBytes(r.bytes.camera)}, BPU ${formatBytes(r.bytes.bpu)} (read + written)`,
     `  flushes           ${s.cleans} CLEAN (${formatBytes(s.bytesCleaned)}), ${s.invalidates} INVALIDATE ` +
       `(${formatBytes(s.bytesInvalidated)})`,
@@ -149,7 +173,9 @@ export function demoSummary(r: DemoResult): string {
     `  heap              ${formatBytes(s.heapSize)}, peak ${formatBytes(s.peakBytesInUse)} in use, ` +
       `${s.allocationCount} allocations live after the run, ${s.allocs} allocs, ${s.frees} frees`,
     `  registrations     ${s.registrations} (${s.registrationCount} live after the run)`,
-    `  verified          ${r.framesVerified}/${r.frames} frames match the CPU reference` +
+    `  verified          ${r.framesVerified}/${r.frames} frames match onnxruntime-web run directly ` +
+      `(max |diff| ${r.maxAbsDiff.toExponential(1)}, tolerance ${r.tolerance}, same boxes` +
+      `${r.resized ? ', resize = CPU reference' : ''})` +
       (r.verified ? '' : '  <-- MISMATCH'),
     `  findings          ${r.findings}`,
   ].join('\n');
@@ -185,6 +211,15 @@ export function findingsText(findings: readonly FindingJson[]): string {
     lines.push(`  ${i + 1}. ${f.kind}${where}${size}${label}: ${f.message}`);
   });
   return lines.join('\n');
+}
+
+/** Makes the --out directory before a long run, so that a bad path fails at once. */
+function prepareOut(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (error) {
+    throw new Error(`cannot write --out ${dir}: ${(error as Error).message}`);
+  }
 }
 
 function writeOut(dir: string, files: Record<string, string>): void {
@@ -261,14 +296,19 @@ export function makeProgram(): Command {
     program
       .command('demo')
       .description(
-        'run the camera -> BPU -> CPU pipeline on the emulator (NV12 frames in VIO memory, registered, ' +
-          'BPU resize to RGB, BPU int8 conv, INVALIDATE, CPU post-process checked against the reference)',
+        'run the camera -> BPU model -> CPU pipeline on the emulator (NV12 frames with text in VIO ' +
+          'memory, registered, hbDNNResize, the PP-OCRv4 text detector by hbDNNInfer, INVALIDATE, text ' +
+          'boxes on the CPU, checked against onnxruntime-web run directly)',
       ),
-    30,
+    4,
   )
-    .option('--out <dir>', 'write stats.json, dump.json, trace.json and map.svg there')
+    .option(
+      '--out <dir>',
+      "write stats.json, dump.json, trace.json, map.svg and the model's config (ppocr_det.yaml) there",
+    )
     .option('--json', 'print the result as JSON on stdout')
     .action(async (flags: DemoFlags & { out?: string; json?: boolean }) => {
+      if (flags.out) prepareOut(flags.out);
       await demoMachine();
       const trace = flags.out ? new TraceRecorder() : undefined;
       const result = await demoWithProgress(flags);
@@ -278,6 +318,7 @@ export function makeProgram(): Command {
           'stats.json': json(result.stats),
           'dump.json': json(result.dumpAtEnd),
           'trace.json': json(trace.toTrace()),
+          'ppocr_det.yaml': result.model.config,
           'map.svg': renderMapSvg(result.dumpAtEnd.regions, {
             subtitle: 'after the last frame, before the buffers were freed',
           }),
@@ -287,7 +328,7 @@ export function makeProgram(): Command {
       process.stdout.write(flags.json ? json(rest) : `${demoSummary(result)}\n`);
       if (flags.out && !flags.json)
         process.stdout.write(
-          `  wrote             ${['stats.json', 'dump.json', 'trace.json', 'map.svg'].map((f) => join(flags.out!, f)).join(', ')}\n`,
+          `  wrote             ${['stats.json', 'dump.json', 'trace.json', 'map.svg', 'ppocr_det.yaml'].map((f) => join(flags.out!, f)).join(', ')}\n`,
         );
       if (!result.verified || result.findings > 0) process.exitCode = EXIT.problems;
     });
@@ -440,6 +481,7 @@ export function makeProgram(): Command {
             });
             status =
               `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ` +
+              `${result.textLines.found}/${result.textLines.drawn} text lines found, ` +
               `${result.findings} findings`;
           } catch (error) {
             // Nothing to watch any more: stop serving, and say why.

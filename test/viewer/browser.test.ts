@@ -37,9 +37,9 @@ test('the live memory map while the demo runs', async (t) => {
     '--width',
     '64',
     '--height',
-    '48',
+    '64',
     '--tensor',
-    '16x12',
+    '64x64',
   ]);
   const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
     executablePath: CHROMIUM,
@@ -69,8 +69,8 @@ test('the live memory map while the demo runs', async (t) => {
     const jobs = Number(await page.evaluate('document.body.dataset.bpuJobs'));
     await page.waitForFunction(`Number(document.body.dataset.bpuJobs) > ${jobs}`);
 
-    // The demo holds, in the ION heap: uncached weights and bias, cached input and output
-    // tensors, then free space; in the VIO region: a ring of 3 camera buffers (one of which
+    // The demo holds, in the ION heap: the model's cached output tensor (the registered
+    // camera frame is its input), then free space; in the VIO region: a ring of 3 camera buffers (one of which
     // may be registered at the moment) and free space. (Page code as strings: the tests
     // compile without the DOM library.)
     const kinds = (await page.evaluate(`[...document.querySelectorAll('#map g.region')].map((r) => [
@@ -78,7 +78,7 @@ test('the live memory map while the demo runs', async (t) => {
       [...r.querySelectorAll('g.block')].map((g) => g.dataset.kind),
     ])`)) as [string, string[]][];
     assert.equal(kinds.length, 2);
-    assert.deepEqual(kinds[0], ['ion', ['uncached', 'uncached', 'cached', 'cached', 'free']]);
+    assert.deepEqual(kinds[0], ['ion', ['cached', 'free']]);
     const [vioName, vioKinds] = kinds[1]!;
     assert.equal(vioName, 'vio');
     assert.equal(vioKinds.length, 4);
@@ -95,12 +95,12 @@ test('the live memory map while the demo runs', async (t) => {
       r.parentNode.dataset.kind,
       getComputedStyle(r).fill,
     ])`)) as [string, string][];
-    assert.ok(fills.length >= 9);
+    assert.ok(fills.length >= 6);
     for (const [kind, fill] of fills)
       assert.equal(fill, rgb(MAP_COLOURS[kind as keyof typeof MAP_COLOURS]), kind);
 
-    // Hover the input tensor: the tooltip gives its address, size and label.
-    const input = page.locator('#map g.block[data-label="input tensor (RGB)"]');
+    // Hover the output tensor: the tooltip gives its address, size and label.
+    const input = page.locator('#map g.block[data-label="model output (text probability)"]');
     const addr = await input.getAttribute('data-addr');
     assert.match(addr ?? '', /^0x[0-9a-f]{8}$/);
     await input.hover();
@@ -108,11 +108,11 @@ test('the live memory map while the demo runs', async (t) => {
     await tooltip.waitFor({ state: 'visible' });
     const tip = (await tooltip.textContent()) ?? '';
     assert.ok(tip.includes(addr!), tip);
-    assert.ok(tip.includes('input tensor (RGB)'), tip);
-    assert.match(tip, /\(576 bytes\)|\(4096 bytes\)/);
+    assert.ok(tip.includes('model output (text probability)'), tip);
+    assert.match(tip, /\(16384 bytes\)/);
 
     // The statistics and findings panels are filled.
-    assert.equal(await page.locator('[data-stat="allocationCount"]').textContent(), '4');
+    assert.equal(await page.locator('[data-stat="allocationCount"]').textContent(), '1');
     assert.equal(await page.locator('#findings').textContent(), 'no findings');
 
     const shot = join(dir, 'memory-map.png');
