@@ -27,6 +27,15 @@ export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: stri
     const memSize = mem.memSize;
     return Object.freeze({ phyAddr, virAddr, memSize, source: mem });
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: errorText(error) };
+  }
+}
+
+/** The text of something a caller's code threw; never throws itself. */
+export function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'a value that cannot be shown';
   }
 }

@@ -15,19 +15,27 @@ export const HB_SYS_INVALID_ARGUMENT = -6000129;
 export const HB_SYS_OUT_OF_MEMORY = -6000130;
 /** The range to register is unknown to the system or already registered. */
 export const HB_SYS_REGISTER_MEM_FAILED = -6000131;
+/**
+ * hbsys's own code, not the vendor's: the backend could not be loaded (for `native`,
+ * libdnn.so; or `HBSYS_BACKEND` names no backend). Every call fails with it, and
+ * {@link hbSysGetLastError} says why and which paths were tried.
+ */
+export const HBSYS_BACKEND_UNAVAILABLE = -6000999;
 
 /** The names of the status codes, as in the vendor header. */
 export type HbSysStatusName =
   | 'HB_SYS_SUCCESS'
   | 'HB_SYS_INVALID_ARGUMENT'
   | 'HB_SYS_OUT_OF_MEMORY'
-  | 'HB_SYS_REGISTER_MEM_FAILED';
+  | 'HB_SYS_REGISTER_MEM_FAILED'
+  | 'HBSYS_BACKEND_UNAVAILABLE';
 
 const NAMES: ReadonlyMap<number, HbSysStatusName> = new Map([
   [HB_SYS_SUCCESS, 'HB_SYS_SUCCESS'],
   [HB_SYS_INVALID_ARGUMENT, 'HB_SYS_INVALID_ARGUMENT'],
   [HB_SYS_OUT_OF_MEMORY, 'HB_SYS_OUT_OF_MEMORY'],
   [HB_SYS_REGISTER_MEM_FAILED, 'HB_SYS_REGISTER_MEM_FAILED'],
+  [HBSYS_BACKEND_UNAVAILABLE, 'HBSYS_BACKEND_UNAVAILABLE'],
 ]);
 
 const DESCRIPTIONS: ReadonlyMap<number, string> = new Map([
@@ -35,6 +43,10 @@ const DESCRIPTIONS: ReadonlyMap<number, string> = new Map([
   [HB_SYS_INVALID_ARGUMENT, 'invalid argument'],
   [HB_SYS_OUT_OF_MEMORY, 'out of memory'],
   [HB_SYS_REGISTER_MEM_FAILED, 'register memory failed'],
+  [
+    HBSYS_BACKEND_UNAVAILABLE,
+    'the hbsys backend could not be loaded (hbSysGetLastError() says why); not an argument error',
+  ],
 ]);
 
 /** The name of a status code, or `undefined` for a number that is not one. */
@@ -60,7 +72,8 @@ export function hbSysGetErrorDesc(code: number): string {
 export interface HbSysFailure {
   readonly fn: string;
   readonly code: number;
-  readonly name: HbSysStatusName;
+  /** The code's name; undefined for a code that is none of the known ones (from libdnn). */
+  readonly name: HbSysStatusName | undefined;
   readonly message: string;
 }
 
@@ -77,19 +90,20 @@ export function hbSysGetLastError(): HbSysFailure | null {
  * @internal
  */
 export function fail(code: number, fn: string, message: string): number {
-  lastFailure = { fn, code, name: NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT', message };
+  lastFailure = { fn, code, name: NAMES.get(code), message };
   return code;
 }
 
 /** The error the idiomatic API throws: it carries the status code and its name. */
 export class HbSysError extends Error {
   readonly code: number;
-  readonly status: HbSysStatusName;
+  /** The code's name; undefined for a code that is none of the known ones (from libdnn). */
+  readonly status: HbSysStatusName | undefined;
   /** The message without the status name in front. */
   readonly detail: string;
   constructor(code: number, message: string) {
-    const status = NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT';
-    super(`${status}: ${message}`);
+    const status = NAMES.get(code);
+    super(`${status ?? `unknown status code ${code}`}: ${message}`);
     this.name = 'HbSysError';
     this.code = code;
     this.status = status;
