@@ -28,7 +28,25 @@ const dvByteLength = intrinsic(DataView.prototype, 'byteLength');
 const abByteLength = intrinsic(ArrayBuffer.prototype, 'byteLength');
 const sabByteLength = intrinsic(SharedArrayBuffer.prototype, 'byteLength');
 
+const taKeys = (typedArrayProto as { keys: Getter }).keys;
+
 const call = (getter: Getter, target: unknown) => Reflect.apply(getter, target, []);
+
+const DETACHED = 'detached or out of bounds: its ArrayBuffer was transferred or shrunk';
+
+/**
+ * Whether a typed array of length 0 is really empty rather than detached or left out of
+ * bounds by a shrunk buffer (which also read as length 0): the engine's own validation,
+ * through a method that checks and changes nothing.
+ */
+function isInBounds(x: unknown): boolean {
+  try {
+    call(taKeys, x);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * A fixed-length Uint8Array over the bytes of `x`, made by hbsys, or the reason `x` is not
@@ -42,6 +60,7 @@ export function hostBytes(x: unknown): Uint8Array | string {
     buffer = call(taBuffer, x) as ArrayBufferLike;
     offset = call(taByteOffset, x) as number;
     length = call(taByteLength, x) as number;
+    if (length === 0 && !isInBounds(x)) return DETACHED;
   } else if (types.isDataView(x)) {
     try {
       buffer = call(dvBuffer, x) as ArrayBufferLike;
@@ -49,7 +68,7 @@ export function hostBytes(x: unknown): Uint8Array | string {
       length = call(dvByteLength, x) as number;
     } catch {
       // A DataView's accessors throw once its buffer is detached or it is out of bounds.
-      return 'detached or out of bounds: its ArrayBuffer was transferred or shrunk';
+      return DETACHED;
     }
   } else if (types.isArrayBuffer(x)) {
     buffer = x;
@@ -66,7 +85,7 @@ export function hostBytes(x: unknown): Uint8Array | string {
     return new Uint8Array(buffer, offset, length);
   } catch {
     // A detached buffer, or a view that a shrunk resizable buffer left out of bounds.
-    return 'detached or out of bounds: its ArrayBuffer was transferred or shrunk';
+    return DETACHED;
   }
 }
 
