@@ -43,7 +43,7 @@ import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
-import { PhysicalMemory, REF_CHUNK, type Region } from './physical-memory.js';
+import { PhysicalMemory, type PlanePool, REF_CHUNK, type Region } from './physical-memory.js';
 import { captureStack, type Finding, Sanitizer } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
@@ -150,7 +150,8 @@ export class Machine {
   private liveAllocations = 0;
   private liveRegistrations = 0;
 
-  constructor(options: ResolvedOptions, findings: Finding[]) {
+  /** `pool`: physical memory of replaced machines to take over (see physical-memory.ts). */
+  constructor(options: ResolvedOptions, findings: Finding[], pool?: PlanePool) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
     this.physical = new PhysicalMemory(
@@ -158,6 +159,7 @@ export class Machine {
       options.vioSize,
       options.pageSize,
       this.strict,
+      pool,
     );
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
     this.hazards = new Hazards(this);
