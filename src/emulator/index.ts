@@ -7,6 +7,7 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Backend } from '../backend.js';
+import { hostBytes } from '../host-bytes.js';
 import { errorText } from '../snapshot.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
 import { Bpu } from './bpu.js';
@@ -282,12 +283,8 @@ export const emulator = {
      */
     write(phyAddr: bigint, bytes: ArrayBufferView): void {
       const m = current();
-      const src =
-        bytes instanceof Uint8Array
-          ? bytes
-          : ArrayBuffer.isView(bytes)
-            ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-            : undefined;
+      const view = ArrayBuffer.isView(bytes) ? hostBytes(bytes) : undefined;
+      const src = typeof view === 'string' ? undefined : view;
       const addr = typeof phyAddr === 'bigint' ? Number(phyAddr) : Number.NaN;
       const vio = m.physical.vio;
       const owner = src && m.ownerCovering(addr, src.byteLength);
