@@ -226,19 +226,20 @@ function isObject(x: unknown): x is hbSysMem {
 export function isFillable(x: unknown): x is hbSysMem {
   if (!isObject(x) || ArrayBuffer.isView(x)) return false;
   try {
-    for (const key of ['phyAddr', 'virAddr', 'memSize']) {
-      const d = Object.getOwnPropertyDescriptor(x, key);
-      if (d === undefined) {
-        if (!Object.isExtensible(x)) return false;
-      } else if (d.set === undefined && d.writable !== true) {
-        return false;
-      }
-    }
+    return (
+      fieldWritable(x, 'phyAddr') && fieldWritable(x, 'virAddr') && fieldWritable(x, 'memSize')
+    );
   } catch {
     // A Proxy whose traps throw: not an object hbsys can fill.
     return false;
   }
-  return true;
+}
+
+/** Whether an own `key` of `x` can be written, or, absent, added. */
+function fieldWritable(x: object, key: string): boolean {
+  const d = Object.getOwnPropertyDescriptor(x, key);
+  if (d === undefined) return Object.isExtensible(x);
+  return d.set !== undefined || d.writable === true;
 }
 
 function isSize(n: unknown): n is number {

@@ -29,6 +29,7 @@ const abByteLength = intrinsic(ArrayBuffer.prototype, 'byteLength');
 const sabByteLength = intrinsic(SharedArrayBuffer.prototype, 'byteLength');
 
 const taKeys = (typedArrayProto as { keys: Getter }).keys;
+const taTag = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag)!.get as Getter;
 
 const call = (getter: Getter, target: unknown) => Reflect.apply(getter, target, []);
 
@@ -56,7 +57,9 @@ export function hostBytes(x: unknown): Uint8Array | string {
   let buffer: ArrayBufferLike;
   let offset: number;
   let length: number;
-  if (types.isTypedArray(x)) {
+  // The engine's toStringTag getter: a typed array's name, undefined for anything else
+  // (a Proxy, a DataView, an impostor with a typed-array prototype), and never a throw.
+  if (call(taTag, x) !== undefined) {
     buffer = call(taBuffer, x) as ArrayBufferLike;
     offset = call(taByteOffset, x) as number;
     length = call(taByteLength, x) as number;

@@ -11,47 +11,82 @@
 import { type hbSysMem, RAW_VIR_ADDR } from './mem.js';
 import { errorText as reason } from './snapshot.js';
 
-type Key = 'phyAddr' | 'virAddr' | 'memSize' | typeof RAW_VIR_ADDR;
-
 /** Puts the recorded properties back; best effort (a hostile object may refuse again). */
-export type Restore = () => void;
+export interface Restore {
+  restore(): void;
+}
 
 /**
- * Runs `write` against `mem`, recording first the own properties it may touch. Returns a
- * function that restores them, or the reason `write` failed (then already restored).
+ * The own properties a write may touch, as they were: the fields it writes, and the
+ * sanitizer's slot behind an accessor `virAddr`. Plain fields, not arrays and closures:
+ * alloc and free run this on every call.
  */
-export function writeFields(mem: hbSysMem, write: (mem: hbSysMem) => void): Restore | string {
-  let recorded: [Key, PropertyDescriptor | undefined][];
+class Recorded implements Restore {
+  private readonly phyAddr: PropertyDescriptor | undefined;
+  private readonly virAddr: PropertyDescriptor | undefined;
+  private readonly memSize: PropertyDescriptor | undefined;
+  private readonly slot: PropertyDescriptor | undefined;
+
+  /** `all`: phyAddr and memSize are written too (alloc), not only virAddr. */
+  constructor(
+    private readonly mem: hbSysMem,
+    private readonly all: boolean,
+  ) {
+    this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+    this.phyAddr = all ? Object.getOwnPropertyDescriptor(mem, 'phyAddr') : undefined;
+    this.memSize = all ? Object.getOwnPropertyDescriptor(mem, 'memSize') : undefined;
+    this.slot =
+      RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
+  }
+
+  restore(): void {
+    put(this.mem, 'virAddr', this.virAddr);
+    put(this.mem, RAW_VIR_ADDR, this.slot);
+    if (!this.all) return;
+    put(this.mem, 'phyAddr', this.phyAddr);
+    put(this.mem, 'memSize', this.memSize);
+  }
+}
+
+function put(mem: hbSysMem, key: PropertyKey, d: PropertyDescriptor | undefined): void {
   try {
-    recorded = (['phyAddr', 'virAddr', 'memSize', RAW_VIR_ADDR] as const).map((k) => [
-      k,
-      Object.getOwnPropertyDescriptor(mem, k),
-    ]);
+    if (d === undefined) Reflect.deleteProperty(mem, key);
+    else Reflect.defineProperty(mem, key, d);
+  } catch {
+    // Nothing more can be done for an object that refuses its own old value.
+  }
+}
+
+/**
+ * Runs `write` against `mem`, recording first the own properties it may touch (with `all`,
+ * phyAddr and memSize as well as virAddr). Returns what restores them, or the reason
+ * `write` failed (then already restored).
+ */
+export function writeFields(
+  mem: hbSysMem,
+  write: (mem: hbSysMem) => void,
+  all = true,
+): Restore | string {
+  let recorded: Recorded;
+  try {
+    recorded = new Recorded(mem, all);
   } catch (error) {
     return reason(error);
   }
-  const restore = () => {
-    for (const [key, d] of recorded) {
-      try {
-        if (d === undefined) Reflect.deleteProperty(mem, key);
-        else Reflect.defineProperty(mem, key, d);
-      } catch {
-        // Nothing more can be done for an object that refuses its own old value.
-      }
-    }
-  };
   try {
     write(mem);
   } catch (error) {
-    restore();
+    recorded.restore();
     return reason(error);
   }
-  return restore;
+  return recorded;
 }
+
+const writeNull = (m: hbSysMem) => {
+  m.virAddr = null;
+};
 
 /** Sets `mem.virAddr` to null, as free and unregister do; see {@link writeFields}. */
 export function clearVirAddr(mem: hbSysMem): Restore | string {
-  return writeFields(mem, (m) => {
-    m.virAddr = null;
-  });
+  return writeFields(mem, writeNull, false);
 }

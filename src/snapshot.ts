@@ -28,7 +28,7 @@ export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: stri
     const slot = (mem as { [RAW_VIR_ADDR]?: unknown })[RAW_VIR_ADDR];
     const virAddr = slot !== undefined ? slot : mem.virAddr;
     const memSize = mem.memSize;
-    return Object.freeze({ phyAddr, virAddr, memSize, source: mem });
+    return { phyAddr, virAddr, memSize, source: mem };
   } catch (error) {
     return { error: errorText(error) };
   }

@@ -366,7 +366,7 @@ export class Machine {
       live: true,
     };
     tag(reg.view!, reg);
-    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg));
+    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
     if (typeof filled === 'string') {
       reg.live = false;
       reg.view = null;
@@ -482,7 +482,7 @@ export class Machine {
 
   /** What `view` was handed out for by this machine, live or not. Runs no code of `view`'s. */
   mappingOf(view: unknown): Mapping | undefined {
-    const m = typeof view === 'object' && view !== null ? mappings.get(view) : undefined;
+    const m = typeof view === 'object' && view !== null ? MappingTag.of(view) : undefined;
     // A view of an earlier machine (before a reset) is nothing to this one.
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
@@ -690,13 +690,41 @@ export class Machine {
 }
 
 /**
- * What each view handed out maps, by identity. A WeakMap, not a property of the view: a
- * lookup runs no getter or Proxy trap, and no program can forge or reach the entry.
+ * Base of {@link MappingTag}: its constructor returns the object given, so that the
+ * subclass's constructor stamps its private field onto that object.
  */
-const mappings = new WeakMap<object, Mapping>();
+class Stamp {
+  constructor(target: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: the point: private fields on `target`
+    return target;
+  }
+}
+
+/**
+ * What each view handed out maps, as a private field of the view itself. A private field
+ * cannot be read, forged or faked by a program (a Proxy or a getter never sees it, and
+ * `#mapping in x` runs no code of x's), and unlike a WeakMap entry it costs the garbage
+ * collector nothing extra for each of the views made per allocation.
+ */
+class MappingTag extends Stamp {
+  #mapping: Mapping;
+
+  private constructor(view: Uint8Array, m: Mapping) {
+    super(view);
+    this.#mapping = m;
+  }
+
+  static tag(view: Uint8Array, m: Mapping): void {
+    new MappingTag(view, m);
+  }
+
+  static of(x: object): Mapping | undefined {
+    return #mapping in x ? (x as unknown as MappingTag).#mapping : undefined;
+  }
+}
 
 function tag(view: Uint8Array, m: Mapping): void {
-  mappings.set(view, m);
+  MappingTag.tag(view, m);
 }
 
 /** What the sanitizer shows of a mem that is no handle: values, never the caller's code. */

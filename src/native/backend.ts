@@ -261,7 +261,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       m.struct.u32[MEM_SIZE] = m.size;
       const code = lib.hbSysFreeMem(m.struct.pointer);
       if (code !== HB_SYS_SUCCESS) {
-        restore();
+        restore.restore();
         return failed(fn, code, `free 0x${hex(m.phyAddr)}`, 'the memory is still allocated');
       }
       retire(m);
@@ -325,9 +325,13 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         lib.freeStruct(struct);
         return HB_SYS_REGISTER_MEM_FAILED;
       }
-      const filled = writeFields(mem.source, (out) => {
-        out.virAddr = m.view;
-      });
+      const filled = writeFields(
+        mem.source,
+        (out) => {
+          out.virAddr = m.view;
+        },
+        false,
+      );
       if (typeof filled === 'string') {
         // The caller cannot hold the registration: end it, or it outlives every handle.
         lib.hbSysUnregisterMem(m.struct.pointer);
@@ -356,7 +360,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       m.struct.u32[MEM_SIZE] = m.size;
       const code = lib.hbSysUnregisterMem(m.struct.pointer);
       if (code !== HB_SYS_SUCCESS) {
-        restore();
+        restore.restore();
         return failed(fn, code, `unregister 0x${hex(m.phyAddr)}`, 'it is still registered');
       }
       retire(m);
