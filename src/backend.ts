@@ -13,6 +13,7 @@
  * message, without trying to load it again.
  */
 
+import { describe } from './describe.js';
 import type { DnnBackend } from './dnn/backend.js';
 import { emulatorBackend } from './emulator/index.js';
 import type { HbSysFlushFlag, hbSysMem } from './mem.js';
@@ -96,7 +97,7 @@ export function useBackend(name: BackendName): Backend {
   if (loader === undefined) {
     throw new HbSysError(
       HB_SYS_INVALID_ARGUMENT,
-      `unknown backend '${String(name)}': use one of ${[...loaders.keys()].join(', ')}`,
+      `unknown backend ${describe(name)}: use one of ${[...loaders.keys()].join(', ')}`,
     );
   }
   try {

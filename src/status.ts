@@ -7,6 +7,8 @@
  * {@link hbSysGetLastError} (errno-style: it is overwritten by the next failure only).
  */
 
+import { describe } from './describe.js';
+
 /** The call succeeded. */
 export const HB_SYS_SUCCESS = 0;
 /** An argument was wrong: a bad size, flag or hbSysMem, or a handle that is not live. */
@@ -64,7 +66,7 @@ export function hbSysStatusName(code: number): HbSysStatusName | undefined {
  */
 export function hbSysGetErrorDesc(code: number): string {
   const name = NAMES.get(code);
-  if (name === undefined) return `unknown status code ${String(code)}`;
+  if (name === undefined) return `unknown status code ${describe(code)}`;
   return `${name} (${code}): ${DESCRIPTIONS.get(code)}`;
 }
 

@@ -7,6 +7,7 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Backend } from '../backend.js';
+import { describe } from '../describe.js';
 import { hostBytes } from '../host-bytes.js';
 import { errorText } from '../snapshot.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
@@ -239,7 +240,7 @@ export const emulator = {
     if (region === undefined) {
       throw new HbSysError(
         HB_SYS_INVALID_ARGUMENT,
-        `emulator.peek: [${String(phyAddr)}, +${String(size)}) is not physical memory; pass a ` +
+        `emulator.peek: [${describe(phyAddr)}, +${describe(size)}) is not physical memory; pass a ` +
           'bigint address inside the ION heap or VIO region and a positive size',
       );
     }
@@ -256,7 +257,7 @@ export const emulator = {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
-          `emulator.vio.alloc: size must be a positive integer, got ${String(size)}`,
+          `emulator.vio.alloc: size must be a positive integer, got ${describe(size)}`,
         );
       }
       const owner = current().vioAlloc(size);
@@ -292,7 +293,7 @@ export const emulator = {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
           'emulator.vio.write: write typed-array bytes inside one live VIO buffer ' +
-            `(got ${String(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
+            `(got ${describe(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
         );
       }
       m.deviceWillWrite(vio, addr - vio.base, src.byteLength);
