@@ -45,3 +45,23 @@ test(`hostile arguments to the buffer API (${BUFFER_CASES} cases)`, () => {
   const cases = hostileBufferProperty(world, BUFFER_CASES);
   console.log(`# hostile cases, buffer API, emulator: ${cases}`);
 });
+
+test('the same with the sanitizer on (report mode): its accessor for virAddr included', async () => {
+  await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'report' });
+  const sanitized = {
+    ...world,
+    onResult: undefined,
+    // Failing calls are findings (invalid frees, stale handles): everything else must stay.
+    state: () => {
+      const { findingsByKind: _findings, ...rest } = emulator.stats();
+      return rest;
+    },
+    definesVirAddr: true,
+  };
+  const cases =
+    hostileFunctionsProperty(sanitized, FUNCTION_CASES / 5) +
+    hostileBufferProperty(sanitized, BUFFER_CASES / 5);
+  console.log(`# hostile cases, sanitizer on, emulator: ${cases}`);
+  emulator.clearFindings();
+  await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20 });
+});
