@@ -2,7 +2,9 @@
  * The idiomatic API: a BPU buffer object over an hbSysMem.
  *
  * It knows nothing of the backend beyond the eight functions: every failure becomes an
- * HbSysError carrying the status code, use after free throws, and `using` frees it.
+ * HbSysError carrying the status code, use after free throws, and `using` frees it. Bad
+ * input of any kind (a detached or shrunk view, a bigint offset, a type that is not a
+ * typed-array class, options whose getters throw) is an HbSysError too, never a TypeError.
  *
  * @example
  * ```ts
@@ -13,23 +15,24 @@
  * ```
  */
 
+import { types } from 'node:util';
 import { currentBackend } from './backend.js';
+import { describe } from './describe.js';
 import {
   allocLabelled,
-  describe,
   hbSysFlushMem,
   hbSysFreeMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
-  toBytes,
 } from './hbsys.js';
+import { hostBytes } from './host-bytes.js';
 import {
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
   type HostBytes,
   type hbSysMem,
-  rawVirAddr,
 } from './mem.js';
+import { errorText, type MemSnapshot, snapshotMem } from './snapshot.js';
 import {
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_SUCCESS,
@@ -102,19 +105,22 @@ export class HbSysBuffer implements Disposable {
 
   /** Whether free() (or hbSysFreeMem / hbSysUnregisterMem on `mem`) has run. */
   get freed(): boolean {
-    return this.#released || rawVirAddr(this.mem) === null;
+    if (this.#released) return true;
+    const snap = snapshotMem(this.mem);
+    return 'error' in snap ? false : snap.virAddr === null;
   }
 
   /** The CPU mapping, all `size` bytes. */
   get bytes(): Uint8Array {
-    const v = this.mapping('bytes');
-    currentBackend().noteCpuRead?.(this.mem, 0, this.size, 'buffer.bytes');
-    return v;
+    const { snap, view } = this.mapping('bytes');
+    currentBackend().noteCpuRead?.(snap, 0, this.size, 'buffer.bytes');
+    return view;
   }
 
   /**
    * A typed view of the CPU mapping, from `byteOffset` (a multiple of the element size)
-   * for `length` elements (default: as many as fit). No copy: it is valid until free().
+   * for `length` elements (default: as many as fit). `type` is one of the typed-array
+   * classes (Uint8Array, Float32Array, …). No copy: it is valid until free().
    *
    * @example
    * ```ts
@@ -122,9 +128,14 @@ export class HbSysBuffer implements Disposable {
    * ```
    */
   view<T>(type: TypedArrayConstructor<T>, byteOffset = 0, length?: number): T {
-    const v = this.mapping('view');
-    const width = type.BYTES_PER_ELEMENT;
-    const max = Math.floor((this.size - byteOffset) / width);
+    const { snap, view: v } = this.mapping('view');
+    const width = ELEMENT_SIZES.get(type as unknown as TypedArrayClass);
+    if (width === undefined) {
+      throw this.error(
+        `view: type must be a typed-array class such as Uint8Array or Float32Array, got ${describe(type)}`,
+      );
+    }
+    const max = isIndex(byteOffset) ? Math.floor((this.size - byteOffset) / width) : -1;
     const n = length ?? max;
     if (!isIndex(byteOffset) || byteOffset % width !== 0 || !isIndex(n) || n > max || max < 0) {
       throw this.error(
@@ -132,17 +143,17 @@ export class HbSysBuffer implements Disposable {
           `length ${describe(length)} must fit in ${this.size} bytes`,
       );
     }
-    currentBackend().noteCpuRead?.(this.mem, byteOffset, n * width, 'buffer.view');
+    currentBackend().noteCpuRead?.(snap, byteOffset, n * width, 'buffer.view');
     return new type(v.buffer, v.byteOffset + byteOffset, n);
   }
 
   /** Copies `src` into the mapping at `offset`. No flush: call clean() before the BPU reads. */
   write(src: HostBytes, offset = 0): this {
-    const v = this.mapping('write');
-    const bytes = toBytes(src);
-    if (bytes === undefined) {
+    const { view: v } = this.mapping('write');
+    const bytes = hostBytes(src);
+    if (typeof bytes === 'string') {
       throw this.error(
-        `write: src must be a typed array, DataView or ArrayBuffer, got ${describe(src)}`,
+        `write: src must be a typed array, DataView or ArrayBuffer, got ${describe(src)}: ${bytes}`,
       );
     }
     if (!isIndex(offset) || offset + bytes.byteLength > this.size) {
@@ -159,20 +170,21 @@ export class HbSysBuffer implements Disposable {
    * Uint8Array of the rest of the buffer. No flush: call invalidate() after the BPU writes.
    */
   read(dst?: HostBytes, offset = 0): Uint8Array {
-    const v = this.mapping('read');
-    const out = dst === undefined ? undefined : toBytes(dst);
-    if (dst !== undefined && out === undefined) {
+    const { snap, view: v } = this.mapping('read');
+    const out = dst === undefined ? undefined : hostBytes(dst);
+    if (typeof out === 'string') {
       throw this.error(
-        `read: dst must be a typed array, DataView or ArrayBuffer, got ${describe(dst)}`,
+        `read: dst must be a typed array, DataView or ArrayBuffer, got ${describe(dst)}: ${out}`,
       );
+    }
+    if (!isIndex(offset) || offset > this.size) {
+      throw this.error(`read: offset ${describe(offset)} is not in 0 … ${this.size}`);
     }
     const n = out === undefined ? this.size - offset : out.byteLength;
-    if (!isIndex(offset) || offset > this.size || offset + n > this.size) {
-      throw this.error(
-        `read: ${n} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`,
-      );
+    if (offset + n > this.size) {
+      throw this.error(`read: ${n} bytes at offset ${offset} do not fit in ${this.size} bytes`);
     }
-    currentBackend().noteCpuRead?.(this.mem, offset, n, 'buffer.read');
+    currentBackend().noteCpuRead?.(snap, offset, n, 'buffer.read');
     const target = out ?? new Uint8Array(n);
     target.set(v.subarray(offset, offset + n));
     return target;
@@ -208,12 +220,22 @@ export class HbSysBuffer implements Disposable {
     if (!this.freed) this.free();
   }
 
-  private mapping(op: string): Uint8Array {
-    const v = rawVirAddr(this.mem);
+  /** The mapping, through one read of `mem` (which a program can reach and change). */
+  private mapping(op: string): { snap: MemSnapshot; view: Uint8Array } {
+    const snap = snapshotMem(this.mem);
+    if ('error' in snap) {
+      throw this.error(
+        `${op}: reading this buffer's mem threw (${snap.error}); leave mem as it is`,
+      );
+    }
+    const v = snap.virAddr;
     if (this.#released || v === null || v === undefined) {
       throw this.error(`${op}: this buffer was freed; allocate a new one`);
     }
-    return v;
+    if (!types.isUint8Array(v)) {
+      throw this.error(`${op}: this buffer's mem.virAddr was replaced; leave mem as it is`);
+    }
+    return { snap, view: v };
   }
 
   private check(code: HbSysStatusCode, fn: string): void {
@@ -241,20 +263,15 @@ export class HbSysBuffer implements Disposable {
  * ```
  */
 export function allocate(size: number, options: AllocateOptions = {}): HbSysBuffer {
-  if (typeof options !== 'object' || options === null) {
-    throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
-      `allocate: options must be an object, got ${describe(options)}`,
-    );
-  }
-  const cached = options.cached ?? false;
+  const read = readOptions('allocate', options, ['cached', 'label']);
+  const cached = read.cached ?? false;
   if (typeof cached !== 'boolean') {
     throw new HbSysError(
       HB_SYS_INVALID_ARGUMENT,
       `allocate: cached must be a boolean, got ${describe(cached)}`,
     );
   }
-  const label = options.label;
+  const label = read.label;
   if (label !== undefined && typeof label !== 'string') {
     throw new HbSysError(
       HB_SYS_INVALID_ARGUMENT,
@@ -262,10 +279,10 @@ export function allocate(size: number, options: AllocateOptions = {}): HbSysBuff
     );
   }
   const mem = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
-  const code = allocLabelled(mem, size, cached, label);
+  const code = allocLabelled(mem, size, cached, label as string | undefined);
   const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
   if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, fn);
-  return new HbSysBuffer(mem, 'allocation', cached, label);
+  return new HbSysBuffer(mem, 'allocation', cached, label as string | undefined);
 }
 
 /**
@@ -284,12 +301,69 @@ export function register(
   size: number,
   options: { label?: string } = {},
 ): HbSysBuffer {
+  const { label } = readOptions('register', options, ['label']);
+  if (label !== undefined && typeof label !== 'string') {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `register: label must be a string, got ${describe(label)}`,
+    );
+  }
   const mem = { phyAddr, virAddr: null, memSize: size } as hbSysMem;
   const code = hbSysRegisterMem(mem);
   if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, 'hbSysRegisterMem');
-  return new HbSysBuffer(mem, 'registration', true, options?.label);
+  return new HbSysBuffer(mem, 'registration', true, label);
+}
+
+/** Each of `keys` of an options object, read once; an HbSysError if it is none or reading throws. */
+function readOptions<K extends string>(
+  fn: string,
+  options: unknown,
+  keys: readonly K[],
+): Partial<Record<K, unknown>> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `${fn}: options must be an object, got ${describe(options)}`,
+    );
+  }
+  const read: Partial<Record<K, unknown>> = {};
+  try {
+    for (const key of keys) read[key] = (options as Record<K, unknown>)[key];
+  } catch (error) {
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `${fn}: reading options threw (${errorText(error)}); pass a plain object`,
+    );
+  }
+  return read;
 }
 
 function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 0;
 }
+
+type TypedArrayClass = TypedArrayConstructor<unknown>;
+
+/**
+ * The typed-array classes `view` accepts, with their element sizes: taken from the classes
+ * themselves at load, never from what a caller passes.
+ */
+const ELEMENT_SIZES: ReadonlyMap<TypedArrayClass, number> = new Map(
+  [
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+    (globalThis as { Float16Array?: TypedArrayClass }).Float16Array,
+  ]
+    .filter((c): c is TypedArrayClass => c !== undefined)
+    .map((c) => [c as TypedArrayClass, c.BYTES_PER_ELEMENT]),
+);

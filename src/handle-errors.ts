@@ -4,6 +4,7 @@
  * (see status.ts) and returns its code.
  */
 
+import { describe } from './describe.js';
 import { fail, HB_SYS_INVALID_ARGUMENT, type HbSysFailureCode } from './status.js';
 
 /** An address in hex, as the board's tools print it. */
@@ -51,7 +52,7 @@ export function failMovedPhyAddr(
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
-    `mem.phyAddr (${String(given)}) does not match its mapping at 0x${hex(phyAddr)}: ` +
+    `mem.phyAddr (${describe(given)}) does not match its mapping at 0x${hex(phyAddr)}: ` +
       'do not change phyAddr',
   );
 }
@@ -60,6 +61,25 @@ export function failMemSize(fn: string, size: number, given: unknown): HbSysFail
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
-    `mem.memSize must be an integer in 1 … ${size} (the size of the memory), got ${String(given)}`,
+    `mem.memSize must be an integer in 1 … ${size} (the size of the memory), got ${describe(given)}`,
+  );
+}
+
+/** The caller's object refused an out-parameter; the call undid what it had done. */
+export function failUnfillable(fn: string, why: string, undone: string): HbSysFailureCode {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `mem refused a field hbsys writes (${why}); ${undone}: pass a plain, writable object`,
+  );
+}
+
+/** Host bytes that shrank (a resizable ArrayBuffer) below the size already checked. */
+export function failShrunk(fn: string, name: string, size: number, left: number): HbSysFailureCode {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `${name} holds ${left} bytes now, fewer than size (${size}): its ArrayBuffer was resized ` +
+      'or detached during the call; nothing was copied',
   );
 }

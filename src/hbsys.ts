@@ -7,7 +7,10 @@
  * exception is the sanitizer in `throw` mode, whose purpose is to stop at the hazard.
  */
 
+import { types } from 'node:util';
 import { currentBackend } from './backend.js';
+import { describe } from './describe.js';
+import { hostBytes } from './host-bytes.js';
 import {
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
@@ -16,6 +19,7 @@ import {
   type hbSysMem,
   MAX_MEM_SIZE,
 } from './mem.js';
+import { errorText, type MemSnapshot, snapshotMem } from './snapshot.js';
 import {
   fail,
   HB_SYS_INVALID_ARGUMENT,
@@ -23,6 +27,8 @@ import {
   type HbSysFailureCode,
   type HbSysStatusCode,
 } from './status.js';
+
+export { describe } from './describe.js';
 
 /**
  * Allocates `size` bytes of BPU memory, uncached for the CPU, and fills `mem`.
@@ -74,6 +80,7 @@ function alloc(
         `size must be an integer in 1 … 2^32-1, got ${describe(size)}`,
       );
     }
+    // The backend fills mem, and frees the block again if mem refuses a field.
     return currentBackend().allocMem(mem, size, cached, label);
   });
 }
@@ -97,6 +104,8 @@ export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusC
   const fn = 'hbSysFlushMem';
   return guard(fn, () => {
     if (!isObject(mem)) return badMem(fn, mem, 'the hbSysMem of an allocation or registration');
+    const snap = read(fn, mem);
+    if (typeof snap === 'number') return snap;
     if (flag !== HB_SYS_MEM_CACHE_CLEAN && flag !== HB_SYS_MEM_CACHE_INVALIDATE) {
       return fail(
         HB_SYS_INVALID_ARGUMENT,
@@ -104,7 +113,7 @@ export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusC
         `flag must be HB_SYS_MEM_CACHE_CLEAN (2) or HB_SYS_MEM_CACHE_INVALIDATE (1), got ${describe(flag)}`,
       );
     }
-    return currentBackend().flushMem(mem, flag);
+    return currentBackend().flushMem(snap, flag);
   });
 }
 
@@ -121,7 +130,9 @@ export function hbSysFreeMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysFreeMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
-    return currentBackend().freeMem(mem);
+    const snap = read(fn, mem);
+    if (typeof snap === 'number') return snap;
+    return currentBackend().freeMem(snap);
   });
 }
 
@@ -139,12 +150,15 @@ export function hbSysWriteMem(dest: hbSysMem, src: HostBytes, size: number): HbS
   const fn = 'hbSysWriteMem';
   return guard(fn, () => {
     if (!isObject(dest)) return badMem(fn, dest, 'the hbSysMem to write into');
-    const bytes = toBytes(src);
-    if (bytes === undefined) return badBytes(fn, 'src', src);
+    // The mem first: its getters may resize src, whose length is taken after them.
+    const snap = read(fn, dest);
+    if (typeof snap === 'number') return snap;
+    const bytes = hostBytes(src);
+    if (typeof bytes === 'string') return badBytes(fn, 'src', src, bytes);
     if (!isSize(size) || size > bytes.byteLength) {
       return badCopySize(fn, size, 'src', bytes.byteLength);
     }
-    return currentBackend().writeMem(dest, bytes, size);
+    return currentBackend().writeMem(snap, bytes, size);
   });
 }
 
@@ -163,12 +177,14 @@ export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): HbSy
   const fn = 'hbSysReadMem';
   return guard(fn, () => {
     if (!isObject(src)) return badMem(fn, src, 'the hbSysMem to read from');
-    const bytes = toBytes(dest);
-    if (bytes === undefined) return badBytes(fn, 'dest', dest);
+    const snap = read(fn, src);
+    if (typeof snap === 'number') return snap;
+    const bytes = hostBytes(dest);
+    if (typeof bytes === 'string') return badBytes(fn, 'dest', dest, bytes);
     if (!isSize(size) || size > bytes.byteLength) {
       return badCopySize(fn, size, 'dest', bytes.byteLength);
     }
-    return currentBackend().readMem(bytes, src, size);
+    return currentBackend().readMem(bytes, snap, size);
   });
 }
 
@@ -191,7 +207,9 @@ export function hbSysRegisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysRegisterMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'an object with phyAddr and memSize set');
-    const { phyAddr, memSize } = mem;
+    const snap = read(fn, mem);
+    if (typeof snap === 'number') return snap;
+    const { phyAddr, memSize } = snap;
     if (typeof phyAddr !== 'bigint' || phyAddr < 0n || phyAddr > 0xffff_ffff_ffff_ffffn) {
       return fail(
         HB_SYS_INVALID_ARGUMENT,
@@ -206,7 +224,7 @@ export function hbSysRegisterMem(mem: hbSysMem): HbSysStatusCode {
         `mem.memSize must be an integer in 1 … 2^32-1, got ${describe(memSize)}`,
       );
     }
-    return currentBackend().registerMem(mem);
+    return currentBackend().registerMem({ phyAddr, memSize, source: mem });
   });
 }
 
@@ -215,8 +233,24 @@ export function hbSysUnregisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysUnregisterMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
-    return currentBackend().unregisterMem(mem);
+    const snap = read(fn, mem);
+    if (typeof snap === 'number') return snap;
+    return currentBackend().unregisterMem(snap);
   });
+}
+
+/** The one read of `mem`'s fields, or the failure when reading them threw. */
+function read(fn: string, mem: hbSysMem): MemSnapshot | HbSysFailureCode {
+  const snap = snapshotMem(mem);
+  if ('error' in snap) {
+    return fail(
+      HB_SYS_INVALID_ARGUMENT,
+      fn,
+      `reading mem's fields threw (${snap.error}): pass a plain object with phyAddr, virAddr ` +
+        'and memSize',
+    );
+  }
+  return snap;
 }
 
 /** Errors that must reach the caller even from a C-style function: the sanitizer's. */
@@ -226,11 +260,22 @@ function guard(fn: string, body: () => HbSysStatusCode): HbSysStatusCode {
   try {
     return body();
   } catch (error) {
-    if (error instanceof Error && passThrough.has(error.name)) throw error;
+    if (isPassThrough(error)) throw error;
     // The backend could not be chosen or loaded (HBSYS_BACKEND, libdnn.so): say that.
     if (error instanceof HbSysError) return fail(error.code, fn, error.detail);
-    const why = error instanceof Error ? error.message : String(error);
-    return fail(HB_SYS_INVALID_ARGUMENT, fn, `the arguments could not be used: ${why}`);
+    return fail(
+      HB_SYS_INVALID_ARGUMENT,
+      fn,
+      `the arguments could not be used: ${errorText(error)}`,
+    );
+  }
+}
+
+function isPassThrough(error: unknown): boolean {
+  try {
+    return error instanceof Error && passThrough.has(error.name);
+  } catch {
+    return false;
   }
 }
 
@@ -238,34 +283,42 @@ function isObject(x: unknown): x is hbSysMem {
   return typeof x === 'object' && x !== null;
 }
 
-/** Whether the three fields of `x` can be written, as an out-parameter's must. */
+/**
+ * Whether the three fields of `x` look writable, as an out-parameter's must (own properties
+ * only: a write can still be refused, by a frozen prototype or a trap, and is then undone).
+ */
 export function isFillable(x: unknown): x is hbSysMem {
   if (!isObject(x) || ArrayBuffer.isView(x)) return false;
-  for (const key of ['phyAddr', 'virAddr', 'memSize']) {
-    const d = Object.getOwnPropertyDescriptor(x, key);
-    if (d === undefined) {
-      if (!Object.isExtensible(x)) return false;
-    } else if (d.set === undefined && d.writable !== true) {
-      return false;
-    }
+  try {
+    return (
+      fieldWritable(x, 'phyAddr') && fieldWritable(x, 'virAddr') && fieldWritable(x, 'memSize')
+    );
+  } catch {
+    // A Proxy whose traps throw: not an object hbsys can fill.
+    return false;
   }
-  return true;
+}
+
+/** Whether an own `key` of `x` can be written, or, absent, added. */
+function fieldWritable(x: object, key: string): boolean {
+  const d = Object.getOwnPropertyDescriptor(x, key);
+  if (d === undefined) return Object.isExtensible(x);
+  return d.set !== undefined || d.writable === true;
 }
 
 function isSize(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEM_SIZE;
 }
 
-/** A Uint8Array over the same bytes as `x`, or undefined if `x` is not bytes. */
+/** A Uint8Array over the same bytes as `x`, or undefined if `x` is not usable bytes. */
 export function toBytes(x: unknown): Uint8Array | undefined {
-  if (x instanceof Uint8Array) return x;
-  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  if (x instanceof ArrayBuffer || x instanceof SharedArrayBuffer) return new Uint8Array(x);
-  return undefined;
+  const bytes = hostBytes(x);
+  return typeof bytes === 'string' ? undefined : bytes;
 }
 
 function badMem(fn: string, mem: unknown, expected: string): HbSysFailureCode {
-  const frozen = isObject(mem) && !isFillable(mem) ? ' (it is frozen or sealed)' : '';
+  const frozen =
+    isObject(mem) && !types.isProxy(mem) && !isFillable(mem) ? ' (it is frozen or sealed)' : '';
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
@@ -273,11 +326,12 @@ function badMem(fn: string, mem: unknown, expected: string): HbSysFailureCode {
   );
 }
 
-function badBytes(fn: string, name: string, x: unknown): HbSysFailureCode {
+function badBytes(fn: string, name: string, x: unknown, why: string): HbSysFailureCode {
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,
-    `${name} must be an ArrayBuffer or a typed array / DataView, got ${describe(x)}`,
+    `${name} must be an ArrayBuffer or a typed array / DataView with its bytes, got ` +
+      `${describe(x)}: ${why}`,
   );
 }
 
@@ -287,16 +341,4 @@ function badCopySize(fn: string, size: unknown, name: string, available: number)
     fn,
     `size must be an integer in 1 … ${name}.byteLength (${available}), got ${describe(size)}`,
   );
-}
-
-/** A short description of any value, for messages. */
-export function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (typeof x === 'bigint') return `${x}n`;
-  if (typeof x === 'string') return `'${x.length > 40 ? `${x.slice(0, 40)}…` : x}'`;
-  if (typeof x === 'object') {
-    return Array.isArray(x) ? 'an array' : `an object (${x.constructor?.name ?? 'no prototype'})`;
-  }
-  if (typeof x === 'function') return 'a function';
-  return String(x);
 }

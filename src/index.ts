@@ -131,6 +131,7 @@ export {
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
+  HBSYS_BACKEND_UNAVAILABLE,
   HbSysError,
   type HbSysFailure,
   type HbSysFailureCode,

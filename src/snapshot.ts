@@ -4,7 +4,7 @@
  * accessor can make the value used differ from the value checked.
  */
 
-import { type hbSysMem, rawVirAddr } from './mem.js';
+import { type hbSysMem, RAW_VIR_ADDR } from './mem.js';
 
 /** The three fields of an hbSysMem, each read once, and the object they came from. */
 export interface MemSnapshot {
@@ -25,10 +25,22 @@ export interface MemSnapshot {
 export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: string } {
   try {
     const phyAddr = mem.phyAddr;
-    const virAddr = rawVirAddr(mem);
+    // The sanitizer's slot when it installed its accessor, else the field itself. Only
+    // reads (no descriptor or `in` checks), so a Proxy sees nothing but two gets.
+    const slot = (mem as { [RAW_VIR_ADDR]?: unknown })[RAW_VIR_ADDR];
+    const virAddr = slot !== undefined ? slot : mem.virAddr;
     const memSize = mem.memSize;
-    return Object.freeze({ phyAddr, virAddr, memSize, source: mem });
+    return { phyAddr, virAddr, memSize, source: mem };
   } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
+    return { error: errorText(error) };
+  }
+}
+
+/** The text of something a caller's code threw; never throws itself. */
+export function errorText(error: unknown): string {
+  try {
+    return error instanceof Error ? error.message : String(error);
+  } catch {
+    return 'a value that cannot be shown';
   }
 }

@@ -7,6 +7,8 @@
  * {@link hbSysGetLastError} (errno-style: it is overwritten by the next failure only).
  */
 
+import { describe } from './describe.js';
+
 /** The call succeeded. */
 export const HB_SYS_SUCCESS = 0;
 /** An argument was wrong: a bad size, flag or hbSysMem, or a handle that is not live. */
@@ -15,12 +17,19 @@ export const HB_SYS_INVALID_ARGUMENT = -6000129;
 export const HB_SYS_OUT_OF_MEMORY = -6000130;
 /** The range to register is unknown to the system or already registered. */
 export const HB_SYS_REGISTER_MEM_FAILED = -6000131;
+/**
+ * hbsys's own code, not the vendor's: the backend could not be loaded (for `native`,
+ * libdnn.so; or `HBSYS_BACKEND` names no backend). Every call fails with it, and
+ * {@link hbSysGetLastError} says why and which paths were tried.
+ */
+export const HBSYS_BACKEND_UNAVAILABLE = -6000999;
 
 /** The code of a failure that the header lists. */
 export type HbSysKnownFailure =
   | typeof HB_SYS_INVALID_ARGUMENT
   | typeof HB_SYS_OUT_OF_MEMORY
-  | typeof HB_SYS_REGISTER_MEM_FAILED;
+  | typeof HB_SYS_REGISTER_MEM_FAILED
+  | typeof HBSYS_BACKEND_UNAVAILABLE;
 
 /**
  * A failure code that no header lists: on the board, libdnn may return a code of its own,
@@ -63,13 +72,15 @@ export type HbSysStatusName =
   | 'HB_SYS_SUCCESS'
   | 'HB_SYS_INVALID_ARGUMENT'
   | 'HB_SYS_OUT_OF_MEMORY'
-  | 'HB_SYS_REGISTER_MEM_FAILED';
+  | 'HB_SYS_REGISTER_MEM_FAILED'
+  | 'HBSYS_BACKEND_UNAVAILABLE';
 
 const NAMES: ReadonlyMap<number, HbSysStatusName> = new Map([
   [HB_SYS_SUCCESS, 'HB_SYS_SUCCESS'],
   [HB_SYS_INVALID_ARGUMENT, 'HB_SYS_INVALID_ARGUMENT'],
   [HB_SYS_OUT_OF_MEMORY, 'HB_SYS_OUT_OF_MEMORY'],
   [HB_SYS_REGISTER_MEM_FAILED, 'HB_SYS_REGISTER_MEM_FAILED'],
+  [HBSYS_BACKEND_UNAVAILABLE, 'HBSYS_BACKEND_UNAVAILABLE'],
 ]);
 
 const DESCRIPTIONS: ReadonlyMap<number, string> = new Map([
@@ -77,6 +88,10 @@ const DESCRIPTIONS: ReadonlyMap<number, string> = new Map([
   [HB_SYS_INVALID_ARGUMENT, 'invalid argument'],
   [HB_SYS_OUT_OF_MEMORY, 'out of memory'],
   [HB_SYS_REGISTER_MEM_FAILED, 'register memory failed'],
+  [
+    HBSYS_BACKEND_UNAVAILABLE,
+    'the hbsys backend could not be loaded (hbSysGetLastError() says why); not an argument error',
+  ],
 ]);
 
 /** The name of a status code, or `undefined` for a number that is not one. */
@@ -94,7 +109,7 @@ export function hbSysStatusName(code: number): HbSysStatusName | undefined {
  */
 export function hbSysGetErrorDesc(code: number): string {
   const name = NAMES.get(code);
-  if (name === undefined) return `unknown status code ${String(code)}`;
+  if (name === undefined) return `unknown status code ${describe(code)}`;
   return `${name} (${code}): ${DESCRIPTIONS.get(code)}`;
 }
 
@@ -104,8 +119,8 @@ export interface HbSysFailure {
   readonly fn: string;
   /** The status code it returned. */
   readonly code: HbSysFailureCode;
-  /** The name of that code (`HB_SYS_OUT_OF_MEMORY`, …). */
-  readonly name: HbSysStatusName;
+  /** The code's name; undefined for a code that is none of the known ones (from libdnn). */
+  readonly name: HbSysStatusName | undefined;
   /** What was wrong and what to do. */
   readonly message: string;
 }
@@ -134,11 +149,12 @@ export function hbSysGetLastError(): HbSysFailure | null {
  */
 export function fail(code: number, fn: string, message: string): HbSysFailureCode {
   const failure = asFailureCode(code);
-  lastFailure = { fn, code: failure, name: NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT', message };
+  lastFailure = { fn, code: failure, name: NAMES.get(code), message };
   return failure;
 }
 
 const KNOWN_FAILURES: ReadonlySet<number> = new Set<HbSysKnownFailure>([
+  HBSYS_BACKEND_UNAVAILABLE,
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
@@ -165,14 +181,14 @@ function asFailureCode(code: number): HbSysFailureCode {
 export class HbSysError extends Error {
   /** The status code, as the C-style function would have returned it. */
   readonly code: HbSysFailureCode;
-  /** The name of the status code (`HB_SYS_OUT_OF_MEMORY`, …). */
-  readonly status: HbSysStatusName;
+  /** The code's name; undefined for a code that is none of the known ones (from libdnn). */
+  readonly status: HbSysStatusName | undefined;
   /** The message without the status name in front. */
   readonly detail: string;
   /** An error with status `code` and a message that says what was wrong and what to do. */
   constructor(code: HbSysFailureCode, message: string) {
-    const status = NAMES.get(code) ?? 'HB_SYS_INVALID_ARGUMENT';
-    super(`${status}: ${message}`);
+    const status = NAMES.get(code);
+    super(`${status ?? `unknown status code ${code}`}: ${message}`);
     this.name = 'HbSysError';
     this.code = code;
     this.status = status;

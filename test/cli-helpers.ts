@@ -18,9 +18,16 @@ export interface CliResult {
 /** A small heap, so that every run is quick. */
 export const SMALL_ENV = { HB_DNN_SIM_BPU_MEM_SIZE: '16' };
 
-/** Runs `hbsys args…` to completion. */
-export function hbsys(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runBin(BIN, args, env);
+/**
+ * Runs `hbsys args…` to completion. With `options.timeoutMs`, a run that takes longer is
+ * killed and resolves with code null; `options.onStart` receives the child (to signal it).
+ */
+export function hbsys(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {},
+): Promise<CliResult> {
+  return runBin(BIN, args, env, options);
 }
 
 /** Runs the hbsys command at `bin` (another copy of the package) to completion. */
@@ -28,6 +35,7 @@ export function runBin(
   bin: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  options: { timeoutMs?: number; onStart?: (child: ChildProcess) => void } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const [command, commandArgs] = nodeCommand([bin, ...args]);
@@ -39,8 +47,19 @@ export function runBin(
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    const finish = (code: number | null) => {
+      if (timer !== undefined) clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    };
+    child.once('close', finish);
+    // A process that hbsys left running holds the pipes open: do not wait for it for ever.
+    child.once('exit', (code) => setTimeout(() => finish(code), 2000).unref());
+    options.onStart?.(child);
   });
 }
 

@@ -3,12 +3,14 @@
  *   0  success
  *   1  problems found: sanitizer findings, or demo output that differs from the reference
  *   2  bad usage: unknown command or option, bad argument value, script not found
- *   3  the script that was run failed (non-zero exit or a signal) and had no findings
+ *   3  the script that was run failed (non-zero exit or a signal) and had no findings, or
+ *      did not finish within --timeout
  *   4  hbsys itself could not do the job (port in use, --out not writable, …)
+ *   130, 143  hbsys was interrupted by SIGINT or SIGTERM (the script it ran was ended)
  */
 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { backendName, useBackend } from '../backend.js';
@@ -21,6 +23,7 @@ import { TraceRecorder } from '../observe/trace.js';
 import { watchMachine } from '../observe/watch.js';
 import { type MapState, startMapServer } from '../viewer/server.js';
 import { type DemoOptions, type DemoResult, runDemo } from './demo.js';
+import { describeEnd, type EndReason, Lifetime, SIGNAL_EXIT } from './lifetime.js';
 import { progressBar } from './progress.js';
 import { checkScript, runScript, type ScriptRun } from './run-script.js';
 
@@ -61,6 +64,20 @@ function tensorSize(value: string): { width: number; height: number } {
     );
   }
   return { width, height };
+}
+
+/** A file or directory name: an empty one is a mistake, not "stdout" or "nowhere". */
+function pathName(value: string): string {
+  if (value === '') throw new InvalidArgumentError('expected a path, got an empty string');
+  return value;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(n > 0) || n > 1e6) {
+    throw new InvalidArgumentError(`expected a number of seconds above 0, got '${value}'`);
+  }
+  return n;
 }
 
 function port(value: string): number {
@@ -216,15 +233,28 @@ export function findingsText(findings: readonly FindingJson[]): string {
 /** Makes the --out directory before a long run, so that a bad path fails at once. */
 function prepareOut(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
   } catch (error) {
     throw new Error(`cannot write --out ${dir}: ${(error as Error).message}`);
   }
 }
 
+/**
+ * `mkdir -p` that fails instead of looping: Node's recursive mkdirSync retries for ever
+ * where a directory can never be made (under /proc, say) and spins the CPU.
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  for (let at = resolve(dir); !existsSync(at); at = dirname(at)) {
+    missing.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const d of missing) mkdirSync(d);
+}
+
 function writeOut(dir: string, files: Record<string, string>): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirectories(dir);
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   } catch (error) {
     throw new Error(`cannot write --out ${dir}: ${(error as Error).message}`);
@@ -248,8 +278,10 @@ function scriptOutcome(run: ScriptRun, script: string): { code: number; line?: s
 async function scriptSnapshot(
   script: string,
   args: string[],
+  lifetime: Lifetime | undefined,
 ): Promise<{ dump: HeapDump; run: ScriptRun }> {
-  const run = await runScript({ script, args, sanitize: true });
+  const run = await runScript({ script, args, sanitize: true, lifetime });
+  if (run.ended !== undefined) throw endedError(run.ended, script);
   if (run.snapshot === undefined) {
     throw new ScriptFailure(scriptOutcome(run, script).line ?? `${script} left no snapshot`);
   }
@@ -258,6 +290,39 @@ async function scriptSnapshot(
 
 /** The script failed: exit code 3. */
 class ScriptFailure extends Error {}
+
+/** hbsys was stopped by a signal (and ended the script): exit 128 + the signal's number. */
+class Interrupted extends Error {
+  readonly signal: 'SIGINT' | 'SIGTERM';
+  constructor(signal: 'SIGINT' | 'SIGTERM', what: string) {
+    super(`interrupted by ${signal}; ${what}`);
+    this.signal = signal;
+  }
+}
+
+/** The error for a script that hbsys ended: interrupted, or past its --timeout. */
+function endedError(reason: EndReason, script: string): Error {
+  return reason.kind === 'signal'
+    ? new Interrupted(reason.signal, `${script} was ended`)
+    : new ScriptFailure(`${script} ${describeEnd(reason)}; it was ended`);
+}
+
+/**
+ * Runs `body` with a lifetime (signals and `--timeout`) for the script it runs; without a
+ * script, signals keep their default behaviour.
+ */
+async function withLifetime<T>(
+  script: string | undefined,
+  timeout: number | undefined,
+  body: (lifetime: Lifetime | undefined) => Promise<T>,
+): Promise<T> {
+  const lifetime = script === undefined ? undefined : new Lifetime(timeout);
+  try {
+    return await body(lifetime);
+  } finally {
+    lifetime?.dispose();
+  }
+}
 
 function requireScript(script: string): void {
   try {
@@ -305,6 +370,7 @@ export function makeProgram(): Command {
     .option(
       '--out <dir>',
       "write stats.json, dump.json, trace.json, map.svg and the model's config (ppocr_det.yaml) there",
+      pathName,
     )
     .option('--json', 'print the result as JSON on stdout')
     .action(async (flags: DemoFlags & { out?: string; json?: boolean }) => {
@@ -343,9 +409,13 @@ export function makeProgram(): Command {
     .argument('[args...]', 'arguments for the program')
     .passThroughOptions()
     .option('--json', 'print the findings as JSON on stdout')
-    .action(async (script: string, args: string[], flags: { json?: boolean }) => {
+    .addOption(timeoutOption())
+    .action(async (script: string, args: string[], flags: { json?: boolean; timeout?: number }) => {
       requireScript(script);
-      const run = await runScript({ script, args, sanitize: true });
+      const run = await withLifetime(script, flags.timeout, (lifetime) =>
+        runScript({ script, args, sanitize: true, lifetime }),
+      );
+      if (run.ended !== undefined) throw endedError(run.ended, script);
       const findings = run.report?.findings ?? run.snapshot?.findings;
       const outcome = scriptOutcome(run, script);
       if (findings === undefined) {
@@ -370,13 +440,20 @@ export function makeProgram(): Command {
     'print the statistics of the demo (after it freed everything) or of a script (at its exit)',
   )
     .option('--json', 'print JSON')
+    .addOption(timeoutOption())
     .action(
-      async (script: string | undefined, args: string[], flags: DemoFlags & { json?: boolean }) => {
+      async (
+        script: string | undefined,
+        args: string[],
+        flags: DemoFlags & { json?: boolean; timeout?: number },
+      ) => {
         let stats: ObservedStats;
         let outcome: { code: number; line?: string } = { code: EXIT.ok };
         if (script !== undefined) {
           requireScript(script);
-          const { dump, run } = await scriptSnapshot(script, args);
+          const { dump, run } = await withLifetime(script, flags.timeout, (lifetime) =>
+            scriptSnapshot(script, args, lifetime),
+          );
           stats = dump.stats;
           outcome = scriptOutcome(run, script);
         } else {
@@ -394,19 +471,22 @@ export function makeProgram(): Command {
     'print the JSON heap dump (docs/dump-schema.md) of the demo (after its last frame, before it ' +
       'frees) or of a script (at its exit: what it leaked)',
   )
-    .option('--out <file>', 'write the dump there instead of stdout')
-    .option('--svg <file>', 'also write the memory map as SVG')
+    .option('--out <file>', 'write the dump there instead of stdout', pathName)
+    .option('--svg <file>', 'also write the memory map as SVG', pathName)
+    .addOption(timeoutOption())
     .action(
       async (
         script: string | undefined,
         args: string[],
-        flags: DemoFlags & { out?: string; svg?: string },
+        flags: DemoFlags & { out?: string; svg?: string; timeout?: number },
       ) => {
         let dump: HeapDump;
         let outcome: { code: number; line?: string } = { code: EXIT.ok };
         if (script !== undefined) {
           requireScript(script);
-          const r = await scriptSnapshot(script, args);
+          const r = await withLifetime(script, flags.timeout, (lifetime) =>
+            scriptSnapshot(script, args, lifetime),
+          );
           dump = r.dump;
           outcome = scriptOutcome(r.run, script);
         } else {
@@ -415,9 +495,9 @@ export function makeProgram(): Command {
         }
         const text = json(dump);
         try {
-          if (flags.out) writeFileSync(flags.out, text);
+          if (flags.out !== undefined) writeFileSync(flags.out, text);
           else process.stdout.write(text);
-          if (flags.svg) writeFileSync(flags.svg, renderMapSvg(dump.regions));
+          if (flags.svg !== undefined) writeFileSync(flags.svg, renderMapSvg(dump.regions));
         } catch (error) {
           throw new Error(`cannot write the dump: ${(error as Error).message}`);
         }
@@ -429,7 +509,10 @@ export function makeProgram(): Command {
   addDemoOptions(
     program
       .command('serve')
-      .description('serve the live memory-map page while the demo (or a script) runs; Ctrl-C stops')
+      .description(
+        'serve the live memory-map page while the demo (or a script) runs; Ctrl-C stops, and ' +
+          'ends the script',
+      )
       .argument('[script]', 'a program to run instead of the demo')
       .argument('[args...]', 'arguments for the program')
       .passThroughOptions(),
@@ -448,63 +531,82 @@ export function makeProgram(): Command {
       },
       50,
     )
+    .addOption(
+      timeoutOption(
+        'end the demo or script if it runs longer than this (exit 3), and stop serving then',
+      ),
+    )
     .action(
       async (
         script: string | undefined,
         args: string[],
-        flags: DemoFlags & { port: number; host: string; delay: number },
+        flags: DemoFlags & { port: number; host: string; delay: number; timeout?: number },
       ) => {
         if (script !== undefined) requireScript(script);
+        const what = script ?? 'the demo';
         let status = script === undefined ? 'demo starting' : `running ${script}`;
         let scriptDump: HeapDump | undefined;
         if (script === undefined) await demoMachine();
         const state = (): MapState => ({ dump: scriptDump ?? dumpHeap(), status });
-        let server: Awaited<ReturnType<typeof startMapServer>>;
+        // Serving always has a lifetime: the server, and the script with it, end together.
+        const lifetime = new Lifetime(flags.timeout);
+        let server: Awaited<ReturnType<typeof startMapServer>> | undefined;
         try {
-          server = await startMapServer({ port: flags.port, host: flags.host, state });
-        } catch (error) {
-          throw new Error(
-            `cannot listen on ${flags.host}:${flags.port}: ${(error as Error).message} (try --port 0)`,
-          );
-        }
-        process.stderr.write(`hbsys serve: memory map at ${server.url} (Ctrl-C stops)\n`);
-        if (script === undefined) {
-          const stop = watchMachine(() => server.notify());
           try {
-            const result = await runDemo({
-              ...demoOptions(flags),
-              onFrame: async (i, n) => {
-                status = `demo: frame ${i} of ${n}`;
-                server.notify();
-                if (flags.delay > 0) await new Promise((r) => setTimeout(r, flags.delay));
+            server = await startMapServer({ port: flags.port, host: flags.host, state });
+          } catch (error) {
+            throw new Error(
+              `cannot listen on ${flags.host}:${flags.port}: ${(error as Error).message} (try --port 0)`,
+            );
+          }
+          const live = server;
+          process.stderr.write(`hbsys serve: memory map at ${live.url} (Ctrl-C stops)\n`);
+          let outcome: { code: number; line?: string } = { code: EXIT.ok };
+          if (script === undefined) {
+            const stop = watchMachine(() => live.notify());
+            try {
+              const result = await runDemo({
+                ...demoOptions(flags),
+                onFrame: async (i, n) => {
+                  if (lifetime.reason !== undefined) throw endedError(lifetime.reason, what);
+                  status = `demo: frame ${i} of ${n}`;
+                  live.notify();
+                  if (flags.delay > 0) await new Promise((r) => setTimeout(r, flags.delay));
+                },
+              });
+              status =
+                `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ` +
+                `${result.textLines.found}/${result.textLines.drawn} text lines found, ` +
+                `${result.findings} findings`;
+            } finally {
+              stop();
+            }
+          } else {
+            const run = await runScript({
+              script,
+              args,
+              sanitize: true,
+              lifetime,
+              onState: (dump) => {
+                scriptDump = dump;
+                live.notify();
               },
             });
-            status =
-              `demo finished: ${result.frames} frames, ${result.framesVerified} verified, ` +
-              `${result.textLines.found}/${result.textLines.drawn} text lines found, ` +
-              `${result.findings} findings`;
-          } catch (error) {
-            // Nothing to watch any more: stop serving, and say why.
-            await server.close();
-            throw error;
-          } finally {
-            stop();
+            if (run.ended !== undefined) throw endedError(run.ended, script);
+            scriptDump = run.snapshot ?? scriptDump;
+            status = `${script} ${run.signal ? `was ended by ${run.signal}` : `exited with code ${run.code}`}`;
+            outcome = scriptOutcome(run, script);
           }
-        } else {
-          const run = await runScript({
-            script,
-            args,
-            sanitize: true,
-            onState: (dump) => {
-              scriptDump = dump;
-              server.notify();
-            },
-          });
-          scriptDump = run.snapshot ?? scriptDump;
-          status = `${script} ${run.signal ? `was ended by ${run.signal}` : `exited with code ${run.code}`}`;
+          live.notify();
+          process.stderr.write(`hbsys serve: ${status}; still serving ${live.url}\n`);
+          const reason = await lifetime.ended;
+          // A signal stops serving as it always did; the deadline ends a run that went well.
+          if (reason.kind === 'signal') throw new Interrupted(reason.signal, 'stopped serving');
+          process.exitCode = outcome.code;
+        } finally {
+          lifetime.dispose();
+          await server?.close();
         }
-        server.notify();
-        process.stderr.write(`hbsys serve: ${status}; still serving ${server.url}\n`);
       },
     );
 
@@ -555,6 +657,13 @@ interface BenchSuite {
   formatReport(report: unknown): string;
 }
 
+/** `--timeout SECONDS`, for CI: the script is ended past it and hbsys exits with 3. */
+function timeoutOption(
+  description = 'end the script if it runs longer than this (exit 3)',
+): Option {
+  return new Option('--timeout <seconds>', description).argParser(seconds);
+}
+
 async function loadBenchSuite(): Promise<BenchSuite> {
   try {
     return (await import(BENCH_SUITE.href)) as BenchSuite;
@@ -587,6 +696,8 @@ export async function main(argv: string[]): Promise<void> {
         ? EXIT.usage
         : error instanceof ScriptFailure
           ? EXIT.scriptFailed
-          : EXIT.failed;
+          : error instanceof Interrupted
+            ? SIGNAL_EXIT[error.signal]
+            : EXIT.failed;
   }
 }

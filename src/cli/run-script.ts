@@ -1,15 +1,20 @@
 /**
  * Runs a user's Node program with hbsys preloaded (see preload.ts) and collects what it
  * left: the sanitizer's report and the final heap snapshot.
+ *
+ * The program never outlives hbsys: when the command's lifetime ends (SIGINT, SIGTERM,
+ * `--timeout`) it gets the signal, then SIGKILL after a grace period or at a second signal;
+ * and if hbsys exits for any other reason while it runs, it is killed.
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { HeapDump } from '../observe/dump.js';
 import { countByKind, type FindingJson } from '../observe/findings.js';
 import type { ObservedStats } from '../observe/stats.js';
+import type { EndReason, Lifetime } from './lifetime.js';
 
 export interface ScriptRunOptions {
   script: string;
@@ -21,6 +26,8 @@ export interface ScriptRunOptions {
   sanitize?: boolean;
   /** Receives the state while the script runs. */
   onState?: (dump: HeapDump) => void;
+  /** When it ends, so does the script. */
+  lifetime?: Lifetime;
 }
 
 export interface ScriptRun {
@@ -31,7 +38,12 @@ export interface ScriptRun {
   report: { findings: FindingJson[]; stats?: Record<string, unknown> } | undefined;
   /** The heap at exit, when the script exited normally. */
   snapshot: HeapDump | undefined;
+  /** Why hbsys ended the script (a signal to hbsys, the timeout); undefined if it ended itself. */
+  ended: EndReason | undefined;
 }
+
+/** How long a script may take to end after its signal, before SIGKILL. */
+const GRACE_MS = 3000;
 
 const PRELOAD = new URL('./preload.js', import.meta.url).href;
 
@@ -47,11 +59,15 @@ export function nodeCommand(args: readonly string[]): [string, string[]] {
     : [wrap[0]!, [...wrap.slice(1), ...args]];
 }
 
-/** Throws (with what to do) when the script is not a readable file. */
+/** Throws (with what to do) when the script is not a file. */
 export function checkScript(script: string): string {
   const path = resolve(script);
   if (!existsSync(path)) {
     throw new Error(`script not found: ${script} (give the path of a .js or .mjs file to run)`);
+  }
+  if (!statSync(path).isFile()) {
+    const what = statSync(path).isDirectory() ? 'a directory' : 'not a regular file';
+    throw new Error(`${script} is ${what}, not a script (give the path of a .js or .mjs file)`);
   }
   return path;
 }
@@ -74,6 +90,24 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
       stdio: ['inherit', 'inherit', 'inherit', ...(options.onState ? (['ipc'] as const) : [])],
       env,
     });
+    let ended: EndReason | undefined;
+    let grace: NodeJS.Timeout | undefined;
+    const running = () => child.exitCode === null && child.signalCode === null;
+    const stop = options.lifetime?.onEnd((reason, times) => {
+      ended ??= reason;
+      if (!running()) return;
+      if (times > 1) {
+        child.kill('SIGKILL');
+        return;
+      }
+      child.kill(reason.kind === 'signal' ? reason.signal : 'SIGTERM');
+      grace ??= setTimeout(() => running() && child.kill('SIGKILL'), GRACE_MS);
+    });
+    // hbsys exiting for any reason (an uncaught error, process.exit) ends the script too.
+    const orphaned = () => {
+      if (running()) child.kill('SIGKILL');
+    };
+    process.on('exit', orphaned);
     if (options.onState) {
       const onState = options.onState;
       child.on('message', (msg: { type?: string; dump?: HeapDump }) => {
@@ -85,7 +119,11 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
         child.once('error', fail);
         child.once('exit', (c, s) => done([c, s]));
       },
-    );
+    ).finally(() => {
+      stop?.();
+      if (grace !== undefined) clearTimeout(grace);
+      process.off('exit', orphaned);
+    });
     const report = readJson<ScriptRun['report']>(reportFile);
     const snapshot = readJson<{ dump?: HeapDump }>(snapshotFile)?.dump;
     if (report !== undefined && snapshot !== undefined) {
@@ -101,7 +139,7 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
         ...countByKind(report.findings),
       } as ObservedStats['findingsByKind'];
     }
-    return { code, signal, report, snapshot };
+    return { code, signal, report, snapshot, ended };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

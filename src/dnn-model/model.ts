@@ -15,6 +15,7 @@
  * ```
  */
 
+import { describe } from '../describe.js';
 import {
   hbDNNGetInputCount,
   hbDNNGetInputName,
@@ -39,7 +40,6 @@ import {
   type hbDNNTensorProperties,
   type hbPackedDNNHandle_t,
 } from '../dnn/types.js';
-import { describe } from '../hbsys.js';
 import { check, HbDNNError } from './error.js';
 import { allocateTensor, DnnTensor, type TensorOptions } from './tensor.js';
 

@@ -4,6 +4,7 @@
  * blocking the event loop, release the task, INVALIDATE the output.
  */
 
+import { describe } from '../describe.js';
 import { hbDNNReleaseTask, hbDNNResize, hbDNNWaitTaskDoneAsync } from '../dnn/hbdnn.js';
 import { HB_DNN_INVALID_ARGUMENT } from '../dnn/status.js';
 import {
@@ -12,7 +13,6 @@ import {
   type hbDNNRoi,
   type hbDNNTaskHandle_t,
 } from '../dnn/types.js';
-import { describe } from '../hbsys.js';
 import { check, HbDNNError } from './error.js';
 import { DnnTensor } from './tensor.js';
 

@@ -15,11 +15,12 @@
 
 import { currentBackend } from '../backend.js';
 import { allocate, HbSysBuffer } from '../buffer.js';
+import { describe } from '../describe.js';
 import { readProperties } from '../dnn/read.js';
 import { HB_DNN_INVALID_ARGUMENT } from '../dnn/status.js';
 import type { hbDNNTensor, hbDNNTensorProperties } from '../dnn/types.js';
-import { describe } from '../hbsys.js';
 import { rawVirAddr } from '../mem.js';
+import { snapshotMem } from '../snapshot.js';
 import { type ElementType, elementType, type TensorData } from './element.js';
 import { HbDNNError } from './error.js';
 import { gather, LayoutError, scatter, type TensorLayout, tensorLayout } from './layout.js';
@@ -130,7 +131,9 @@ export class DnnTensor implements Disposable {
     }
     const backend = currentBackend();
     for (const [i, b] of this.buffers.entries()) {
-      backend.noteCpuRead?.(b.mem, 0, this.#layout.memBytes[i]!, 'tensor.read');
+      const snap = snapshotMem(b.mem);
+      if (!('error' in snap))
+        backend.noteCpuRead?.(snap, 0, this.#layout.memBytes[i]!, 'tensor.read');
     }
     gather(this.#layout, mems, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
     return out;

@@ -14,7 +14,7 @@
  */
 
 import { currentBackend } from '../backend.js';
-import { describe } from '../hbsys.js';
+import { describe } from '../describe.js';
 import { HbSysError, hbSysGetErrorDesc, hbSysStatusName } from '../status.js';
 import type { DnnBackend, TensorSnapshot } from './backend.js';
 import { canSet, setAll } from './out.js';

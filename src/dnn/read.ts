@@ -5,7 +5,7 @@
  * Each reader returns the copy, or a message that says what is wrong and what to do.
  */
 
-import { describe } from '../hbsys.js';
+import { describe } from '../describe.js';
 import { snapshotMem } from '../snapshot.js';
 import type { InferCtrlSnapshot, ResizeCtrlSnapshot, TensorSnapshot } from './backend.js';
 import {

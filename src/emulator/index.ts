@@ -7,13 +7,17 @@
 
 import { writeFileSync } from 'node:fs';
 import type { Backend } from '../backend.js';
+import { describe } from '../describe.js';
 import type { DnnBackend } from '../dnn/backend.js';
+import { hostBytes } from '../host-bytes.js';
+import { errorText } from '../snapshot.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
 import { Bpu } from './bpu.js';
 import { createEmulatorDnn } from './dnn/backend.js';
 import type { KernelArgs, KernelName } from './kernels/registry.js';
 import { Machine } from './machine.js';
 import { type EmulatorOptions, resolveOptions } from './options.js';
+import { PlanePool } from './physical-memory.js';
 import { FINDING_KINDS, type Finding, type FindingKind, formatReport } from './sanitizer.js';
 
 export { BpuFaultError } from './bpu.js';
@@ -32,10 +36,29 @@ function current(): Machine {
   return machine!;
 }
 
-function install(options: ReturnType<typeof resolveOptions>): void {
-  machine = new Machine(options, findings);
+function install(options: ReturnType<typeof resolveOptions>, pool?: PlanePool): void {
+  machine = new Machine(options, findings, pool);
   bpu = new Bpu(machine);
   if (options.sanitize !== 'off') installExitReport();
+}
+
+/**
+ * Physical memory of replaced machines whose BPU worker has since exited, for the next
+ * reset to take over (the latest such machine's only, so at most one is held).
+ */
+const spare = new PlanePool();
+
+/** The options of a reset, read once; an HbSysError for anything wrong, thrown or not. */
+function resetOptions(options: EmulatorOptions): ReturnType<typeof resolveOptions> {
+  try {
+    return resolveOptions(options);
+  } catch (error) {
+    if (error instanceof HbSysError) throw error;
+    throw new HbSysError(
+      HB_SYS_INVALID_ARGUMENT,
+      `emulator.reset: the options could not be read (${errorText(error)}); pass a plain object`,
+    );
+  }
 }
 
 /**
@@ -169,10 +192,23 @@ export const emulator = {
    * keeps the machine it had.
    */
   async reset(options: EmulatorOptions = {}): Promise<void> {
-    const resolved = resolveOptions(options);
+    const resolved = resetOptions(options);
+    const old = machine;
+    const worker = bpu?.worker;
     bpu?.stop();
-    machine?.hazards.leaks('reset');
-    install(resolved);
+    old?.hazards.leaks('reset');
+    // The new machine takes over memory nobody can write any more: the old machine's when
+    // its BPU never ran, else an earlier one's whose worker has exited since.
+    const pool = new PlanePool();
+    pool.takeAll(spare);
+    if (old !== undefined && worker === undefined) pool.add(old.physical);
+    install(resolved, pool);
+    if (old !== undefined && worker !== undefined) {
+      worker.once('exit', () => {
+        spare.clear();
+        spare.add(old.physical);
+      });
+    }
   },
 
   /**
@@ -251,7 +287,7 @@ export const emulator = {
     if (region === undefined) {
       throw new HbSysError(
         HB_SYS_INVALID_ARGUMENT,
-        `emulator.peek: [${String(phyAddr)}, +${String(size)}) is not physical memory; pass a ` +
+        `emulator.peek: [${describe(phyAddr)}, +${describe(size)}) is not physical memory; pass a ` +
           'bigint address inside the ION heap or VIO region and a positive size',
       );
     }
@@ -273,7 +309,7 @@ export const emulator = {
       if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
-          `emulator.vio.alloc: size must be a positive integer, got ${String(size)}`,
+          `emulator.vio.alloc: size must be a positive integer, got ${describe(size)}`,
         );
       }
       const owner = current().vioAlloc(size);
@@ -300,12 +336,8 @@ export const emulator = {
      */
     write(phyAddr: bigint, bytes: ArrayBufferView): void {
       const m = current();
-      const src =
-        bytes instanceof Uint8Array
-          ? bytes
-          : ArrayBuffer.isView(bytes)
-            ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-            : undefined;
+      const view = ArrayBuffer.isView(bytes) ? hostBytes(bytes) : undefined;
+      const src = typeof view === 'string' ? undefined : view;
       const addr = typeof phyAddr === 'bigint' ? Number(phyAddr) : Number.NaN;
       const vio = m.physical.vio;
       const owner = src && m.ownerCovering(addr, src.byteLength);
@@ -313,7 +345,7 @@ export const emulator = {
         throw new HbSysError(
           HB_SYS_INVALID_ARGUMENT,
           'emulator.vio.write: write typed-array bytes inside one live VIO buffer ' +
-            `(got ${String(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
+            `(got ${describe(phyAddr)}, ${src?.byteLength ?? 'no'} bytes)`,
         );
       }
       m.deviceWillWrite(vio, addr - vio.base, src.byteLength);

@@ -8,18 +8,30 @@
  * `virAddr` is the current mapping of a live allocation or registration and its `phyAddr`
  * matches. So a stale copy of a freed mem can never reach the memory of whoever got the
  * same address next: its `virAddr` is the old object, which is dead.
+ *
+ * Each function acts on a snapshot of the caller's hbSysMem (each field read once, by the
+ * front) and never reads the caller's object again. It writes the out-parameters before
+ * anything irreversible (free, unregister), or undoes its work when the caller's object
+ * refuses them (alloc, register): a failing call changes nothing.
  */
 
+import type { RegisterRequest } from '../backend.js';
+import { describe } from '../describe.js';
 import {
   failForeignMapping,
   failMemSize,
   failMovedPhyAddr,
   failNoMapping,
+  failShrunk,
   failStale,
+  failUnfillable,
   hex,
 } from '../handle-errors.js';
+import { bytesLeft } from '../host-bytes.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
-import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR, rawVirAddr } from '../mem.js';
+import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR } from '../mem.js';
+import { clearVirAddr, writeFields } from '../out-param.js';
+import type { MemSnapshot } from '../snapshot.js';
 import {
   fail,
   HB_SYS_INVALID_ARGUMENT,
@@ -33,7 +45,7 @@ import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
-import { PhysicalMemory, REF_CHUNK, type Region } from './physical-memory.js';
+import { PhysicalMemory, type PlanePool, REF_CHUNK, type Region } from './physical-memory.js';
 import { captureStack, type Finding, Sanitizer } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
@@ -147,7 +159,8 @@ export class Machine {
   private liveAllocations = 0;
   private liveRegistrations = 0;
 
-  constructor(options: ResolvedOptions, findings: Finding[]) {
+  /** `pool`: physical memory of replaced machines to take over (see physical-memory.ts). */
+  constructor(options: ResolvedOptions, findings: Finding[], pool?: PlanePool) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
     this.physical = new PhysicalMemory(
@@ -155,6 +168,7 @@ export class Machine {
       options.vioSize,
       options.pageSize,
       this.strict,
+      pool,
     );
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
     this.hazards = new Hazards(this);
@@ -202,17 +216,24 @@ export class Machine {
     if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
     owner.view = this.mappingView(owner.region, owner.offset, size, cached);
     tag(owner.view, owner);
+    const filled = writeFields(mem, (out) => {
+      out.phyAddr = BigInt(owner.phyAddr);
+      this.setVirAddr(out, owner);
+      out.memSize = size;
+    });
+    if (typeof filled === 'string') {
+      // The caller cannot hold the block: give it back before anyone saw it.
+      this.releaseOwner(owner, false);
+      return failUnfillable(fn, filled, 'nothing was allocated');
+    }
     this.liveAllocations++;
     this.counters.allocs++;
     this.emitAlloc(owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
-    mem.phyAddr = BigInt(owner.phyAddr);
-    this.setVirAddr(mem, owner);
-    mem.memSize = size;
     return HB_SYS_SUCCESS;
   }
 
-  flushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusCode {
+  flushMem(mem: MemSnapshot, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -254,7 +275,7 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
-  freeMem(mem: hbSysMem): HbSysStatusCode {
+  freeMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysFreeMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -277,40 +298,46 @@ export class Machine {
       );
     }
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'freed');
+    // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
+    const cleared = clearVirAddr(mem.source);
+    if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseOwner(m);
     this.liveAllocations--;
     this.counters.frees++;
-    this.ended.set(mem, m);
-    mem.virAddr = null;
+    this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
-  writeMem(dest: hbSysMem, src: Uint8Array, size: number): HbSysStatusCode {
+  writeMem(dest: MemSnapshot, src: Uint8Array, size: number): HbSysStatusCode {
     const fn = 'hbSysWriteMem';
     const m = this.resolve(fn, dest);
     if (typeof m === 'number') return m;
     const length = this.validBytes(fn, dest, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
+    const left = bytesLeft(src);
+    if (left < size) return failShrunk(fn, 'src', size, left);
     if (this.sanitizer.on) this.hazards.cpuWrite(fn, m, 0, size);
-    m.view!.set(size === src.byteLength ? src : src.subarray(0, size));
+    m.view!.set(left === size ? src : src.subarray(0, size));
     return HB_SYS_SUCCESS;
   }
 
-  readMem(dest: Uint8Array, src: hbSysMem, size: number): HbSysStatusCode {
+  readMem(dest: Uint8Array, src: MemSnapshot, size: number): HbSysStatusCode {
     const fn = 'hbSysReadMem';
     const m = this.resolve(fn, src);
     if (typeof m === 'number') return m;
     const length = this.validBytes(fn, src, m);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
+    const left = bytesLeft(dest);
+    if (left < size) return failShrunk(fn, 'dest', size, left);
     if (this.sanitizer.on) this.hazards.cpuRead(fn, m, 0, size);
     dest.set(m.view!.subarray(0, size));
     return HB_SYS_SUCCESS;
   }
 
-  registerMem(mem: hbSysMem): HbSysStatusCode {
+  registerMem(mem: RegisterRequest): HbSysStatusCode {
     const fn = 'hbSysRegisterMem';
     const phyAddr = Number(mem.phyAddr);
     const size = mem.memSize;
@@ -349,6 +376,12 @@ export class Machine {
       live: true,
     };
     tag(reg.view!, reg);
+    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
+    if (typeof filled === 'string') {
+      reg.live = false;
+      reg.view = null;
+      return failUnfillable(fn, filled, 'nothing was registered');
+    }
     if (!owner.cpuCopyZeroed) {
       region.zero(owner.offset, owner.blockBytes, 'cpu');
       owner.cpuCopyZeroed = true;
@@ -358,11 +391,10 @@ export class Machine {
     this.liveRegistrations++;
     this.counters.registrations++;
     this.emit(() => ({ type: 'register', time: this.now(), phyAddr, size, ownerId: owner.id }));
-    this.setVirAddr(mem, reg);
     return HB_SYS_SUCCESS;
   }
 
-  unregisterMem(mem: hbSysMem): HbSysStatusCode {
+  unregisterMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysUnregisterMem';
     const m = this.resolve(fn, mem);
     if (typeof m === 'number') return m;
@@ -375,6 +407,8 @@ export class Machine {
       );
     }
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
+    const cleared = clearVirAddr(mem.source);
+    if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was unregistered');
     m.live = false;
     m.view = null;
     m.owner.registrations.delete(m);
@@ -387,19 +421,18 @@ export class Machine {
       size: m.size,
       ownerId: m.owner.id,
     }));
-    this.ended.set(mem, m);
-    mem.virAddr = null;
+    this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
-  isCached(mem: hbSysMem): boolean | undefined {
+  isCached(mem: MemSnapshot): boolean | undefined {
     const m = this.lookup(mem);
     if (m === undefined) return undefined;
     return m.kind === 'registration' || m.cached;
   }
 
   /** The idiomatic buffer reads `[offset, offset + size)` of `mem`'s mapping. */
-  noteCpuRead(mem: hbSysMem, offset: number, size: number, how = 'buffer.read'): void {
+  noteCpuRead(mem: MemSnapshot, offset: number, size: number, how = 'buffer.read'): void {
     if (!this.sanitizer.on) return;
     const m = this.lookup(mem);
     if (m !== undefined) this.hazards.cpuRead(how, m, offset, size);
@@ -457,9 +490,9 @@ export class Machine {
 
   // --- lookups -------------------------------------------------------------------------
 
-  /** What `view` was handed out for by this machine, live or not. */
-  mappingOf(view: Uint8Array): Mapping | undefined {
-    const m = (view as Tagged)[MAPPING];
+  /** What `view` was handed out for by this machine, live or not. Runs no code of `view`'s. */
+  mappingOf(view: unknown): Mapping | undefined {
+    const m = typeof view === 'object' && view !== null ? MappingTag.of(view) : undefined;
     // A view of an earlier machine (before a reset) is nothing to this one.
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
@@ -499,26 +532,24 @@ export class Machine {
   }
 
   /** The mapping `mem` refers to, if it is live and consistent; else undefined. */
-  lookup(mem: hbSysMem): Mapping | undefined {
-    const view = rawVirAddr(mem);
-    if (!(view instanceof Uint8Array)) return undefined;
-    const m = this.mappingOf(view);
+  lookup(mem: MemSnapshot): Mapping | undefined {
+    const m = this.mappingOf(mem.virAddr);
     if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
     return Number(mem.phyAddr) === m.phyAddr ? m : undefined;
   }
 
   /** The live mapping `mem` refers to, or the failure code (with a message) if none. */
-  resolve(fn: string, mem: hbSysMem): Mapping | HbSysFailureCode {
-    const view = rawVirAddr(mem);
+  resolve(fn: string, mem: MemSnapshot): Mapping | HbSysFailureCode {
+    const view = mem.virAddr;
     if (view === null || view === undefined) {
-      const was = this.ended.get(mem);
+      const was = this.ended.get(mem.source);
       if (was !== undefined) this.hazards.ended(fn, was);
-      else if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
+      else if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
       return failNoMapping(fn);
     }
-    const m = view instanceof Uint8Array ? this.mappingOf(view) : undefined;
+    const m = this.mappingOf(view);
     if (m === undefined) {
-      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
+      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
       return failForeignMapping(fn);
     }
     if (!m.live) {
@@ -526,7 +557,7 @@ export class Machine {
       return failStale(fn, m.phyAddr, m.kind === 'registration');
     }
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
-      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(mem);
+      if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
       return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     }
     return m;
@@ -567,7 +598,7 @@ export class Machine {
   }
 
   /** `mem.memSize` if it is a valid byte count of `m`, else -1 (with the failure recorded). */
-  private validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
+  private validBytes(fn: string, mem: MemSnapshot, m: Mapping): number {
     const n = mem.memSize;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
       failMemSize(fn, m.size, n);
@@ -628,13 +659,14 @@ export class Machine {
     return owner;
   }
 
-  private releaseOwner(owner: Owner): void {
+  /** Gives `owner`'s block back; `announce` false for one that nobody was told of. */
+  private releaseOwner(owner: Owner, announce = true): void {
     owner.region.allocator.free(owner.offset / owner.region.pageSize);
     owner.region.setOwner(owner.offset, owner.blockBytes, 0);
     owner.live = false;
     owner.view = null;
     this.owners.delete(owner.id);
-    if (this.listeners.size === 0) return;
+    if (!announce || this.listeners.size === 0) return;
     this.emit(() => ({
       type: 'free',
       time: this.now(),
@@ -667,13 +699,52 @@ export class Machine {
   }
 }
 
-/** Where a mapping's view records what it maps (a symbol: invisible to programs). */
-const MAPPING = Symbol('hbsys.mapping');
-type Tagged = Uint8Array & { [MAPPING]?: Mapping };
+/**
+ * Base of {@link MappingTag}: its constructor returns the object given, so that the
+ * subclass's constructor stamps its private field onto that object.
+ */
+class Stamp {
+  constructor(target: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: the point: private fields on `target`
+    return target;
+  }
+}
+
+/**
+ * What each view handed out maps, as a private field of the view itself. A private field
+ * cannot be read, forged or faked by a program (a Proxy or a getter never sees it, and
+ * `#mapping in x` runs no code of x's), and unlike a WeakMap entry it costs the garbage
+ * collector nothing extra for each of the views made per allocation.
+ */
+class MappingTag extends Stamp {
+  #mapping: Mapping;
+
+  private constructor(view: Uint8Array, m: Mapping) {
+    super(view);
+    this.#mapping = m;
+  }
+
+  static tag(view: Uint8Array, m: Mapping): void {
+    new MappingTag(view, m);
+  }
+
+  static of(x: object): Mapping | undefined {
+    return #mapping in x ? (x as unknown as MappingTag).#mapping : undefined;
+  }
+}
 
 function tag(view: Uint8Array, m: Mapping): void {
-  // Not enumerable: util.inspect and assert.deepEqual must not walk into the machine.
-  Object.defineProperty(view, MAPPING, { value: m, enumerable: false });
+  MappingTag.tag(view, m);
+}
+
+/** What the sanitizer shows of a mem that is no handle: values, never the caller's code. */
+function asShown(mem: MemSnapshot): hbSysMem {
+  const { phyAddr, memSize } = mem;
+  return {
+    phyAddr: (typeof phyAddr === 'bigint' ? phyAddr : describe(phyAddr)) as bigint,
+    virAddr: null,
+    memSize: typeof memSize === 'number' ? memSize : 0,
+  };
 }
 
 /** The registrations of an owner that has none (never mutated). */

@@ -11,6 +11,12 @@
  *   This is how the model sees CPU writes made straight into a Uint8Array.
  *
  * Under the `coherent` cache model only `memory` exists and cached mappings view it.
+ *
+ * A new address space takes over the planes of a replaced one (`emulator.reset()`) from a
+ * {@link PlanePool} when their sizes match, and clears the part that was ever allocated. A
+ * replaced machine's buffers would otherwise be freed only by a full garbage collection, and
+ * memory grows with every reset (a gigabyte and more in a loop of a few hundred). Views kept
+ * from before a reset can therefore see a later machine's memory: a program must not use them.
  */
 
 import { Tlsf } from './tlsf.js';
@@ -51,22 +57,35 @@ export class Region {
   /** Owner id of every page (an allocation or VIO buffer), 0 where none. */
   readonly pageOwner: Int32Array;
   /**
+   * The byte range that ever had an owner: nothing outside it was written (every write,
+   * CPU or device, lands in an owned block), so it is all a reuse of the planes clears.
+   */
+  dirtyStart = Number.POSITIVE_INFINITY;
+  dirtyEnd = 0;
+  /**
    * The planes as Float64Array, for zeroing: on SharedArrayBuffer memory,
    * Uint8Array.prototype.fill is several times slower than a Float64Array fill of the same
    * bytes, and pages (at least 64 bytes, page-aligned) are whole multiples of 8 bytes.
    */
   private readonly words: readonly Float64Array[];
 
-  constructor(name: RegionName, base: number, size: number, pageSize: number, strict: boolean) {
+  constructor(
+    name: RegionName,
+    base: number,
+    size: number,
+    pageSize: number,
+    strict: boolean,
+    source: PlaneSource = freshPlane,
+  ) {
     this.name = name;
     this.base = base;
     this.size = size;
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.strict = strict;
-    this.memory = Buffer.from(new SharedArrayBuffer(size));
-    this.cache = strict ? Buffer.from(new SharedArrayBuffer(size)) : this.memory;
-    this.shadow = strict ? Buffer.from(new SharedArrayBuffer(size)) : this.memory;
+    this.memory = Buffer.from(source(size));
+    this.cache = strict ? Buffer.from(source(size)) : this.memory;
+    this.shadow = strict ? Buffer.from(source(size)) : this.memory;
     this.allocator = new Tlsf(size / pageSize);
     this.pageOwner = new Int32Array(size / pageSize);
     this.refInMemory = new Uint8Array(Math.ceil(size / REF_CHUNK));
@@ -98,6 +117,78 @@ export class Region {
 
   setOwner(offset: number, length: number, owner: number): void {
     this.pageOwner.fill(owner, offset >>> this.pageShift, (offset + length) >>> this.pageShift);
+    if (owner === 0) return;
+    if (offset < this.dirtyStart) this.dirtyStart = offset;
+    if (offset + length > this.dirtyEnd) this.dirtyEnd = offset + length;
+  }
+
+  /** The distinct plane buffers, each with the range of it that was ever written. */
+  planeBuffers(): PooledPlane[] {
+    const planes = this.strict ? [this.memory, this.cache, this.shadow] : [this.memory];
+    return planes.map((p) => ({
+      buffer: p.buffer as SharedArrayBuffer,
+      start: this.dirtyEnd > this.dirtyStart ? this.dirtyStart : 0,
+      end: this.dirtyEnd > this.dirtyStart ? this.dirtyEnd : 0,
+    }));
+  }
+}
+
+/** A plane buffer handed from a replaced address space to a later one. */
+interface PooledPlane {
+  readonly buffer: SharedArrayBuffer;
+  /** The byte range that may hold data (page-aligned): cleared before reuse. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Where a Region gets a zeroed plane of `size` bytes. */
+type PlaneSource = (size: number) => SharedArrayBuffer;
+
+const freshPlane: PlaneSource = (size) => new SharedArrayBuffer(size);
+
+/**
+ * Planes of address spaces nobody uses any more (their machine replaced, their BPU worker
+ * gone), by size, for the next address space to take.
+ */
+export class PlanePool {
+  private readonly bySize = new Map<number, PooledPlane[]>();
+  private readonly held = new Set<SharedArrayBuffer>();
+
+  /** Offers every plane of `physical`, which must never be used again. */
+  add(physical: PhysicalMemory): void {
+    for (const region of physical.regions) {
+      for (const plane of region.planeBuffers()) {
+        if (this.held.has(plane.buffer)) continue;
+        this.held.add(plane.buffer);
+        const size = plane.buffer.byteLength;
+        this.bySize.set(size, [...(this.bySize.get(size) ?? []), plane]);
+      }
+    }
+  }
+
+  /** Moves every plane of `other` here. */
+  takeAll(other: PlanePool): void {
+    for (const planes of other.bySize.values()) {
+      for (const plane of planes) {
+        if (this.held.has(plane.buffer)) continue;
+        this.held.add(plane.buffer);
+        const size = plane.buffer.byteLength;
+        this.bySize.set(size, [...(this.bySize.get(size) ?? []), plane]);
+      }
+    }
+    other.clear();
+  }
+
+  /** A plane of `size` bytes, not yet cleared, or undefined. */
+  take(size: number): PooledPlane | undefined {
+    const plane = this.bySize.get(size)?.pop();
+    if (plane !== undefined) this.held.delete(plane.buffer);
+    return plane;
+  }
+
+  clear(): void {
+    this.bySize.clear();
+    this.held.clear();
   }
 }
 
@@ -107,11 +198,32 @@ export class PhysicalMemory {
   readonly vio: Region;
   readonly regions: readonly Region[];
 
-  constructor(heapSize: number, vioSize: number, pageSize: number, strict: boolean) {
-    this.ion = new Region('ion', ION_HEAP_BASE, heapSize, pageSize, strict);
+  /**
+   * Planes of the sizes needed come from `pool` where it has them, new ones otherwise. The
+   * reused planes are cleared once every plane is in hand, so that when making this address
+   * space fails (out of memory) no plane was touched.
+   */
+  constructor(
+    heapSize: number,
+    vioSize: number,
+    pageSize: number,
+    strict: boolean,
+    pool?: PlanePool,
+  ) {
+    const reused: PooledPlane[] = [];
+    const planes: PlaneSource = (size) => {
+      const plane = pool?.take(size);
+      if (plane === undefined) return freshPlane(size);
+      reused.push(plane);
+      return plane.buffer;
+    };
+    this.ion = new Region('ion', ION_HEAP_BASE, heapSize, pageSize, strict, planes);
     const vioBase = Math.ceil((ION_HEAP_BASE + heapSize) / VIO_ALIGN) * VIO_ALIGN;
-    this.vio = new Region('vio', vioBase, vioSize, pageSize, strict);
+    this.vio = new Region('vio', vioBase, vioSize, pageSize, strict, planes);
     this.regions = [this.ion, this.vio];
+    for (const { buffer, start, end } of reused) {
+      if (end > start) new Float64Array(buffer, start, (end - start) >>> 3).fill(0);
+    }
   }
 
   /** The region holding all of `[addr, addr + length)`, or undefined. */

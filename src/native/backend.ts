@@ -7,6 +7,11 @@
  * So a stale copy of a freed hbSysMem, a forged one, or a view of freed memory used as
  * host bytes is refused with INVALID_ARGUMENT and never becomes a dangling pointer in C.
  *
+ * Every pointer and length that reaches C is hbsys's own: the struct is one hbsys allocated
+ * and filled from values it validated (the caller's object was read once, in a snapshot),
+ * and host bytes are a fixed-length view hbsys made, whose length is checked again just
+ * before the call. Nothing a caller passes can make C read or write past a buffer.
+ *
  * `virAddr` is a zero-copy view of the mapping libdnn returned, made once per allocation.
  * After free or unregister the backend drops it, sets `mem.virAddr` to null and, where the
  * runtime can (`ArrayBuffer.prototype.transfer`, Node 22 and later), detaches it, so that
@@ -14,17 +19,21 @@
  * or handed to someone else.
  */
 
-import type { Backend } from '../backend.js';
+import type { Backend, RegisterRequest } from '../backend.js';
 import type { DnnBackend } from '../dnn/backend.js';
 import {
   failForeignMapping,
   failMemSize,
   failMovedPhyAddr,
   failNoMapping,
+  failShrunk,
   failStale,
+  failUnfillable,
   hex,
 } from '../handle-errors.js';
-import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag, type hbSysMem } from '../mem.js';
+import { bufferOf, bytesLeft } from '../host-bytes.js';
+import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag } from '../mem.js';
+import { clearVirAddr, writeFields } from '../out-param.js';
 import type { MemSnapshot } from '../snapshot.js';
 import {
   fail,
@@ -99,10 +108,15 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   /** Live registrations: free of an allocation they lie in is refused, as the emulator does. */
   const registrations = new Set<Mapping>();
 
-  function resolve(fn: string, mem: hbSysMem): Mapping | HbSysFailureCode {
+  /** The mapping a snapshot's `virAddr` is, by identity: no code of the caller's runs. */
+  function mappingOf(view: unknown): Mapping | undefined {
+    return typeof view === 'object' && view !== null ? byView.get(view as Uint8Array) : undefined;
+  }
+
+  function resolve(fn: string, mem: MemSnapshot): Mapping | HbSysFailureCode {
     const view = mem.virAddr;
     if (view === null || view === undefined) return failNoMapping(fn);
-    const m = view instanceof Uint8Array ? byView.get(view) : undefined;
+    const m = mappingOf(view);
     if (m === undefined) return failForeignMapping(fn);
     if (!m.live) return failStale(fn, m.phyAddr, m.kind === 'registration');
     if (mem.phyAddr !== m.phyAddr) return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
@@ -110,7 +124,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   }
 
   /** `mem.memSize` if it is a valid byte count of `m` (then also set in the struct), else -1. */
-  function validBytes(fn: string, mem: hbSysMem, m: Mapping): number {
+  function validBytes(fn: string, mem: MemSnapshot, m: Mapping): number {
     const n = mem.memSize;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
       failMemSize(fn, m.size, n);
@@ -126,7 +140,8 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
    * that overlaps the target (memcpy of overlapping ranges is undefined). Else as given.
    */
   function hostBytes(fn: string, name: string, bytes: Uint8Array, size: number, target: Mapping) {
-    const owner = byBuffer.get(bytes.buffer);
+    if (bytesLeft(bytes) < size) return failShrunk(fn, name, size, bytesLeft(bytes));
+    const owner = byBuffer.get(bufferOf(bytes));
     if (owner === undefined) return bytes;
     if (!owner.live) {
       return fail(
@@ -148,12 +163,11 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   }
 
   /** Ends a mapping on the JS side: no view of it is handed out, or works, again. */
-  function retire(m: Mapping, mem: hbSysMem): void {
+  function retire(m: Mapping): void {
     m.live = false;
     registrations.delete(m);
     lib.freeStruct(m.struct);
     if (canDetach) (m.view.buffer as Transferable).transfer!(0);
-    mem.virAddr = null;
   }
 
   function map(
@@ -213,9 +227,18 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         lib.freeStruct(struct);
         return HB_SYS_INVALID_ARGUMENT;
       }
-      mem.phyAddr = m.phyAddr;
-      mem.virAddr = m.view;
-      mem.memSize = size;
+      const filled = writeFields(mem, (out) => {
+        out.phyAddr = m.phyAddr;
+        out.virAddr = m.view;
+        out.memSize = size;
+      });
+      if (typeof filled === 'string') {
+        // The caller cannot hold the allocation: give it back, or it leaks in C.
+        m.struct.u32[MEM_SIZE] = size;
+        lib.hbSysFreeMem(m.struct.pointer);
+        retire(m);
+        return failUnfillable(fn, filled, 'nothing was allocated');
+      }
       return HB_SYS_SUCCESS;
     },
 
@@ -253,13 +276,17 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
             `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
         );
       }
+      // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
+      const restore = clearVirAddr(mem.source);
+      if (typeof restore === 'string') return failUnfillable(fn, restore, 'nothing was freed');
       // The whole allocation goes back, whatever the caller lowered memSize to.
       m.struct.u32[MEM_SIZE] = m.size;
       const code = lib.hbSysFreeMem(m.struct.pointer);
       if (code !== HB_SYS_SUCCESS) {
+        restore.restore();
         return failed(fn, code, `free 0x${hex(m.phyAddr)}`, 'the memory is still allocated');
       }
-      retire(m, mem);
+      retire(m);
       return HB_SYS_SUCCESS;
     },
 
@@ -272,6 +299,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (size > length) return tooLarge(fn, size, length);
       const bytes = hostBytes(fn, 'src', src, size, m);
       if (typeof bytes === 'number') return bytes;
+      // C copies `size` bytes from `bytes`: hbsys's own fixed view, checked just above.
       const code = lib.hbSysWriteMem(m.struct.pointer, bytes, size);
       if (code === HB_SYS_SUCCESS) return code;
       return failed(fn, code, `write ${size} bytes to 0x${hex(m.phyAddr)}`, 'check the sizes');
@@ -294,7 +322,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       return HB_SYS_SUCCESS;
     },
 
-    registerMem(mem) {
+    registerMem(mem: RegisterRequest) {
       const fn = 'hbSysRegisterMem';
       const { phyAddr, memSize } = mem;
       const struct = lib.allocStruct();
@@ -319,8 +347,20 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         lib.freeStruct(struct);
         return HB_SYS_REGISTER_MEM_FAILED;
       }
+      const filled = writeFields(
+        mem.source,
+        (out) => {
+          out.virAddr = m.view;
+        },
+        false,
+      );
+      if (typeof filled === 'string') {
+        // The caller cannot hold the registration: end it, or it outlives every handle.
+        lib.hbSysUnregisterMem(m.struct.pointer);
+        retire(m);
+        return failUnfillable(fn, filled, 'nothing was registered');
+      }
       registrations.add(m);
-      mem.virAddr = m.view;
       return HB_SYS_SUCCESS;
     },
 
@@ -335,18 +375,22 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
           `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
         );
       }
+      const restore = clearVirAddr(mem.source);
+      if (typeof restore === 'string') {
+        return failUnfillable(fn, restore, 'nothing was unregistered');
+      }
       m.struct.u32[MEM_SIZE] = m.size;
       const code = lib.hbSysUnregisterMem(m.struct.pointer);
       if (code !== HB_SYS_SUCCESS) {
+        restore.restore();
         return failed(fn, code, `unregister 0x${hex(m.phyAddr)}`, 'it is still registered');
       }
-      retire(m, mem);
+      retire(m);
       return HB_SYS_SUCCESS;
     },
 
     isCached(mem) {
-      const view = mem.virAddr;
-      const m = view instanceof Uint8Array ? byView.get(view) : undefined;
+      const m = mappingOf(mem.virAddr);
       if (m === undefined || !m.live || mem.phyAddr !== m.phyAddr) return undefined;
       return m.cached;
     },

@@ -11,11 +11,10 @@
  * those 24 bytes.
  */
 
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute } from 'node:path';
 import { HB_DNN_RUN_TASK_FAILED } from '../dnn/status.js';
-import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
+import { HB_SYS_INVALID_ARGUMENT, HBSYS_BACKEND_UNAVAILABLE, HbSysError } from '../status.js';
 
 /** The address of a native hbSysMem struct. Only this module makes them. */
 export type StructPointer = bigint & { readonly __brand: 'hbSysMem *' };
@@ -119,7 +118,7 @@ function koffi(): Koffi {
     k = createRequire(import.meta.url)('koffi');
   } catch (error) {
     throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
+      HBSYS_BACKEND_UNAVAILABLE,
       `native backend: koffi, the FFI library it needs, could not be loaded ` +
         `(${reason(error)}); install hbsys with its dependencies (npm install) on this machine`,
     );
@@ -154,15 +153,16 @@ export function loadLibdnn(candidates: readonly string[] = libdnnCandidates()): 
   const layout = structLayout();
   if (layout.size !== 24 || layout.phyAddr !== 0 || layout.virAddr !== 8 || layout.memSize !== 16) {
     throw new HbSysError(
-      HB_SYS_INVALID_ARGUMENT,
+      HBSYS_BACKEND_UNAVAILABLE,
       `native backend: hbSysMem is laid out as ${JSON.stringify(layout)} on this machine, not ` +
         '24 bytes at offsets 0/8/16 as on the 64-bit boards; the native backend needs a 64-bit process',
     );
   }
   const tried: string[] = [];
   for (const path of candidates) {
-    if (isAbsolute(path) && !existsSync(path)) {
-      tried.push(`${path}: no such file`);
+    const notAFile = notALibraryFile(path);
+    if (notAFile !== undefined) {
+      tried.push(`${path}: ${notAFile}`);
       continue;
     }
     let lib: Koffi;
@@ -190,11 +190,36 @@ export function loadLibdnn(candidates: readonly string[] = libdnnCandidates()): 
     return bind(k, path, fns);
   }
   throw new HbSysError(
-    HB_SYS_INVALID_ARGUMENT,
+    HBSYS_BACKEND_UNAVAILABLE,
     'native backend: could not load libdnn.so, the BPU runtime of RDK boards. Tried:\n' +
       tried.map((t) => `  ${t}`).join('\n') +
       '\nSet HBSYS_LIBDNN=/path/to/libdnn.so, or run on the emulator (HBSYS_BACKEND=emulator)',
   );
+}
+
+/**
+ * Why `path` cannot be a shared library, found without opening it; undefined when it may be
+ * one. A name without a slash is for the dynamic linker to search, so it is left to it. A
+ * FIFO would block the loader's open() for ever, and a directory or device is no library.
+ */
+function notALibraryFile(path: string): string | undefined {
+  if (!path.includes('/')) return undefined;
+  let kind: string;
+  try {
+    const stat = statSync(path);
+    if (stat.isFile()) return undefined;
+    kind = stat.isDirectory()
+      ? 'a directory'
+      : stat.isFIFO()
+        ? 'a FIFO (named pipe)'
+        : stat.isSocket()
+          ? 'a socket'
+          : 'a device';
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : reason(error);
+  }
+  return `${kind}, not a shared library file: not opened`;
 }
 
 function bind(

@@ -244,7 +244,14 @@ export function alloc(s: Standin, size: number): hbSysMem {
 }
 
 export function free(s: Standin, mem: hbSysMem): void {
-  assert.equal(s.sys.freeMem(mem), 0);
+  assert.equal(s.sys.freeMem(snap(mem)), 0);
+}
+
+/** One read of `mem`, as the public functions hand it to a backend. */
+export function snap(mem: hbSysMem): MemSnapshot {
+  const snapshot = snapshotMem(mem);
+  if ('error' in snapshot) throw new Error(snapshot.error);
+  return snapshot;
 }
 
 /** The default control parameters (`HB_DNN_INITIALIZE_INFER_CTRL_PARAM`) with `over`. */

@@ -45,6 +45,7 @@ import {
   freshStandin,
   ok,
   type Standin,
+  snap,
   standin,
   VARIANTS,
   writeModel,
@@ -134,16 +135,16 @@ function fill(s: Standin, t: hbDNNTensor, seed: number): Uint8Array {
   const bytes = new Uint8Array(mem.memSize);
   for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + seed) & 0xff;
   mem.virAddr!.set(bytes);
-  assert.equal(s.sys.flushMem(mem, HB_SYS_MEM_CACHE_CLEAN), 0);
+  assert.equal(s.sys.flushMem(snap(mem), HB_SYS_MEM_CACHE_CLEAN), 0);
   return bytes;
 }
 
 /** INVALIDATEs a tensor's memory and reads it (with hbSysReadMem, as C programs do). */
 function read(s: Standin, t: hbDNNTensor): Uint8Array {
   const mem = t.sysMem[0]!;
-  assert.equal(s.sys.flushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE), 0);
+  assert.equal(s.sys.flushMem(snap(mem), HB_SYS_MEM_CACHE_INVALIDATE), 0);
   const out = new Uint8Array(mem.memSize);
-  assert.equal(s.sys.readMem(out, mem, mem.memSize), 0);
+  assert.equal(s.sys.readMem(out, snap(mem), mem.memSize), 0);
   return out;
 }
 
@@ -358,7 +359,7 @@ output out   type=U8   layout=NHWC valid=1x4x8x1 bytes=48 k=1 b=0
     const camera = handle('camera');
     const phyAddr = s.sysExtras.vioAlloc(4096);
     const reg: hbSysMem = { phyAddr, virAddr: null, memSize: 48 };
-    assert.equal(s.sys.registerMem(reg), 0);
+    assert.equal(s.sys.registerMem({ phyAddr, memSize: 48, source: reg }), 0);
     const frame = new Uint8Array(48).map((_, i) => 200 - i);
     reg.virAddr!.set(frame);
     const input: hbDNNTensor = { sysMem: [reg], properties: properties(s, camera, 'input', 0) };
@@ -368,7 +369,7 @@ output out   type=U8   layout=NHWC valid=1x4x8x1 bytes=48 k=1 b=0
     ok(s.api.hbDNNWaitTaskDone(task.value!, 0));
     assert.deepEqual(read(s, output), frame);
     ok(s.api.hbDNNReleaseTask(task.value!));
-    assert.equal(s.sys.unregisterMem(reg), 0);
+    assert.equal(s.sys.unregisterMem(snap(reg)), 0);
     s.sysExtras.vioFree(phyAddr);
     free(s, output.sysMem[0]!);
     ok(s.api.hbDNNRelease(packed));

@@ -12,6 +12,7 @@ import {
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
+  HB_SYS_OUT_OF_MEMORY,
   HB_SYS_SUCCESS,
   HbSysError,
   type HbSysFlushFlag,
@@ -219,6 +220,38 @@ describe('stale views and bad arguments never reach C', () => {
     assert.deepEqual(part.virAddr, expected);
     assert.equal(hbSysUnregisterMem(part), HB_SYS_SUCCESS);
     assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS);
+  });
+});
+
+describe('codes libdnn returns', () => {
+  test('an unknown status code is named as unknown, not as INVALID_ARGUMENT (row 13)', () => {
+    const live = extras.liveAllocations();
+    extras.failNext(-6000199);
+    const mem = empty();
+    assert.equal(hbSysAllocMem(mem, 64), -6000199);
+    const last = hbSysGetLastError()!;
+    assert.equal(last.code, -6000199);
+    assert.equal(last.name, undefined);
+    assert.match(last.message, /unknown status code -6000199/);
+    assert.deepEqual(mem, empty());
+    extras.failNext(-6000199);
+    assert.throws(
+      () => allocate(64),
+      (e: unknown) => {
+        assert.ok(e instanceof HbSysError);
+        assert.equal(e.code, -6000199);
+        assert.equal(e.status, undefined);
+        assert.match(e.message, /^unknown status code -6000199: hbSysAllocMem/);
+        return true;
+      },
+    );
+    assert.equal(extras.liveAllocations(), live);
+  });
+
+  test('a known code from libdnn keeps its name', () => {
+    extras.failNext(HB_SYS_OUT_OF_MEMORY);
+    assert.equal(hbSysAllocMem(empty(), 64), HB_SYS_OUT_OF_MEMORY);
+    assert.equal(hbSysGetLastError()!.name, 'HB_SYS_OUT_OF_MEMORY');
   });
 });
 

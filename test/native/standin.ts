@@ -157,6 +157,8 @@ export interface StandinExtras {
   flushCount(flag: number): bigint;
   /** How many of the eight functions C has seen called. */
   callCount(): bigint;
+  /** The next call of the eight returns `code` and does nothing. */
+  failNext(code: number): void;
 }
 
 /** The extras of the stand-in at `path` (the same library instance the backend loads). */
@@ -170,6 +172,7 @@ export function standinExtras(path: string = standinPath()): StandinExtras {
   const liveRegistrations = lib.func('int32_t standinLiveRegistrations(void)');
   const flushCount = lib.func('uint64_t standinFlushCount(int32_t flag)');
   const callCount = lib.func('uint64_t standinCallCount(void)');
+  const failNext = lib.func('void standinFailNext(int32_t code)');
   return {
     vioAlloc(size) {
       const out = [0n];
@@ -186,6 +189,7 @@ export function standinExtras(path: string = standinPath()): StandinExtras {
     liveRegistrations: () => liveRegistrations(),
     flushCount: (flag) => BigInt(flushCount(flag)),
     callCount: () => BigInt(callCount()),
+    failNext: (code) => failNext(code),
   };
 }
 

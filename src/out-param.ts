@@ -1,0 +1,92 @@
+/**
+ * Writing a caller's hbSysMem as an out-parameter: every field or none.
+ *
+ * A caller's object may refuse a write (a frozen prototype, a setter or Proxy trap that
+ * throws). Before writing, the own properties involved are recorded (their descriptors, so
+ * no getter runs); when a write fails, those recorded are put back, and the caller undoes
+ * whatever the call did before it (frees the block, ends the registration). So a failing
+ * call leaves the object as it was, and the machine too.
+ */
+
+import { type hbSysMem, RAW_VIR_ADDR } from './mem.js';
+import { errorText as reason } from './snapshot.js';
+
+/** Puts the recorded properties back; best effort (a hostile object may refuse again). */
+export interface Restore {
+  restore(): void;
+}
+
+/**
+ * The own properties a write may touch, as they were: the fields it writes, and the
+ * sanitizer's slot behind an accessor `virAddr`. Plain fields, not arrays and closures:
+ * alloc and free run this on every call.
+ */
+class Recorded implements Restore {
+  private readonly phyAddr: PropertyDescriptor | undefined;
+  private readonly virAddr: PropertyDescriptor | undefined;
+  private readonly memSize: PropertyDescriptor | undefined;
+  private readonly slot: PropertyDescriptor | undefined;
+
+  /** `all`: phyAddr and memSize are written too (alloc), not only virAddr. */
+  constructor(
+    private readonly mem: hbSysMem,
+    private readonly all: boolean,
+  ) {
+    this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+    this.phyAddr = all ? Object.getOwnPropertyDescriptor(mem, 'phyAddr') : undefined;
+    this.memSize = all ? Object.getOwnPropertyDescriptor(mem, 'memSize') : undefined;
+    this.slot =
+      RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
+  }
+
+  restore(): void {
+    put(this.mem, 'virAddr', this.virAddr);
+    put(this.mem, RAW_VIR_ADDR, this.slot);
+    if (!this.all) return;
+    put(this.mem, 'phyAddr', this.phyAddr);
+    put(this.mem, 'memSize', this.memSize);
+  }
+}
+
+function put(mem: hbSysMem, key: PropertyKey, d: PropertyDescriptor | undefined): void {
+  try {
+    if (d === undefined) Reflect.deleteProperty(mem, key);
+    else Reflect.defineProperty(mem, key, d);
+  } catch {
+    // Nothing more can be done for an object that refuses its own old value.
+  }
+}
+
+/**
+ * Runs `write` against `mem`, recording first the own properties it may touch (with `all`,
+ * phyAddr and memSize as well as virAddr). Returns what restores them, or the reason
+ * `write` failed (then already restored).
+ */
+export function writeFields(
+  mem: hbSysMem,
+  write: (mem: hbSysMem) => void,
+  all = true,
+): Restore | string {
+  let recorded: Recorded;
+  try {
+    recorded = new Recorded(mem, all);
+  } catch (error) {
+    return reason(error);
+  }
+  try {
+    write(mem);
+  } catch (error) {
+    recorded.restore();
+    return reason(error);
+  }
+  return recorded;
+}
+
+const writeNull = (m: hbSysMem) => {
+  m.virAddr = null;
+};
+
+/** Sets `mem.virAddr` to null, as free and unregister do; see {@link writeFields}. */
+export function clearVirAddr(mem: hbSysMem): Restore | string {
+  return writeFields(mem, writeNull, false);
+}
