@@ -185,7 +185,7 @@ describe('CLI edge cases (row 13)', () => {
 
   test('demo --out under /proc: exit 4 at once, no spinning', async () => {
     const started = Date.now();
-    const small = ['--frames', '1', '--width', '64', '--height', '48', '--tensor', '16x12'];
+    const small = ['--frames', '1', '--width', '64', '--height', '64', '--tensor', '64x64'];
     const r = await hbsys(
       ['demo', ...small, '--out', '/proc/hbsys-test/out'],
       {},

@@ -22,6 +22,7 @@ import {
   HB_SYS_MEM_CACHE_INVALIDATE,
   HB_SYS_OUT_OF_MEMORY,
   HB_SYS_REGISTER_MEM_FAILED,
+  HBSYS_BACKEND_UNAVAILABLE,
   HB_SYS_SUCCESS,
   type HbSysBuffer,
   HbSysError,
@@ -78,6 +79,8 @@ function outcome(code: HbSysStatusCode): string {
       return 'out of memory';
     case HB_SYS_REGISTER_MEM_FAILED:
       return 'register failed';
+    case HBSYS_BACKEND_UNAVAILABLE:
+      return 'no backend';
     default: {
       // Every listed code has its case: what is left is a vendor's own code.
       const vendorCode: HbSysUnknownStatus = code;
@@ -114,11 +117,12 @@ const notACode: HbSysStatusCode = -1;
 const notAFailure: HbSysFailureCode = HB_SYS_SUCCESS;
 const listed: HbSysKnownFailure = HB_SYS_REGISTER_MEM_FAILED;
 // @ts-expect-error no literal is taken for a vendor's code
-const notUnknown: HbSysUnknownStatus = -6000999;
+const notUnknown: HbSysUnknownStatus = -6000555;
 const failure: HbSysFailure | null = hbSysGetLastError();
 if (failure !== null) {
   const code: HbSysFailureCode = failure.code;
-  const name: HbSysStatusName = failure.name;
+  // Undefined for a code no header lists (a vendor runtime's own).
+  const name: HbSysStatusName | undefined = failure.name;
   void [code, name];
 }
 const freed = hbSysFreeMem(mem);
