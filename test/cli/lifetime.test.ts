@@ -78,7 +78,7 @@ async function signalled(args: (pid: string) => string[], signal: NodeJS.Signals
   return { r, pid };
 }
 
-describe('SIGINT and SIGTERM end the script with hbsys', () => {
+describe('SIGINT and SIGTERM end the script with hbsys', { concurrency: true }, () => {
   for (const [command, signal, code] of [
     ['check', 'SIGTERM', 143],
     ['check', 'SIGINT', 130],
@@ -125,7 +125,8 @@ function peekStderr(child: ChildProcess): Promise<string | undefined> {
   return Promise.resolve(seen.get(child));
 }
 
-describe('--timeout', () => {
+// Each case mostly waits (for a deadline, or a process): run them side by side.
+describe('--timeout', { concurrency: true }, () => {
   for (const command of ['check', 'stats', 'dump', 'serve']) {
     test(`${command} --timeout ${TIMEOUT}: the script is ended, exit 3`, async () => {
       const file = pidFile();
