@@ -1,10 +1,13 @@
 /**
  * The eight functions of `dnn/hb_sys.h`, with the C names, argument order and status codes.
  *
- * Each validates what needs no machine (the shape of `mem`, sizes, flags, host bytes) and
- * then calls the current backend. None throws, whatever it is given: a failure is a
- * status code, and {@link hbSysGetLastError} says what was wrong and what to do. The one
- * exception is the sanitizer in `throw` mode, whose purpose is to stop at the hazard.
+ * Each reads the fields of the caller's `mem` once (a snapshot, see snapshot.ts), then its
+ * host bytes through the engine's own accessors (host-bytes.ts: after the snapshot, whose
+ * getters may resize them), validates what needs no machine (the shape of `mem`, sizes,
+ * flags, host bytes) and hands the snapshot to the current backend. None throws, whatever
+ * it is given: a failure is a status code, and {@link hbSysGetLastError} says what was
+ * wrong and what to do. The one exception is the sanitizer in `throw` mode, whose purpose
+ * is to stop at the hazard.
  */
 
 import { types } from 'node:util';
@@ -310,15 +313,11 @@ function isSize(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEM_SIZE;
 }
 
-/** A Uint8Array over the same bytes as `x`, or undefined if `x` is not usable bytes. */
-export function toBytes(x: unknown): Uint8Array | undefined {
-  const bytes = hostBytes(x);
-  return typeof bytes === 'string' ? undefined : bytes;
-}
-
 function badMem(fn: string, mem: unknown, expected: string): HbSysFailureCode {
   const frozen =
-    isObject(mem) && !types.isProxy(mem) && !isFillable(mem) ? ' (it is frozen or sealed)' : '';
+    isObject(mem) && !types.isProxy(mem) && !ArrayBuffer.isView(mem) && !isFillable(mem)
+      ? ' (its fields cannot be set: it is frozen or sealed, or has getters without setters)'
+      : '';
   return fail(
     HB_SYS_INVALID_ARGUMENT,
     fn,

@@ -5,12 +5,8 @@
 
 import { before, test } from 'node:test';
 import { emulator, useBackend } from '../src/index.js';
-import {
-  HOSTILE_CASES,
-  hostileBufferProperty,
-  hostileFunctionsProperty,
-  tally,
-} from './contract/hostile-property.js';
+import { hostileBufferProperty } from './contract/hostile-buffer-property.js';
+import { HOSTILE_CASES, hostileFunctionsProperty, tally } from './contract/hostile-property.js';
 
 const FUNCTION_CASES = HOSTILE_CASES.functions;
 const BUFFER_CASES = HOSTILE_CASES.buffer;

@@ -8,11 +8,8 @@
 
 import { appendFileSync } from 'node:fs';
 import { useBackend } from '../../src/index.js';
-import {
-  hostileBufferProperty,
-  hostileFunctionsProperty,
-  tally,
-} from '../contract/hostile-property.js';
+import { hostileBufferProperty } from '../contract/hostile-buffer-property.js';
+import { hostileFunctionsProperty, tally } from '../contract/hostile-property.js';
 import { standinExtras, standinPath } from './standin.js';
 
 const path = standinPath();
