@@ -65,13 +65,40 @@ export HBSYS_TEST_EXEC="qemu-aarch64-static -L $sysroot"
 # Tests that start a Node program start this one.
 export HBSYS_TEST_NODE="qemu-aarch64-static -L $sysroot $PWD/$node_dir/bin/node"
 # Each file in its own arm64 process: `node --test` would spawn its children with
-# process.execPath, which the kernel cannot run without qemu in between.
+# process.execPath, which the kernel cannot run without qemu in between. qemu runs one
+# guest thread per host thread and the files do not share state (each makes its own temp
+# dirs and ports), so HBSYS_ARM64_JOBS files (default: one per core) run at once, the
+# slowest first (by the durations of the last run, kept in $cache), so that no long file
+# starts last.
+jobs="${HBSYS_ARM64_JOBS:-$(nproc)}"
+durations="$cache/durations"
+touch "$durations"
+started=$SECONDS
+run_one() {
+  local file="$1" log t0=$SECONDS
+  log="$cache/${file//\//_}.tap"
+  qemu-aarch64-static -L "$sysroot" "$node_dir/bin/node" --enable-source-maps --test-reporter=tap "$file" >"$log" 2>&1
+  local status=$?
+  echo "$((SECONDS - t0)) $file $status" >"$log.time"
+}
+export -f run_one
+export cache sysroot node_dir
+mapfile -t files < <(find build/test -name '*.test.js' | sort)
+# Slowest first: known durations descending, unknown files (new ones) at the front.
+mapfile -t ordered < <(
+  for file in "${files[@]}"; do
+    t="$(awk -v f="$file" '$2 == f { print $1 }' "$durations" | tail -1)"
+    echo "${t:-999999} $file"
+  done | sort -k1,1nr | cut -d' ' -f2
+)
+printf '%s\0' "${ordered[@]}" |
+  xargs -0 -n1 -P "$jobs" bash -c 'run_one "$1"' _
+
 pass=0
 fail=0
-started=$SECONDS
-while IFS= read -r file; do
-  log="$cache/$(basename "$file").tap"
-  "${arm64_node[@]}" --enable-source-maps --test-reporter=tap "$file" >"$log" 2>&1 || true
+: >"$durations.new"
+for file in "${files[@]}"; do
+  log="$cache/${file//\//_}.tap"
   p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)"
   f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)"
   if [[ -z "$p" || -z "$f" ]]; then
@@ -81,10 +108,13 @@ while IFS= read -r file; do
   elif ((f > 0)); then
     grep -B2 -A30 '^ *not ok' "$log" >&2 || true
   fi
-  echo "$file: ${p:-0} passed, ${f:-0} failed"
+  read -r t _ status <"$log.time" || true
+  echo "$file: ${p:-0} passed, ${f:-0} failed, ${t:-?} s, exit status ${status:-?}"
+  echo "${t:-0} $file" >>"$durations.new"
   pass=$((pass + ${p:-0}))
   fail=$((fail + ${f:-0}))
-done < <(find build/test -name '*.test.js' | sort)
-echo "arm64 Node under qemu took $((SECONDS - started)) s"
+done
+mv "$durations.new" "$durations"
+echo "arm64 Node under qemu took $((SECONDS - started)) s ($jobs files at a time)"
 echo "arm64: $pass passed, $fail failed"
 ((fail == 0))
