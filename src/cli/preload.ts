@@ -6,6 +6,7 @@
  * - The sanitizer reads its mode from the environment the CLI set (HBSYS_SANITIZE,
  *   HBSYS_STACKS, HBSYS_REPORT_FILE); nothing to do here.
  * - HBSYS_SNAPSHOT_FILE: at exit, the stats, dump and findings are written there as JSON.
+ * - HBSYS_TRACE_FILE: a trace of the program's hbsys calls is written there at exit.
  * - HBSYS_LIVE=1 with an IPC channel: the state is sent to the CLI while the script runs.
  *
  * Importing the emulator creates no machine, so this changes nothing for the script
@@ -15,6 +16,7 @@
 import { writeFileSync } from 'node:fs';
 import module from 'node:module';
 import { dumpHeap } from '../observe/dump.js';
+import { TraceRecorder } from '../observe/trace.js';
 import { watchMachine } from '../observe/watch.js';
 
 const indexUrl = new URL('../index.js', import.meta.url).href;
@@ -38,6 +40,16 @@ if (typeof registerHooks === 'function') {
   });
 } else {
   module.register('./resolve-hook.js', import.meta.url, { data: { indexUrl } });
+}
+
+// The trace starts before the program runs: it follows every machine and the native backend.
+const traceFile = process.env.HBSYS_TRACE_FILE;
+if (traceFile) {
+  const recorder = new TraceRecorder();
+  process.on('exit', () => {
+    recorder.stop();
+    writeFileSync(traceFile, JSON.stringify(recorder.toTrace()));
+  });
 }
 
 const snapshotFile = process.env.HBSYS_SNAPSHOT_FILE;

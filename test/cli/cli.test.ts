@@ -129,10 +129,10 @@ describe('scripts run with hbsys preloaded', () => {
       x.blocks.filter((b) => b.kind !== 'free'),
     );
     assert.deepEqual(
-      owned.map((b: { kind: string; label: string | null; requestedSize: number }) => [
+      owned.map((b: { kind: string; label: string | null; size: number }) => [
         b.kind,
         b.label,
-        b.requestedSize,
+        b.size,
       ]),
       [
         ['allocation', 'leaked tensor', 10000],
