@@ -137,14 +137,6 @@ export {
 } from './observe/dump.js';
 export type { FindingJson, Severity } from './observe/findings.js';
 export {
-  type MapBlockInput,
-  type MapDumpInput,
-  type MapOptions,
-  type MapRegionInput,
-  mapRegions,
-  renderMapSvg,
-} from './observe/map-svg.js';
-export {
   type DetailedStats,
   type LabelUse,
   type MemoryStats,

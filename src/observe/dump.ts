@@ -26,6 +26,7 @@ export const DUMP_VERSION = 2;
 
 /** A live hbSysRegisterMem inside a block. */
 export interface DumpRegistration {
+  /** Physical address of the registered range. */
   phyAddr: HexAddress;
   /** Bytes registered (`memSize` at hbSysRegisterMem). */
   size: number;
@@ -37,7 +38,9 @@ export interface DumpRegistration {
 
 /** One block of a region: an allocation, a VIO buffer, or a free gap. */
 export interface DumpBlock {
+  /** An allocation, a VIO (camera, codec) buffer, or free space. */
   kind: 'allocation' | 'vio' | 'free';
+  /** Physical address of the block's first byte. */
   phyAddr: HexAddress;
   /** Bytes of the block: whole pages. The blocks of a region tile it by these. */
   blockBytes: number;
@@ -47,33 +50,43 @@ export interface DumpBlock {
   id: number | null;
   /** Whether the CPU maps it through the cache; null for free blocks. VIO buffers: true. */
   cached: boolean | null;
+  /** The label given to `allocate()`; null if none. */
   label: string | null;
   /** When it was allocated, in ms since the process started; null for free blocks. */
   allocatedAtMs: number | null;
   /** Where it was allocated, when stacks are recorded (HBSYS_STACKS=1); else null. */
   allocStack: string | null;
+  /** Live registrations inside it. */
   registrations: DumpRegistration[];
 }
 
 /** A region of the emulated physical memory: the ION heap or the VIO region. */
 export interface DumpRegion {
+  /** The ION heap, or the VIO region. */
   name: 'ion' | 'vio';
+  /** Physical address of its first byte. */
   base: HexAddress;
   /** Bytes of the region. */
   size: number;
+  /** The allocation granule: every block is whole pages. */
   pageSize: number;
+  /** Every block and gap, in address order: they tile the region. */
   blocks: DumpBlock[];
 }
 
 /** A live allocation, VIO buffer or registration, on either backend. */
 export interface DumpMapping {
+  /** What hbsys handed out. */
   kind: 'allocation' | 'vio' | 'registration';
+  /** Physical address of its first byte. */
   phyAddr: HexAddress;
   /** Bytes asked for (or registered). */
   size: number;
   /** Bytes held, whole pages (emulator allocations and VIO buffers); else null. */
   blockBytes: number | null;
+  /** Whether the CPU maps it through its cache. */
   cached: boolean;
+  /** Its label; null if none. */
   label: string | null;
   /** When it was made, in ms since the process started. */
   createdAtMs: number;
@@ -83,8 +96,11 @@ export interface DumpMapping {
 
 /** What `dumpHeap()` returns (and `hbsys dump` prints): see docs/dump-schema.md. */
 export interface HeapDump {
+  /** What this JSON is. */
   format: 'hbsys-heap-dump';
+  /** The format's version ({@link DUMP_VERSION}). */
   version: typeof DUMP_VERSION;
+  /** The backend the program used. */
   backend: BackendName;
   /** When the dump was taken, in ms since the process started. */
   takenAtMs: number;
@@ -96,7 +112,9 @@ export interface HeapDump {
   regions: DumpRegion[];
   /** Every live allocation, VIO buffer and registration, in address order. */
   mappings: DumpMapping[];
+  /** The detailed statistics. */
   stats: DetailedStats;
+  /** The sanitizer's findings so far. */
   findings: FindingJson[];
 }
 

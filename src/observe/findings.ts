@@ -7,7 +7,12 @@ import { emulator, type Finding } from '../emulator/index.js';
 import { hexAddress, normalHex } from './units.js';
 
 /** A finding in JSON: bigints as `0x…` strings (at least 8 digits), everything else as it was. */
-export type FindingJson = Record<string, unknown> & { kind: string; message: string };
+export type FindingJson = Record<string, unknown> & {
+  /** The kind of finding (`leak`, `device-read-dirty`, …). */
+  kind: string;
+  /** What happened, where, and what to do. */
+  message: string;
+};
 
 /** How bad a finding is: `error` for corruption, `warning` for waste (a redundant flush). */
 export type Severity = 'error' | 'warning';

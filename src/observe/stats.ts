@@ -34,15 +34,21 @@ export interface MemoryStats {
   peakBytesInUse: number;
   /** Live registrations (hbSysRegisterMem, `register`). */
   registrationCount: number;
-  /** Successful allocations, frees, registrations and unregistrations. */
+  /** Successful allocations. */
   allocs: number;
+  /** Successful frees. */
   frees: number;
+  /** Successful registrations. */
   registrations: number;
+  /** Successful unregistrations. */
   unregistrations: number;
-  /** CLEANs and INVALIDATEs that acted (on the emulator: of cached memory), and their bytes. */
+  /** CLEANs that acted (on the emulator: of cached memory). */
   cleans: number;
+  /** INVALIDATEs that acted (on the emulator: of cached memory). */
   invalidates: number;
+  /** Bytes those CLEANs covered. */
   bytesCleaned: number;
+  /** Bytes those INVALIDATEs covered. */
   bytesInvalidated: number;
   /** Sanitizer findings so far (the native backend has no sanitizer: its leaks come at exit). */
   findings: number;
@@ -50,9 +56,11 @@ export interface MemoryStats {
 
 /** Live allocations and bytes of one label (`''`: no label), in a detailed scan. */
 export interface LabelUse {
+  /** Live allocations. */
   allocations: number;
-  /** Bytes asked for. */
+  /** Bytes asked for by those allocations. */
   bytes: number;
+  /** Live registrations. */
   registrations: number;
 }
 

@@ -27,6 +27,7 @@ import { hexAddress, processTime } from './units.js';
 
 /** One trace event (the fields hbsys writes; see the Trace Event Format document). */
 export interface TraceEvent {
+  /** The slice's name (a label, `CLEAN`, a kernel), or the metadata or counter name. */
   name: string;
   /** X: a slice, C: a counter, M: metadata, i: an instant. */
   ph: 'X' | 'C' | 'M' | 'i';
@@ -34,18 +35,25 @@ export interface TraceEvent {
   ts: number;
   /** The slice's length in microseconds. */
   dur?: number;
+  /** The process track (always 1: one process). */
   pid: number;
+  /** The thread track: a kind of slice and its lane (see TRACKS in the source). */
   tid: number;
+  /** The kind of slice: `allocation`, `vio`, `registration`, `flush`, `bpu`. */
   cat?: string;
   /** An instant's scope: thread, process or global. */
   s?: 't' | 'p' | 'g';
+  /** What the slice is about: `phyAddr` (hex), `size` (bytes asked for), `label`, … */
   args?: Record<string, unknown>;
 }
 
 /** A trace as Perfetto and chrome://tracing open it. */
 export interface ChromeTrace {
+  /** Slices, counters and the track names. */
   traceEvents: TraceEvent[];
+  /** How viewers show times. */
   displayTimeUnit: 'ms';
+  /** The producer and the clock. */
   otherData: Record<string, string>;
 }
 
