@@ -203,6 +203,7 @@ export function demoSummary(r: DemoResult): string {
 export function statsText(s: DetailedStats): string {
   if (s.backend === 'native') {
     const labels = Object.entries(s.byLabel)
+      .filter(([, u]) => u.allocations > 0)
       .map(([l, u]) => `${l === '' ? '(no label)' : l} ${u.allocations} (${formatBytes(u.bytes)})`)
       .join(', ');
     return [

@@ -15,6 +15,7 @@
 
 import { writeFileSync } from 'node:fs';
 import module from 'node:module';
+import { onLedgerEvent } from '../native/ledger.js';
 import { dumpHeap } from '../observe/dump.js';
 import { TraceRecorder } from '../observe/trace.js';
 import { watchMachine } from '../observe/watch.js';
@@ -64,11 +65,14 @@ if (process.env.HBSYS_LIVE === '1' && typeof process.send === 'function') {
   // The channel must not keep the script alive: it ends when its own work does.
   (process.channel as { unref?: () => void } | undefined)?.unref?.();
   let pending: NodeJS.Timeout | undefined;
-  watchMachine(() => {
+  const changed = () => {
     if (pending !== undefined) return;
     pending = setTimeout(() => {
       pending = undefined;
       send({ type: 'state', dump: dumpHeap() });
     }, 100).unref();
-  });
+  };
+  watchMachine(changed);
+  // On the native backend the ledger says when something changed.
+  onLedgerEvent(changed);
 }

@@ -24,6 +24,7 @@ import {
   TraceRecorder,
   useBackend,
 } from '../../src/index.js';
+import { hbsys } from '../cli-helpers.js';
 import { nodeCommand } from '../helpers.js';
 import { standinPath } from './standin.js';
 
@@ -211,5 +212,35 @@ describe('the leak report at exit', () => {
     );
     const quiet = await run({ HBSYS_SANITIZE: '' });
     assert.equal(quiet.stderr, '');
+  });
+
+  test('hbsys check on the native backend: the leaks are its findings, JSON alone on stdout', async () => {
+    // As a user writes it: 'hbsys' is the package the CLI runs (its preload records the trace).
+    const cliApp = join(dir, 'leaky-app-cli.mjs');
+    writeFileSync(cliApp, readFileSync(app, 'utf8').replace(JSON.stringify(index), "'hbsys'"));
+    const trace = join(dir, 'native-trace.json');
+    const r = await hbsys(['check', '--json', '--trace', trace, cliApp], {
+      HBSYS_BACKEND: 'native',
+      HBSYS_LIBDNN: path,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^ran$/m, "the program's stdout is on stderr");
+    const { findings } = JSON.parse(r.stdout);
+    assert.deepEqual(
+      findings.map((f: { kind: string; label: string }) => [f.kind, f.label]),
+      [
+        ['leak', 'kept tensor'],
+        ['leak', 'kept crop'],
+      ],
+    );
+    assert.match(findings[0].allocStack, /leaky-app-cli\.mjs:2:\d+/);
+    const names = JSON.parse(readFileSync(trace, 'utf8'))
+      .traceEvents.filter((e: { ph: string }) => e.ph === 'X')
+      .map((e: { name: string; cat: string }) => `${e.cat}:${e.name}`);
+    assert.deepEqual(names.sort(), [
+      'allocation:freed',
+      'allocation:kept tensor',
+      'registration:kept crop',
+    ]);
   });
 });
