@@ -92,6 +92,8 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
     env.HBSYS_SANITIZE = 'report';
     env.HBSYS_STACKS = '1';
     env.HBSYS_REPORT_FILE = reportFile;
+    // hbsys prints the one report: the program prints none of its own.
+    env.HBSYS_REPORT_QUIET = '1';
   }
   if (options.onState) env.HBSYS_LIVE = '1';
   try {

@@ -85,8 +85,9 @@ function installExitReport(): void {
   process.on('exit', () => {
     machine?.hazards.leaks('exit');
     const file = process.env.HBSYS_REPORT_FILE;
-    // With a report file, whoever set it (hbsys check) prints the one report.
-    if (findings.length > 0 && !file) process.stderr.write(formatReport(findings));
+    // HBSYS_REPORT_QUIET=1: the tool that ran this program (hbsys check) prints the one report.
+    const quiet = process.env.HBSYS_REPORT_QUIET === '1';
+    if (findings.length > 0 && !quiet) process.stderr.write(formatReport(findings));
     if (file) writeFileSync(file, findingsJson());
   });
 }

@@ -254,8 +254,8 @@ let exitHookInstalled = false;
 
 /**
  * At exit, when leak reports are asked for (`HBSYS_SANITIZE=report` or `throw`, which is what
- * `hbsys check` sets): what is still live goes to stderr, or, when `HBSYS_REPORT_FILE` is set
- * (the CLI collects it and prints one report), into that file's findings.
+ * `hbsys check` sets): what is still live goes to stderr (unless `HBSYS_REPORT_QUIET=1`), and,
+ * when `HBSYS_REPORT_FILE` is set, into that file's findings, as the emulator's report does.
  */
 function installExitReport(): void {
   if (exitHookInstalled) return;
@@ -264,11 +264,12 @@ function installExitReport(): void {
     const mode = process.env.HBSYS_SANITIZE;
     if (mode !== 'report' && mode !== 'throw') return;
     const leaks = nativeLeaks();
-    const file = process.env.HBSYS_REPORT_FILE;
-    if (file === undefined || file === '') {
-      if (leaks.length > 0) process.stderr.write(formatNativeLeaks(leaks));
-      return;
+    // HBSYS_REPORT_QUIET=1: the tool that ran this program (hbsys check) prints the report.
+    if (leaks.length > 0 && process.env.HBSYS_REPORT_QUIET !== '1') {
+      process.stderr.write(formatNativeLeaks(leaks));
     }
+    const file = process.env.HBSYS_REPORT_FILE;
+    if (file === undefined || file === '') return;
     // The emulator's report may be there already (a program can use both backends): add to it.
     let report: { findings?: unknown[] } = {};
     try {
