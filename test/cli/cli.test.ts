@@ -375,7 +375,7 @@ describe('bench and serve', () => {
       assert.match(page.headers.get('content-type') ?? '', /text\/html/);
       assert.match(
         await page.text(),
-        /import \{ formatBytes, renderMapSvg \} from '\/map-svg\.js'/,
+        /import \{ formatBytes, mapRegions, renderMapSvg \} from '\/map-svg\.js'/,
       );
       const js = await fetch(new URL('map-svg.js', url));
       assert.match(js.headers.get('content-type') ?? '', /javascript/);
