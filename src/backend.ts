@@ -38,6 +38,8 @@ export interface RegisterRequest {
   readonly memSize: number;
   /** The caller's object, for `virAddr` (the out-parameter) only. */
   readonly source: hbSysMem;
+  /** The label given to `register()`, carried into findings, dumps and traces. */
+  readonly label?: string;
 }
 
 /**
@@ -167,6 +169,11 @@ function asUnavailable(error: unknown): HbSysError {
   if (error instanceof HbSysError && error.code === HBSYS_BACKEND_UNAVAILABLE) return error;
   const detail = error instanceof HbSysError ? error.detail : errorText(error);
   return new HbSysError(HBSYS_BACKEND_UNAVAILABLE, detail);
+}
+
+/** The backend in use, or undefined while none was chosen (chooses none). @internal */
+export function backendInUse(): Backend | undefined {
+  return current;
 }
 
 /** The name of the backend in use (choosing it if none is yet). */

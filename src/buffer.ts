@@ -22,8 +22,8 @@ import {
   allocLabelled,
   hbSysFlushMem,
   hbSysFreeMem,
-  hbSysRegisterMem,
   hbSysUnregisterMem,
+  registerLabelled,
 } from './hbsys.js';
 import { hostBytes } from './host-bytes.js';
 import {
@@ -309,7 +309,7 @@ export function register(
     );
   }
   const mem = { phyAddr, virAddr: null, memSize: size } as hbSysMem;
-  const code = hbSysRegisterMem(mem);
+  const code = registerLabelled(mem, label as string | undefined);
   if (code !== HB_SYS_SUCCESS) throw HbSysError.fromLastFailure(code, 'hbSysRegisterMem');
   return new HbSysBuffer(mem, 'registration', true, label);
 }

@@ -207,6 +207,11 @@ export function hbSysReadMem(dest: HostBytes, src: hbSysMem, size: number): HbSy
  * ```
  */
 export function hbSysRegisterMem(mem: hbSysMem): HbSysStatusCode {
+  return registerLabelled(mem, undefined);
+}
+
+/** @internal Registration with a label, for the idiomatic API. */
+export function registerLabelled(mem: hbSysMem, label: string | undefined): HbSysStatusCode {
   const fn = 'hbSysRegisterMem';
   return guard(fn, () => {
     if (!isFillable(mem)) return badMem(fn, mem, 'an object with phyAddr and memSize set');
@@ -227,7 +232,7 @@ export function hbSysRegisterMem(mem: hbSysMem): HbSysStatusCode {
         `mem.memSize must be an integer in 1 … 2^32-1, got ${describe(memSize)}`,
       );
     }
-    return currentBackend().registerMem({ phyAddr, memSize, source: mem });
+    return currentBackend().registerMem({ phyAddr, memSize, source: mem, label });
   });
 }
 

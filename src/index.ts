@@ -125,6 +125,27 @@ export {
 } from './mem.js';
 export { type NativeBackend, nativeLibraryPath } from './native/backend.js';
 export { DEFAULT_LIBDNN_PATHS } from './native/libdnn.js';
+export {
+  DUMP_VERSION,
+  type DumpBlock,
+  type DumpMapping,
+  type DumpRegion,
+  type DumpRegistration,
+  dumpHeap,
+  type HeapDump,
+  type HexAddress,
+} from './observe/dump.js';
+export type { FindingJson, Severity } from './observe/findings.js';
+export {
+  type DetailedStats,
+  type LabelUse,
+  type MemoryStats,
+  type NativeObservedStats,
+  type ObservedStats,
+  observeStats,
+  type StatsOptions,
+} from './observe/stats.js';
+export { type ChromeTrace, type TraceEvent, TraceRecorder } from './observe/trace.js';
 export type { MemSnapshot } from './snapshot.js';
 export {
   HB_SYS_INVALID_ARGUMENT,

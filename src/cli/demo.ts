@@ -28,7 +28,7 @@ import { emulator } from '../emulator/index.js';
 import { referenceKernels } from '../emulator/kernels/references.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
 import { currentFindings } from '../observe/findings.js';
-import { type ObservedStats, observeStats } from '../observe/stats.js';
+import { emulatorDetailed, type ObservedStats } from '../observe/stats.js';
 import { drawFrame, type Rect, type TextLine } from './demo/camera.js';
 import { iou, scaleRect, type TextBox, textBoxes } from './demo/db-postprocess.js';
 import { writeDetector } from './demo/detector.js';
@@ -151,7 +151,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     ...result,
     wallMs: performance.now() - started,
     findings: currentFindings().length,
-    stats: observeStats(),
+    stats: emulatorDetailed(),
   };
 }
 

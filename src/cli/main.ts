@@ -16,15 +16,17 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { backendName, useBackend } from '../backend.js';
 import { emulator } from '../emulator/index.js';
 import { dumpHeap, type HeapDump } from '../observe/dump.js';
-import type { FindingJson } from '../observe/findings.js';
-import { formatBytes, renderMapSvg } from '../observe/map-svg.js';
-import type { ObservedStats } from '../observe/stats.js';
+import { readDump } from '../observe/dump-read.js';
+import type { Severity } from '../observe/findings.js';
+import { formatBytes, mapRegions, renderMapSvg } from '../observe/map-svg.js';
+import type { DetailedStats } from '../observe/stats.js';
 import { TraceRecorder } from '../observe/trace.js';
 import { watchMachine } from '../observe/watch.js';
 import { type MapState, startMapServer } from '../viewer/server.js';
 import { type DemoOptions, type DemoResult, runDemo } from './demo.js';
 import { describeEnd, type EndReason, Lifetime, SIGNAL_EXIT } from './lifetime.js';
 import { progressBar } from './progress.js';
+import { failingFindings, findingsText } from './report.js';
 import { checkScript, runScript, type ScriptRun } from './run-script.js';
 
 export const EXIT = { ok: 0, problems: 1, usage: 2, scriptFailed: 3, failed: 4 } as const;
@@ -198,7 +200,23 @@ export function demoSummary(r: DemoResult): string {
   ].join('\n');
 }
 
-export function statsText(s: ObservedStats): string {
+export function statsText(s: DetailedStats): string {
+  if (s.backend === 'native') {
+    const labels = Object.entries(s.byLabel)
+      .filter(([, u]) => u.allocations > 0)
+      .map(([l, u]) => `${l === '' ? '(no label)' : l} ${u.allocations} (${formatBytes(u.bytes)})`)
+      .join(', ');
+    return [
+      `backend             native (${s.libraryPath}); what hbsys handed out in this process`,
+      `bytes in use        ${formatBytes(s.bytesInUse)} (${s.bytesInUse} bytes asked for), peak ${formatBytes(s.peakBytesInUse)}`,
+      `allocations         ${s.allocationCount} live, ${s.allocs} allocs, ${s.frees} frees` +
+        (labels === '' ? '' : `; live by label: ${labels}`),
+      `registrations       ${s.registrationCount} live (${formatBytes(s.bytesRegistered)}), ${s.registrations} made, ${s.unregistrations} ended`,
+      `flushes             ${s.cleans} CLEAN (${formatBytes(s.bytesCleaned)}), ${s.invalidates} INVALIDATE ` +
+        `(${formatBytes(s.bytesInvalidated)})`,
+      `findings            ${s.findings}`,
+    ].join('\n');
+  }
   const kinds = Object.entries(s.findingsByKind)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k} ${n}`)
@@ -216,18 +234,6 @@ export function statsText(s: ObservedStats): string {
     `BPU                 ${s.bpuJobs} jobs, ${formatBytes(s.bpuBytes)} moved`,
     `findings            ${s.findings}${kinds === '' ? '' : ` (${kinds})`}`,
   ].join('\n');
-}
-
-export function findingsText(findings: readonly FindingJson[]): string {
-  if (findings.length === 0) return 'hbsys check: no findings';
-  const lines = [`hbsys check: ${findings.length} finding(s)`];
-  findings.forEach((f, i) => {
-    const where = typeof f.phyAddr === 'string' ? ` at ${f.phyAddr}` : '';
-    const size = typeof f.size === 'number' ? `, ${f.size} bytes` : '';
-    const label = typeof f.label === 'string' ? ` '${f.label}'` : '';
-    lines.push(`  ${i + 1}. ${f.kind}${where}${size}${label}: ${f.message}`);
-  });
-  return lines.join('\n');
 }
 
 /** Makes the --out directory before a long run, so that a bad path fails at once. */
@@ -279,13 +285,38 @@ async function scriptSnapshot(
   script: string,
   args: string[],
   lifetime: Lifetime | undefined,
+  options: { traceFile?: string; stdoutToStderr?: boolean },
 ): Promise<{ dump: HeapDump; run: ScriptRun }> {
-  const run = await runScript({ script, args, sanitize: true, lifetime });
+  const run = await runScript({ script, args, sanitize: true, lifetime, ...options });
   if (run.ended !== undefined) throw endedError(run.ended, script);
+  traceWritten(run);
   if (run.snapshot === undefined) {
     throw new ScriptFailure(scriptOutcome(run, script).line ?? `${script} left no snapshot`);
   }
   return { dump: run.snapshot, run };
+}
+
+/** A --trace that could not be written fails the command (exit 4), after the run. */
+function traceWritten(run: ScriptRun): void {
+  if (run.traceProblem !== undefined) throw new Error(run.traceProblem);
+}
+
+/** `--trace FILE`: every command that runs a program records what it did with hbsys. */
+function traceOption(): Option {
+  return new Option(
+    '--trace <file>',
+    'write a trace of the run (Chrome trace-event JSON: open it in ui.perfetto.dev)',
+  ).argParser(pathName);
+}
+
+/** Writes an in-process trace to `--trace FILE`. */
+function writeTrace(file: string, recorder: TraceRecorder): void {
+  recorder.stop();
+  try {
+    writeFileSync(file, json(recorder.toTrace()));
+  } catch (error) {
+    throw new Error(`cannot write --trace ${file}: ${(error as Error).message}`);
+  }
 }
 
 /** The script failed: exit code 3. */
@@ -373,12 +404,14 @@ export function makeProgram(): Command {
       pathName,
     )
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (flags: DemoFlags & { out?: string; json?: boolean }) => {
+    .addOption(traceOption())
+    .action(async (flags: DemoFlags & { out?: string; json?: boolean; trace?: string }) => {
       if (flags.out) prepareOut(flags.out);
       await demoMachine();
-      const trace = flags.out ? new TraceRecorder() : undefined;
+      const trace = flags.out || flags.trace ? new TraceRecorder() : undefined;
       const result = await demoWithProgress(flags);
       trace?.stop();
+      if (flags.trace && trace) writeTrace(flags.trace, trace);
       if (flags.out && trace) {
         writeOut(flags.out, {
           'stats.json': json(result.stats),
@@ -408,26 +441,57 @@ export function makeProgram(): Command {
     .argument('<script>', 'the program to run (.js or .mjs); its import of "hbsys" gets this hbsys')
     .argument('[args...]', 'arguments for the program')
     .passThroughOptions()
-    .option('--json', 'print the findings as JSON on stdout')
+    .option(
+      '--json',
+      "print the findings as JSON on stdout (the program's own stdout goes to stderr)",
+    )
+    .addOption(
+      new Option(
+        '--fail-on <severity>',
+        'the least severity that fails the check: error (corruption), or warning (waste too, such as redundant flushes)',
+      )
+        .choices(['error', 'warning'])
+        .default('error'),
+    )
+    .addOption(traceOption())
     .addOption(timeoutOption())
-    .action(async (script: string, args: string[], flags: { json?: boolean; timeout?: number }) => {
-      requireScript(script);
-      const run = await withLifetime(script, flags.timeout, (lifetime) =>
-        runScript({ script, args, sanitize: true, lifetime }),
-      );
-      if (run.ended !== undefined) throw endedError(run.ended, script);
-      const findings = run.report?.findings ?? run.snapshot?.findings;
-      const outcome = scriptOutcome(run, script);
-      if (findings === undefined) {
-        throw new ScriptFailure(outcome.line ?? `${script} exited without a sanitizer report`);
-      }
-      process.stdout.write(flags.json ? json({ findings }) : `${findingsText(findings)}\n`);
-      if (findings.length > 0) process.exitCode = EXIT.problems;
-      else {
-        if (outcome.line) process.stderr.write(`hbsys check: ${outcome.line}\n`);
-        process.exitCode = outcome.code;
-      }
-    });
+    .action(
+      async (
+        script: string,
+        args: string[],
+        flags: { json?: boolean; failOn: Severity; trace?: string; timeout?: number },
+      ) => {
+        requireScript(script);
+        const run = await withLifetime(script, flags.timeout, (lifetime) =>
+          runScript({
+            script,
+            args,
+            sanitize: true,
+            lifetime,
+            traceFile: flags.trace,
+            stdoutToStderr: flags.json === true,
+          }),
+        );
+        if (run.ended !== undefined) throw endedError(run.ended, script);
+        traceWritten(run);
+        const findings = run.report?.findings ?? run.snapshot?.findings;
+        const outcome = scriptOutcome(run, script);
+        if (findings === undefined) {
+          throw new ScriptFailure(outcome.line ?? `${script} exited without a sanitizer report`);
+        }
+        const failing = failingFindings(findings, flags.failOn);
+        process.stdout.write(
+          flags.json
+            ? json({ findings, failOn: flags.failOn, failing: failing.length })
+            : `${findingsText(findings, flags.failOn)}\n`,
+        );
+        if (failing.length > 0) process.exitCode = EXIT.problems;
+        else {
+          if (outcome.line) process.stderr.write(`hbsys check: ${outcome.line}\n`);
+          process.exitCode = outcome.code;
+        }
+      },
+    );
 
   const snapshotCommand = (name: string, description: string) =>
     addDemoOptions(program.command(name).description(description), 4)
@@ -439,26 +503,32 @@ export function makeProgram(): Command {
     'stats',
     'print the statistics of the demo (after it freed everything) or of a script (at its exit)',
   )
-    .option('--json', 'print JSON')
+    .option('--json', "print JSON (a script's own stdout goes to stderr)")
+    .addOption(traceOption())
     .addOption(timeoutOption())
     .action(
       async (
         script: string | undefined,
         args: string[],
-        flags: DemoFlags & { json?: boolean; timeout?: number },
+        flags: DemoFlags & { json?: boolean; trace?: string; timeout?: number },
       ) => {
-        let stats: ObservedStats;
+        let stats: DetailedStats;
         let outcome: { code: number; line?: string } = { code: EXIT.ok };
         if (script !== undefined) {
           requireScript(script);
           const { dump, run } = await withLifetime(script, flags.timeout, (lifetime) =>
-            scriptSnapshot(script, args, lifetime),
+            scriptSnapshot(script, args, lifetime, {
+              traceFile: flags.trace,
+              stdoutToStderr: flags.json === true,
+            }),
           );
           stats = dump.stats;
           outcome = scriptOutcome(run, script);
         } else {
           await demoMachine();
+          const trace = flags.trace ? new TraceRecorder() : undefined;
           stats = (await demoWithProgress(flags)).stats;
+          if (flags.trace && trace) writeTrace(flags.trace, trace);
         }
         process.stdout.write(flags.json ? json(stats) : `${statsText(stats)}\n`);
         if (outcome.line) process.stderr.write(`hbsys stats: ${outcome.line}\n`);
@@ -473,31 +543,38 @@ export function makeProgram(): Command {
   )
     .option('--out <file>', 'write the dump there instead of stdout', pathName)
     .option('--svg <file>', 'also write the memory map as SVG', pathName)
+    .addOption(traceOption())
     .addOption(timeoutOption())
     .action(
       async (
         script: string | undefined,
         args: string[],
-        flags: DemoFlags & { out?: string; svg?: string; timeout?: number },
+        flags: DemoFlags & { out?: string; svg?: string; trace?: string; timeout?: number },
       ) => {
         let dump: HeapDump;
         let outcome: { code: number; line?: string } = { code: EXIT.ok };
         if (script !== undefined) {
           requireScript(script);
           const r = await withLifetime(script, flags.timeout, (lifetime) =>
-            scriptSnapshot(script, args, lifetime),
+            scriptSnapshot(script, args, lifetime, {
+              traceFile: flags.trace,
+              // The dump on stdout must parse: the script's own output goes to stderr.
+              stdoutToStderr: flags.out === undefined,
+            }),
           );
           dump = r.dump;
           outcome = scriptOutcome(r.run, script);
         } else {
           await demoMachine();
+          const trace = flags.trace ? new TraceRecorder() : undefined;
           dump = (await demoWithProgress(flags)).dumpAtEnd;
+          if (flags.trace && trace) writeTrace(flags.trace, trace);
         }
         const text = json(dump);
         try {
           if (flags.out !== undefined) writeFileSync(flags.out, text);
           else process.stdout.write(text);
-          if (flags.svg !== undefined) writeFileSync(flags.svg, renderMapSvg(dump.regions));
+          if (flags.svg !== undefined) writeFileSync(flags.svg, renderMapSvg(mapRegions(dump)));
         } catch (error) {
           throw new Error(`cannot write the dump: ${(error as Error).message}`);
         }
@@ -536,17 +613,26 @@ export function makeProgram(): Command {
         'end the demo or script if it runs longer than this (exit 3), and stop serving then',
       ),
     )
+    .addOption(traceOption())
     .action(
       async (
         script: string | undefined,
         args: string[],
-        flags: DemoFlags & { port: number; host: string; delay: number; timeout?: number },
+        flags: DemoFlags & {
+          port: number;
+          host: string;
+          delay: number;
+          timeout?: number;
+          trace?: string;
+        },
       ) => {
         if (script !== undefined) requireScript(script);
         const what = script ?? 'the demo';
         let status = script === undefined ? 'demo starting' : `running ${script}`;
         let scriptDump: HeapDump | undefined;
         if (script === undefined) await demoMachine();
+        // The demo's trace is recorded here; a script's by its preload.
+        const recorder = script === undefined && flags.trace ? new TraceRecorder() : undefined;
         const state = (): MapState => ({ dump: scriptDump ?? dumpHeap(), status });
         // Serving always has a lifetime: the server, and the script with it, end together.
         const lifetime = new Lifetime(flags.timeout);
@@ -580,6 +666,7 @@ export function makeProgram(): Command {
                 `${result.findings} findings`;
             } finally {
               stop();
+              if (recorder !== undefined) writeTrace(flags.trace!, recorder);
             }
           } else {
             const run = await runScript({
@@ -591,8 +678,10 @@ export function makeProgram(): Command {
                 scriptDump = dump;
                 live.notify();
               },
+              traceFile: flags.trace,
             });
             if (run.ended !== undefined) throw endedError(run.ended, script);
+            traceWritten(run);
             scriptDump = run.snapshot ?? scriptDump;
             status = `${script} ${run.signal ? `was ended by ${run.signal}` : `exited with code ${run.code}`}`;
             outcome = scriptOutcome(run, script);
@@ -609,6 +698,47 @@ export function makeProgram(): Command {
         }
       },
     );
+
+  program
+    .command('map')
+    .description(
+      'draw a saved heap dump (hbsys dump --out, hbsys demo --out, dumpHeap()) as the SVG memory map',
+    )
+    .argument('<dump>', 'the dump.json to draw')
+    .option('--out <file>', 'write the SVG there instead of stdout', pathName)
+    .action((file: string, flags: { out?: string }) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new UsageError(
+          code === 'ENOENT'
+            ? `dump not found: ${file} (give a dump.json written by hbsys dump --out, hbsys demo --out or dumpHeap())`
+            : `cannot read ${file}: ${(error as Error).message}`,
+        );
+      }
+      const dump = readDump(text);
+      if (typeof dump === 'string') {
+        throw new UsageError(
+          `${file} cannot be drawn: ${dump}. Give a dump.json written by hbsys dump --out, ` +
+            'hbsys demo --out or dumpHeap() (docs/dump-schema.md)',
+        );
+      }
+      const svg = renderMapSvg(mapRegions(dump), {
+        title: `hbsys memory map: ${file}`,
+        subtitle: dump.subtitle,
+      });
+      if (flags.out === undefined) {
+        process.stdout.write(svg);
+        return;
+      }
+      try {
+        writeFileSync(flags.out, svg);
+      } catch (error) {
+        throw new Error(`cannot write --out ${flags.out}: ${(error as Error).message}`);
+      }
+    });
 
   if (existsSync(fileURLToPath(BENCH_SUITE))) {
     program

@@ -6,6 +6,7 @@
  * - The sanitizer reads its mode from the environment the CLI set (HBSYS_SANITIZE,
  *   HBSYS_STACKS, HBSYS_REPORT_FILE); nothing to do here.
  * - HBSYS_SNAPSHOT_FILE: at exit, the stats, dump and findings are written there as JSON.
+ * - HBSYS_TRACE_FILE: a trace of the program's hbsys calls is written there at exit.
  * - HBSYS_LIVE=1 with an IPC channel: the state is sent to the CLI while the script runs.
  *
  * Importing the emulator creates no machine, so this changes nothing for the script
@@ -14,7 +15,9 @@
 
 import { writeFileSync } from 'node:fs';
 import module from 'node:module';
+import { onLedgerEvent } from '../native/ledger.js';
 import { dumpHeap } from '../observe/dump.js';
+import { TraceRecorder } from '../observe/trace.js';
 import { watchMachine } from '../observe/watch.js';
 
 const indexUrl = new URL('../index.js', import.meta.url).href;
@@ -40,6 +43,16 @@ if (typeof registerHooks === 'function') {
   module.register('./resolve-hook.js', import.meta.url, { data: { indexUrl } });
 }
 
+// The trace starts before the program runs: it follows every machine and the native backend.
+const traceFile = process.env.HBSYS_TRACE_FILE;
+if (traceFile) {
+  const recorder = new TraceRecorder();
+  process.on('exit', () => {
+    recorder.stop();
+    writeFileSync(traceFile, JSON.stringify(recorder.toTrace()));
+  });
+}
+
 const snapshotFile = process.env.HBSYS_SNAPSHOT_FILE;
 if (snapshotFile) {
   process.on('exit', () => {
@@ -52,11 +65,14 @@ if (process.env.HBSYS_LIVE === '1' && typeof process.send === 'function') {
   // The channel must not keep the script alive: it ends when its own work does.
   (process.channel as { unref?: () => void } | undefined)?.unref?.();
   let pending: NodeJS.Timeout | undefined;
-  watchMachine(() => {
+  const changed = () => {
     if (pending !== undefined) return;
     pending = setTimeout(() => {
       pending = undefined;
       send({ type: 'state', dump: dumpHeap() });
     }, 100).unref();
-  });
+  };
+  watchMachine(changed);
+  // On the native backend the ledger says when something changed.
+  onLedgerEvent(changed);
 }

@@ -8,12 +8,11 @@
  */
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { HeapDump } from '../observe/dump.js';
-import { countByKind, type FindingJson } from '../observe/findings.js';
-import type { ObservedStats } from '../observe/stats.js';
+import { countByKind, type FindingJson, jsonSafe } from '../observe/findings.js';
 import type { EndReason, Lifetime } from './lifetime.js';
 
 export interface ScriptRunOptions {
@@ -28,6 +27,13 @@ export interface ScriptRunOptions {
   onState?: (dump: HeapDump) => void;
   /** When it ends, so does the script. */
   lifetime?: Lifetime;
+  /** Record a trace of the script (hbsys's calls on either backend) into this file. */
+  traceFile?: string;
+  /**
+   * The script's stdout goes to hbsys's stderr: hbsys's stdout then carries only what hbsys
+   * prints (JSON that a pipe can parse).
+   */
+  stdoutToStderr?: boolean;
 }
 
 export interface ScriptRun {
@@ -40,6 +46,8 @@ export interface ScriptRun {
   snapshot: HeapDump | undefined;
   /** Why hbsys ended the script (a signal to hbsys, the timeout); undefined if it ended itself. */
   ended: EndReason | undefined;
+  /** Why the trace asked for could not be written; undefined when it was (or none was asked). */
+  traceProblem: string | undefined;
 }
 
 /** How long a script may take to end after its signal, before SIGKILL. */
@@ -77,17 +85,33 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
   const dir = mkdtempSync(join(tmpdir(), 'hbsys-run-'));
   const reportFile = join(dir, 'report.json');
   const snapshotFile = join(dir, 'snapshot.json');
+  const traceFile = join(dir, 'trace.json');
   const env: NodeJS.ProcessEnv = { ...process.env, HBSYS_SNAPSHOT_FILE: snapshotFile };
+  if (options.traceFile !== undefined) env.HBSYS_TRACE_FILE = traceFile;
   if (options.sanitize) {
     env.HBSYS_SANITIZE = 'report';
     env.HBSYS_STACKS = '1';
     env.HBSYS_REPORT_FILE = reportFile;
+    // hbsys prints the one report: the program prints none of its own.
+    env.HBSYS_REPORT_QUIET = '1';
   }
   if (options.onState) env.HBSYS_LIVE = '1';
   try {
-    const [command, commandArgs] = nodeCommand(['--import', PRELOAD, script, ...options.args]);
+    // Source maps on: the stacks in findings point at the program's own sources.
+    const [command, commandArgs] = nodeCommand([
+      '--enable-source-maps',
+      '--import',
+      PRELOAD,
+      script,
+      ...options.args,
+    ]);
     const child = spawn(command, commandArgs, {
-      stdio: ['inherit', 'inherit', 'inherit', ...(options.onState ? (['ipc'] as const) : [])],
+      stdio: [
+        'inherit',
+        options.stdoutToStderr ? 2 : 'inherit',
+        'inherit',
+        ...(options.onState ? (['ipc'] as const) : []),
+      ],
       env,
     });
     let ended: EndReason | undefined;
@@ -124,22 +148,35 @@ export async function runScript(options: ScriptRunOptions): Promise<ScriptRun> {
       if (grace !== undefined) clearTimeout(grace);
       process.off('exit', orphaned);
     });
-    const report = readJson<ScriptRun['report']>(reportFile);
+    const raw = readJson<ScriptRun['report']>(reportFile);
+    // One hex format, whichever hbsys wrote the report.
+    const report =
+      raw === undefined || !Array.isArray(raw.findings)
+        ? undefined
+        : { ...raw, findings: raw.findings.map((f) => jsonSafe(f) as FindingJson) };
     const snapshot = readJson<{ dump?: HeapDump }>(snapshotFile)?.dump;
     if (report !== undefined && snapshot !== undefined) {
       // The sanitizer reports leaks at exit, after the snapshot was taken: its report is
       // the complete list.
       snapshot.findings = report.findings;
       snapshot.stats.findings = report.findings.length;
-      const zero = Object.fromEntries(
-        Object.keys(snapshot.stats.findingsByKind).map((k) => [k, 0]),
-      );
-      snapshot.stats.findingsByKind = {
-        ...zero,
-        ...countByKind(report.findings),
-      } as ObservedStats['findingsByKind'];
+      if ('findingsByKind' in snapshot.stats) {
+        const byKind = snapshot.stats.findingsByKind as Record<string, number>;
+        const zero = Object.fromEntries(Object.keys(byKind).map((k) => [k, 0]));
+        Object.assign(byKind, zero, countByKind(report.findings));
+      }
     }
-    return { code, signal, report, snapshot, ended };
+    let traceProblem: string | undefined;
+    if (options.traceFile !== undefined) {
+      try {
+        copyFileSync(traceFile, options.traceFile);
+      } catch (error) {
+        traceProblem = existsSync(traceFile)
+          ? `cannot write --trace ${options.traceFile}: ${(error as Error).message}`
+          : `${options.script} left no trace (it ended before its exit handlers ran)`;
+      }
+    }
+    return { code, signal, report, snapshot, ended, traceProblem };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

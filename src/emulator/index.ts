@@ -40,6 +40,20 @@ function install(options: ReturnType<typeof resolveOptions>, pool?: PlanePool): 
   machine = new Machine(options, findings, pool);
   bpu = new Bpu(machine);
   if (options.sanitize !== 'off') installExitReport();
+  for (const observe of machineObservers) observe(machine);
+}
+
+/** Observers of every new machine (the trace follows emulator.reset). */
+const machineObservers = new Set<(m: Machine) => void>();
+
+/**
+ * @internal Calls `observer` with the current machine (if one was made) and with every
+ * machine made from now on; returns a remover. Makes no machine.
+ */
+export function observeMachines(observer: (m: Machine) => void): () => void {
+  machineObservers.add(observer);
+  if (machine !== undefined) observer(machine);
+  return () => machineObservers.delete(observer);
 }
 
 /**
@@ -70,9 +84,11 @@ function installExitReport(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     machine?.hazards.leaks('exit');
-    if (findings.length > 0) process.stderr.write(formatReport(findings));
     const file = process.env.HBSYS_REPORT_FILE;
-    if (file !== undefined && file !== '') writeFileSync(file, findingsJson());
+    // HBSYS_REPORT_QUIET=1: the tool that ran this program (hbsys check) prints the one report.
+    const quiet = process.env.HBSYS_REPORT_QUIET === '1';
+    if (findings.length > 0 && !quiet) process.stderr.write(formatReport(findings));
+    if (file) writeFileSync(file, findingsJson());
   });
 }
 

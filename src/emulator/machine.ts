@@ -371,7 +371,7 @@ export class Machine {
       offset,
       size,
       registeredAt: performance.now(),
-      label: owner.label,
+      label: mem.label ?? owner.label,
       view: this.mappingView(region, offset, size, true),
       live: true,
     };

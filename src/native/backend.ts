@@ -45,6 +45,7 @@ import {
   hbSysGetErrorDesc,
 } from '../status.js';
 import { createNativeDnnBackend } from './dnn.js';
+import { NativeLedger } from './ledger.js';
 import {
   type Libdnn,
   loadLibdnn,
@@ -67,6 +68,8 @@ export interface NativeBackend extends Backend {
    * Records nothing: the caller fails with its own code. @internal
    */
   nativeMappingOf(mem: MemSnapshot): NativeMemRef | { readonly problem: string };
+  /** What this backend handed out and has not taken back (src/native/ledger.ts). @internal */
+  readonly ledger: NativeLedger;
   dnn(): DnnBackend;
 }
 
@@ -107,6 +110,8 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   const byBuffer = new WeakMap<ArrayBufferLike, Mapping>();
   /** Live registrations: free of an allocation they lie in is refused, as the emulator does. */
   const registrations = new Set<Mapping>();
+  /** What was handed out: counts, bytes, the live list for stats, dumps and the leak report. */
+  const ledger = new NativeLedger();
 
   /** The mapping a snapshot's `virAddr` is, by identity: no code of the caller's runs. */
   function mappingOf(view: unknown): Mapping | undefined {
@@ -205,6 +210,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
     name: 'native',
     libraryPath: lib.path,
     detachesStaleViews: canDetach,
+    ledger,
 
     allocMem(mem, size, cached, label) {
       const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
@@ -239,6 +245,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         retire(m);
         return failUnfillable(fn, filled, 'nothing was allocated');
       }
+      ledger.opened(m, 'allocation', m.phyAddr, size, cached, label);
       return HB_SYS_SUCCESS;
     },
 
@@ -247,9 +254,14 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       const m = resolve(fn, mem);
       if (typeof m === 'number') return m;
       if (validBytes(fn, mem, m) < 0) return HB_SYS_INVALID_ARGUMENT;
+      const started = performance.now();
       const code = lib.hbSysFlushMem(m.struct.pointer, flag);
-      if (code === HB_SYS_SUCCESS) return code;
-      const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'CLEAN' : 'INVALIDATE';
+      const clean = flag === HB_SYS_MEM_CACHE_CLEAN;
+      if (code === HB_SYS_SUCCESS) {
+        ledger.flushed(m, clean ? 'clean' : 'invalidate', m.struct.u32[MEM_SIZE]!, started);
+        return code;
+      }
+      const op = clean ? 'CLEAN' : 'INVALIDATE';
       return failed(fn, code, `${op} 0x${hex(m.phyAddr)}`, 'check mem.memSize');
     },
 
@@ -286,6 +298,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         restore.restore();
         return failed(fn, code, `free 0x${hex(m.phyAddr)}`, 'the memory is still allocated');
       }
+      ledger.closed(m);
       retire(m);
       return HB_SYS_SUCCESS;
     },
@@ -341,7 +354,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
             : 'check phyAddr and memSize',
         );
       }
-      const m = map(fn, 'registration', struct, memSize, true, undefined);
+      const m = map(fn, 'registration', struct, memSize, true, mem.label);
       if (m === undefined) {
         lib.hbSysUnregisterMem(struct.pointer);
         lib.freeStruct(struct);
@@ -361,6 +374,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         return failUnfillable(fn, filled, 'nothing was registered');
       }
       registrations.add(m);
+      ledger.opened(m, 'registration', m.phyAddr, memSize, true, m.label);
       return HB_SYS_SUCCESS;
     },
 
@@ -385,6 +399,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         restore.restore();
         return failed(fn, code, `unregister 0x${hex(m.phyAddr)}`, 'it is still registered');
       }
+      ledger.closed(m);
       retire(m);
       return HB_SYS_SUCCESS;
     },

@@ -25,9 +25,13 @@ export const MAP_COLOURS: Readonly<Record<MapKind, string>> = {
 
 /** What the map needs of a dump block (see docs/dump-schema.md). */
 export interface MapBlockInput {
-  kind: 'allocation' | 'vio' | 'free';
+  /** `registration`: a native dump's registration, drawn as registered memory. */
+  kind: 'allocation' | 'vio' | 'free' | 'registration';
   phyAddr: string;
-  size: number;
+  /** Bytes the block spans (its width follows them). */
+  blockBytes: number;
+  /** Bytes asked for; null for free blocks. */
+  size: number | null;
   cached: boolean | null;
   label: string | null;
   registrations: readonly unknown[];
@@ -35,6 +39,7 @@ export interface MapBlockInput {
 
 /** What the map needs of a dump region. */
 export interface MapRegionInput {
+  /** `ion`, `vio`, or `native` (the mappings of a native dump, which has no regions). */
   name: string;
   base: string;
   size: number;
@@ -54,10 +59,43 @@ export interface MapOptions {
   subtitle?: string;
 }
 
+/** What the map needs of a dump: its regions, and its mappings for a dump without regions. */
+export interface MapDumpInput {
+  regions: readonly MapRegionInput[];
+  mappings?: readonly {
+    kind: 'allocation' | 'vio' | 'registration';
+    phyAddr: string;
+    size: number;
+    blockBytes: number | null;
+    cached: boolean;
+    label: string | null;
+  }[];
+}
+
+/**
+ * The regions to draw for a dump: the emulator's own, or, for a native dump (no regions:
+ * libdnn shows no heap layout), one bar of the mappings hbsys handed out, in address order.
+ */
+export function mapRegions(dump: MapDumpInput): readonly MapRegionInput[] {
+  if (dump.regions.length > 0 || dump.mappings === undefined) return dump.regions;
+  const blocks: MapBlockInput[] = dump.mappings.map((m) => ({
+    kind: m.kind,
+    phyAddr: m.phyAddr,
+    blockBytes: m.blockBytes ?? m.size,
+    size: m.size,
+    cached: m.cached,
+    label: m.label,
+    registrations: [],
+  }));
+  let size = 0;
+  for (const b of blocks) size += b.blockBytes;
+  return [{ name: 'native', base: blocks[0]?.phyAddr ?? '0x00000000', size, blocks }];
+}
+
 /** How a block is coloured: memory with a live registration shows as registered. */
 export function mapKind(block: MapBlockInput): MapKind {
   if (block.kind === 'free') return 'free';
-  if (block.registrations.length > 0) return 'registered';
+  if (block.kind === 'registration' || block.registrations.length > 0) return 'registered';
   if (block.kind === 'vio') return 'vio';
   return block.cached ? 'cached' : 'uncached';
 }
@@ -78,7 +116,11 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-const REGION_TITLES: Record<string, string> = { ion: 'ION heap', vio: 'VIO region' };
+const REGION_TITLES: Record<string, string> = {
+  ion: 'ION heap',
+  vio: 'VIO region',
+  native: "hbsys's allocations and registrations on the board (address order, gaps not shown)",
+};
 
 /** The memory map of `regions` as an SVG document. */
 export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOptions = {}): string {
@@ -121,7 +163,7 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     const total = rows * width;
     const share = total - n * minWidth;
     let rootSum = 0;
-    for (const b of region.blocks) rootSum += Math.sqrt(b.size);
+    for (const b of region.blocks) rootSum += Math.sqrt(b.blockBytes);
     y += 16;
     const regionTitle = REGION_TITLES[region.name] ?? region.name;
     out.push(
@@ -132,16 +174,17 @@ export function renderMapSvg(regions: readonly MapRegionInput[], options: MapOpt
     out.push(`<g class="region" data-region="${escapeXml(region.name)}">`);
     let cursor = 0;
     for (const block of region.blocks) {
-      const length = minWidth + (rootSum > 0 ? (share * Math.sqrt(block.size)) / rootSum : 0);
+      const length = minWidth + (rootSum > 0 ? (share * Math.sqrt(block.blockBytes)) / rootSum : 0);
       const kind = mapKind(block);
       const colour = MAP_COLOURS[kind];
       const label = block.label ?? '';
+      const asked = block.size === null ? '' : `, ${block.size} bytes asked for`;
       const tip =
-        `${block.phyAddr}, ${formatBytes(block.size)} (${block.size} bytes), ${kind}` +
+        `${block.phyAddr}, ${formatBytes(block.blockBytes)} (${block.blockBytes} bytes${asked}), ${kind}` +
         (label === '' ? '' : `, ${label}`);
       out.push(
         `<g class="block" data-index="${index}" data-region="${escapeXml(region.name)}" ` +
-          `data-kind="${kind}" data-addr="${escapeXml(block.phyAddr)}" data-size="${block.size}" ` +
+          `data-kind="${kind}" data-addr="${escapeXml(block.phyAddr)}" data-size="${block.blockBytes}" ` +
           `data-label="${escapeXml(label)}"><title>${escapeXml(tip)}</title>`,
       );
       // Split at row ends; each piece is a rectangle of the same block.

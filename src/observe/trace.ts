@@ -1,37 +1,59 @@
 /**
- * A trace of the emulated machine in Chrome's trace-event JSON, which Perfetto
- * (ui.perfetto.dev) and chrome://tracing open: allocation, VIO-buffer and registration
- * lifetimes, flushes and BPU jobs as slices on their own tracks, and bytes in use as a
- * counter. Built from machine events.
+ * A trace of what hbsys did, in Chrome's trace-event JSON, which Perfetto (ui.perfetto.dev)
+ * and chrome://tracing open: allocation, VIO-buffer and registration lifetimes, flushes and
+ * BPU jobs as slices on their own tracks, and bytes in use as a counter. It covers both
+ * backends: the emulator's machine events (across `emulator.reset()`: slices of a replaced
+ * machine end at the reset) and the native backend's ledger.
  *
  * Lifetimes overlap (a heap holds many buffers at once), and overlapping slices on one
  * thread track draw as garbage. So each kind of slice is spread over lanes, one thread
  * track per lane: a slice takes the first lane that is free when it starts, as a register
  * allocator assigns intervals.
+ *
+ * Times are microseconds (the format's unit) since the process started: `performance.now()`
+ * × 1000, the clock of every hbsys observer.
  */
 
 import type { MachineEvent } from '../emulator/events.js';
-import { currentMachine } from '../emulator/index.js';
+import { observeMachines } from '../emulator/index.js';
 import type { Machine } from '../emulator/machine.js';
-import { hexAddress } from './dump.js';
+import {
+  type LedgerEntry,
+  type LedgerEvent,
+  nativeLedgers,
+  onLedgerEvent,
+} from '../native/ledger.js';
+import { hexAddress, processTime } from './units.js';
 
 /** One trace event (the fields hbsys writes; see the Trace Event Format document). */
 export interface TraceEvent {
+  /** The slice's name (a label, `CLEAN`, a kernel), or the metadata or counter name. */
   name: string;
+  /** X: a slice, C: a counter, M: metadata, i: an instant. */
   ph: 'X' | 'C' | 'M' | 'i';
-  /** Microseconds since the machine was made. */
+  /** Microseconds since the process started. */
   ts: number;
+  /** The slice's length in microseconds. */
   dur?: number;
+  /** The process track (always 1: one process). */
   pid: number;
+  /** The thread track: a kind of slice and its lane (see TRACKS in the source). */
   tid: number;
+  /** The kind of slice: `allocation`, `vio`, `registration`, `flush`, `bpu`. */
   cat?: string;
+  /** An instant's scope: thread, process or global. */
   s?: 't' | 'p' | 'g';
+  /** What the slice is about: `phyAddr` (hex), `size` (bytes asked for), `label`, … */
   args?: Record<string, unknown>;
 }
 
+/** A trace as Perfetto and chrome://tracing open it. */
 export interface ChromeTrace {
+  /** Slices, counters and the track names. */
   traceEvents: TraceEvent[];
+  /** How viewers show times. */
   displayTimeUnit: 'ms';
+  /** The producer and the clock. */
   otherData: Record<string, string>;
 }
 
@@ -44,6 +66,7 @@ export const TRACKS = {
   registration: { tid: 300, name: 'registrations' },
   flush: { tid: 400, name: 'flushes' },
   bpu: { tid: 500, name: 'BPU jobs' },
+  native: { tid: 600, name: 'native allocations' },
   counters: { tid: 1, name: 'memory' },
 } as const;
 
@@ -52,201 +75,91 @@ type TrackName = Exclude<keyof typeof TRACKS, 'counters'>;
 interface Slice {
   track: TrackName;
   name: string;
+  /** ms since the process started. */
   start: number;
   end: number | undefined;
   cat: string;
   args: Record<string, unknown>;
 }
 
-/** Records a machine's events from now on; {@link TraceRecorder.toTrace} builds the trace. */
-export class TraceRecorder {
-  readonly machine: Machine;
-  private readonly events: MachineEvent[] = [];
-  private readonly listener = (e: MachineEvent) => {
-    this.events.push(e);
-  };
-  private readonly startedAt: number;
-  private readonly before: { bytesIon: number; bytesVio: number; owners: Slice[] };
+/** Bytes in use of one machine (or of the native backend), for the counter. */
+interface Bytes {
+  ion: number;
+  vio: number;
+}
 
-  constructor(machine: Machine = currentMachine()) {
-    this.machine = machine;
-    this.startedAt = machine.now();
-    // What was live before recording began shows as starting when it began.
-    const owners: Slice[] = [];
-    for (const o of machine.owners.values()) {
-      owners.push({
-        track: o.kind,
-        name: o.label ?? `${o.kind} ${hexAddress(o.phyAddr)}`,
-        start: this.startedAt,
-        end: undefined,
-        cat: o.kind,
-        args: {
-          id: o.id,
-          phyAddr: hexAddress(o.phyAddr),
-          size: o.size,
-          blockBytes: o.blockBytes,
-          cached: o.cached,
-          beforeTrace: true,
-        },
-      });
+/**
+ * Records what happens from now on, on both backends; {@link TraceRecorder.toTrace} builds
+ * the trace. What was live when recording began shows as starting then (`beforeTrace`).
+ *
+ * @example
+ * ```ts
+ * const recorder = new TraceRecorder();
+ * using input = allocate(4096, { cached: true, label: 'input' });
+ * input.write(new Uint8Array(4096).fill(1)).clean();
+ * recorder.stop();
+ * writeFileSync('trace.json', JSON.stringify(recorder.toTrace()));   // open in ui.perfetto.dev
+ * ```
+ */
+export class TraceRecorder {
+  private readonly slices: Slice[] = [];
+  private readonly open = new Map<string, Slice>();
+  private readonly counters: TraceEvent[] = [];
+  private readonly stops: (() => void)[] = [];
+  private generation = 0;
+  private events = 0;
+  private machineBytes: Bytes = { ion: 0, vio: 0 };
+  private nativeBytes = { allocated: 0, registered: 0 };
+  private stopped = false;
+
+  /** Starts recording. */
+  constructor() {
+    const startedAt = performance.now();
+    let first = true;
+    this.stops.push(
+      observeMachines((m) => {
+        this.followMachine(m, first ? startedAt : m.createdAt, first);
+        first = false;
+      }),
+    );
+    for (const ledger of nativeLedgers()) {
+      for (const e of ledger.entries()) this.nativeOpen(e, startedAt, true);
     }
-    const vio = machine.physical.vio;
-    this.before = {
-      bytesIon: machine.bytesInUse,
-      bytesVio: (vio.allocator.capacity - vio.allocator.freeUnits) * vio.pageSize,
-      owners,
-    };
-    machine.listeners.add(this.listener);
+    this.stops.push(onLedgerEvent((e) => this.onLedger(e)));
   }
 
   /** Stops recording; the trace can still be built. */
   stop(): void {
-    this.machine.listeners.delete(this.listener);
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const stop of this.stops) stop();
   }
 
   /** Events recorded so far. */
   get eventCount(): number {
-    return this.events.length;
+    return this.events;
   }
 
-  /** The trace of what was recorded; slices still open end now (args.open = true). */
+  /** The trace of what was recorded; slices still open end now (`args.open`: true). */
   toTrace(): ChromeTrace {
-    const now = this.machine.now();
-    const slices: Slice[] = this.before.owners.map((s) => ({ ...s, args: { ...s.args } }));
-    const liveOwners = new Map<number, Slice & { blockBytes: number }>();
-    for (const s of slices)
-      liveOwners.set(s.args.id as number, { ...s, blockBytes: s.args.blockBytes as number });
-    const registrations = new Map<string, Slice>();
-    const jobs = new Map<number, Slice>();
-    const counters: TraceEvent[] = [];
-    let bytesIon = this.before.bytesIon;
-    let bytesVio = this.before.bytesVio;
-    const counter = (time: number) => {
-      counters.push({
-        name: 'bytes in use',
-        ph: 'C',
-        ts: us(time),
-        pid: PID,
-        tid: TRACKS.counters.tid,
-        args: { ion: bytesIon, vio: bytesVio },
-      });
-    };
-    counter(this.startedAt);
-    for (const e of this.events) {
-      switch (e.type) {
-        case 'alloc': {
-          const s = {
-            track: e.kind,
-            name: e.label ?? `${e.kind} ${hexAddress(e.phyAddr)}`,
-            start: e.time,
-            end: undefined,
-            cat: e.kind,
-            args: {
-              id: e.id,
-              phyAddr: hexAddress(e.phyAddr),
-              size: e.size,
-              blockBytes: e.blockBytes,
-              cached: e.cached,
-            },
-            blockBytes: e.blockBytes,
-          };
-          slices.push(s);
-          liveOwners.set(e.id, s);
-          if (e.kind === 'allocation') bytesIon += e.blockBytes;
-          else bytesVio += e.blockBytes;
-          counter(e.time);
-          break;
-        }
-        case 'free': {
-          const s = liveOwners.get(e.id);
-          if (s === undefined) break;
-          s.end = e.time;
-          liveOwners.delete(e.id);
-          if (e.kind === 'allocation') bytesIon -= s.blockBytes;
-          else bytesVio -= s.blockBytes;
-          counter(e.time);
-          break;
-        }
-        case 'register': {
-          const s: Slice = {
-            track: 'registration',
-            name: `registration ${hexAddress(e.phyAddr)}`,
-            start: e.time,
-            end: undefined,
-            cat: 'registration',
-            args: { phyAddr: hexAddress(e.phyAddr), size: e.size, ownerId: e.ownerId },
-          };
-          slices.push(s);
-          registrations.set(`${e.phyAddr}:${e.size}`, s);
-          break;
-        }
-        case 'unregister': {
-          const key = `${e.phyAddr}:${e.size}`;
-          const s = registrations.get(key);
-          if (s !== undefined) {
-            s.end = e.time;
-            registrations.delete(key);
-          }
-          break;
-        }
-        case 'flush':
-          slices.push({
-            track: 'flush',
-            name: e.op === 'clean' ? 'CLEAN' : 'INVALIDATE',
-            start: e.time,
-            end: e.time + e.duration,
-            cat: 'flush',
-            args: { phyAddr: hexAddress(e.phyAddr), size: e.size, writtenBack: e.writtenBack },
-          });
-          break;
-        case 'bpu-submit': {
-          const s: Slice = {
-            track: 'bpu',
-            name: e.kernel,
-            start: e.time,
-            end: undefined,
-            cat: 'bpu',
-            args: { job: e.job, bytes: e.bytes },
-          };
-          slices.push(s);
-          jobs.set(e.job, s);
-          break;
-        }
-        case 'bpu-complete':
-        case 'bpu-fault': {
-          const s = jobs.get(e.job);
-          if (s === undefined) break;
-          s.end = e.time;
-          if (e.type === 'bpu-fault') s.args.fault = e.message ?? 'fault';
-          jobs.delete(e.job);
-          break;
-        }
-        case 'reset':
-          break;
-      }
-    }
+    const now = performance.now();
     const traceEvents: TraceEvent[] = [
-      { name: 'process_name', ph: 'M', ts: 0, pid: PID, tid: 0, args: { name: 'hbsys emulator' } },
+      { name: 'process_name', ph: 'M', ts: 0, pid: PID, tid: 0, args: { name: 'hbsys' } },
     ];
-    const lanesUsed = assignLanes(slices, now, traceEvents);
+    const lanesUsed = assignLanes(this.slices, now, traceEvents);
     for (const [track, lanes] of lanesUsed) {
+      const t = TRACKS[track];
       for (let k = 0; k < lanes; k++) {
-        const t = TRACKS[track];
-        traceEvents.push({
-          name: 'thread_name',
-          ph: 'M',
-          ts: 0,
-          pid: PID,
-          tid: t.tid + k,
-          args: { name: lanes === 1 ? t.name : `${t.name} ${k + 1}` },
-        });
+        const tid = t.tid + k;
+        const name = lanes === 1 ? t.name : `${t.name} ${k + 1}`;
+        traceEvents.push({ name: 'thread_name', ph: 'M', ts: 0, pid: PID, tid, args: { name } });
         traceEvents.push({
           name: 'thread_sort_index',
           ph: 'M',
           ts: 0,
           pid: PID,
-          tid: t.tid + k,
-          args: { sort_index: t.tid + k },
+          tid,
+          args: { sort_index: tid },
         });
       }
     }
@@ -258,12 +171,272 @@ export class TraceRecorder {
       tid: TRACKS.counters.tid,
       args: { name: TRACKS.counters.name },
     });
-    traceEvents.push(...counters);
+    traceEvents.push(...this.counters);
     return {
       traceEvents,
       displayTimeUnit: 'ms',
-      otherData: { producer: 'hbsys', clock: 'ms since the emulated machine was made' },
+      otherData: { producer: 'hbsys', clock: 'microseconds since the process started' },
     };
+  }
+
+  // --- the emulator ------------------------------------------------------------------------
+
+  private followMachine(m: Machine, at: number, before: boolean): void {
+    // A new machine replaces the old one: what the old one held ends at the reset.
+    for (const [key, s] of this.open) {
+      if (key.startsWith('m') && s.end === undefined) {
+        s.end = at;
+        s.args.endedByReset = true;
+        this.open.delete(key);
+      }
+    }
+    const gen = ++this.generation;
+    this.machineBytes = { ion: 0, vio: 0 };
+    if (before) {
+      for (const o of m.owners.values()) {
+        this.machineOpen(
+          gen,
+          o.kind,
+          o.id,
+          o.label,
+          o.phyAddr,
+          o.size,
+          o.blockBytes,
+          o.cached,
+          at,
+          true,
+        );
+        for (const r of o.registrations) {
+          this.registrationOpen(gen, r.phyAddr, r.size, r.label, o.id, at, true);
+        }
+      }
+    }
+    this.machineCounter(at);
+    const listener = (e: MachineEvent) => this.onMachine(m, gen, e);
+    m.listeners.add(listener);
+    this.stops.push(() => m.listeners.delete(listener));
+  }
+
+  private onMachine(m: Machine, gen: number, e: MachineEvent): void {
+    this.events++;
+    const time = processTime(m, e.time);
+    switch (e.type) {
+      case 'alloc':
+        this.machineOpen(
+          gen,
+          e.kind,
+          e.id,
+          e.label,
+          e.phyAddr,
+          e.size,
+          e.blockBytes,
+          e.cached,
+          time,
+          false,
+        );
+        this.machineCounter(time);
+        break;
+      case 'free': {
+        const s = this.close(`m${gen}:o${e.id}`, time);
+        if (s !== undefined) {
+          const blockBytes = s.args.blockBytes as number;
+          if (e.kind === 'allocation') this.machineBytes.ion -= blockBytes;
+          else this.machineBytes.vio -= blockBytes;
+          this.machineCounter(time);
+        }
+        break;
+      }
+      case 'register': {
+        const owner = m.owners.get(e.ownerId);
+        let label: string | undefined;
+        for (const r of owner?.registrations ?? []) {
+          if (r.live && r.phyAddr === e.phyAddr && r.size === e.size) label = r.label;
+        }
+        this.registrationOpen(gen, e.phyAddr, e.size, label, e.ownerId, time, false);
+        break;
+      }
+      case 'unregister':
+        this.close(`m${gen}:r${e.phyAddr}:${e.size}`, time);
+        break;
+      case 'flush':
+        this.slices.push({
+          track: 'flush',
+          name: e.op === 'clean' ? 'CLEAN' : 'INVALIDATE',
+          start: time,
+          end: time + e.duration,
+          cat: 'flush',
+          args: { phyAddr: hexAddress(e.phyAddr), size: e.size, writtenBack: e.writtenBack },
+        });
+        break;
+      case 'bpu-submit': {
+        const s: Slice = {
+          track: 'bpu',
+          name: e.kernel,
+          start: time,
+          end: undefined,
+          cat: 'bpu',
+          args: { job: e.job, bytes: e.bytes },
+        };
+        this.slices.push(s);
+        this.open.set(`m${gen}:j${e.job}`, s);
+        break;
+      }
+      case 'bpu-complete':
+      case 'bpu-fault': {
+        const s = this.close(`m${gen}:j${e.job}`, time);
+        if (s !== undefined && e.type === 'bpu-fault') s.args.fault = e.message ?? 'fault';
+        break;
+      }
+      case 'reset':
+        break;
+    }
+  }
+
+  private machineOpen(
+    gen: number,
+    kind: 'allocation' | 'vio',
+    id: number,
+    label: string | undefined,
+    phyAddr: number,
+    size: number,
+    blockBytes: number,
+    cached: boolean,
+    time: number,
+    before: boolean,
+  ): void {
+    const s: Slice = {
+      track: kind,
+      name: label ?? `${kind} ${hexAddress(phyAddr)}`,
+      start: time,
+      end: undefined,
+      cat: kind,
+      args: {
+        id,
+        phyAddr: hexAddress(phyAddr),
+        size,
+        blockBytes,
+        cached,
+        label: label ?? null,
+        ...(before ? { beforeTrace: true } : {}),
+      },
+    };
+    this.slices.push(s);
+    this.open.set(`m${gen}:o${id}`, s);
+    if (kind === 'allocation') this.machineBytes.ion += blockBytes;
+    else this.machineBytes.vio += blockBytes;
+  }
+
+  private registrationOpen(
+    gen: number,
+    phyAddr: number,
+    size: number,
+    label: string | undefined,
+    ownerId: number,
+    time: number,
+    before: boolean,
+  ): void {
+    const s: Slice = {
+      track: 'registration',
+      name: label ?? `registration ${hexAddress(phyAddr)}`,
+      start: time,
+      end: undefined,
+      cat: 'registration',
+      args: {
+        phyAddr: hexAddress(phyAddr),
+        size,
+        label: label ?? null,
+        ownerId,
+        ...(before ? { beforeTrace: true } : {}),
+      },
+    };
+    this.slices.push(s);
+    this.open.set(`m${gen}:r${phyAddr}:${size}`, s);
+  }
+
+  private machineCounter(time: number): void {
+    this.counters.push({
+      name: 'bytes in use',
+      ph: 'C',
+      ts: us(time),
+      pid: PID,
+      tid: TRACKS.counters.tid,
+      args: { ...this.machineBytes },
+    });
+  }
+
+  // --- the native backend ------------------------------------------------------------------
+
+  private onLedger(e: LedgerEvent): void {
+    this.events++;
+    switch (e.type) {
+      case 'alloc':
+      case 'register':
+        this.nativeOpen(e.entry, e.entry.createdAtMs, false);
+        break;
+      case 'free':
+      case 'unregister': {
+        const time = performance.now();
+        if (this.close(`n${e.entry.id}`, time) === undefined) break;
+        if (e.entry.kind === 'allocation') this.nativeBytes.allocated -= e.entry.size;
+        else this.nativeBytes.registered -= e.entry.size;
+        this.nativeCounter(time);
+        break;
+      }
+      case 'flush':
+        this.slices.push({
+          track: 'flush',
+          name: e.op === 'clean' ? 'CLEAN' : 'INVALIDATE',
+          start: e.time,
+          end: e.time + e.duration,
+          cat: 'flush',
+          args: { phyAddr: hexAddress(e.phyAddr), size: e.size, label: e.label ?? null },
+        });
+        break;
+    }
+  }
+
+  private nativeOpen(e: LedgerEntry, time: number, before: boolean): void {
+    const registration = e.kind === 'registration';
+    const s: Slice = {
+      track: registration ? 'registration' : 'native',
+      name: e.label ?? `${e.kind} ${hexAddress(e.phyAddr)}`,
+      start: time,
+      end: undefined,
+      cat: registration ? 'registration' : 'allocation',
+      args: {
+        id: e.id,
+        phyAddr: hexAddress(e.phyAddr),
+        size: e.size,
+        cached: e.cached,
+        label: e.label ?? null,
+        backend: 'native',
+        ...(before ? { beforeTrace: true } : {}),
+      },
+    };
+    this.slices.push(s);
+    this.open.set(`n${e.id}`, s);
+    if (registration) this.nativeBytes.registered += e.size;
+    else this.nativeBytes.allocated += e.size;
+    this.nativeCounter(time);
+  }
+
+  private nativeCounter(time: number): void {
+    this.counters.push({
+      name: 'native bytes',
+      ph: 'C',
+      ts: us(time),
+      pid: PID,
+      tid: TRACKS.counters.tid,
+      args: { ...this.nativeBytes },
+    });
+  }
+
+  private close(key: string, time: number): Slice | undefined {
+    const s = this.open.get(key);
+    if (s === undefined) return undefined;
+    s.end = time;
+    this.open.delete(key);
+    return s;
   }
 }
 

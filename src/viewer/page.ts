@@ -36,7 +36,7 @@ export const PAGE_HTML = `<!doctype html>
 </div>
 <div id="tooltip"></div>
 <script type="module">
-import { formatBytes, renderMapSvg } from '/map-svg.js';
+import { formatBytes, mapRegions, renderMapSvg } from '/map-svg.js';
 
 const mapEl = document.getElementById('map');
 const tooltip = document.getElementById('tooltip');
@@ -63,13 +63,16 @@ function describe(g) {
 function render(state) {
   const { dump, status } = state;
   const s = dump.stats;
-  mapEl.innerHTML = renderMapSvg(dump.regions, {
+  mapEl.innerHTML = renderMapSvg(mapRegions(dump), {
     title: '',
-    subtitle: formatBytes(s.bytesInUse) + ' of ' + formatBytes(s.heapSize) + ' in use, ' + s.allocationCount +
-      ' allocations, fragmentation ' + (s.fragmentation * 100).toFixed(1) + '%',
+    // A native dump has no heap of its own to measure: its counts only.
+    subtitle: s.heapSize === undefined
+      ? formatBytes(s.bytesInUse) + ' in use on the board, ' + s.allocationCount + ' allocations'
+      : formatBytes(s.bytesInUse) + ' of ' + formatBytes(s.heapSize) + ' in use, ' + s.allocationCount +
+        ' allocations, fragmentation ' + (s.fragmentation * 100).toFixed(1) + '%',
   });
   document.getElementById('status').textContent = status || '';
-  document.getElementById('stats').innerHTML = STAT_ROWS.map(([name, key, unit]) => {
+  document.getElementById('stats').innerHTML = STAT_ROWS.filter(([, key]) => s[key] !== undefined).map(([name, key, unit]) => {
     const v = s[key];
     const shown = unit === 'bytes' ? formatBytes(v) : unit === 'ratio' ? (v * 100).toFixed(1) + '%' : v;
     return '<tr><td>' + name + '</td><td class="num" data-stat="' + key + '">' + text(shown) + '</td></tr>';

@@ -22,10 +22,11 @@ function assertTiles(region: DumpRegion): void {
       at,
       `block at ${b.phyAddr} should start at 0x${at.toString(16)}`,
     );
-    assert.equal(b.size % region.pageSize, 0);
+    assert.equal(b.blockBytes % region.pageSize, 0);
+    if (b.size !== null) assert.ok(b.size <= b.blockBytes, 'size is the bytes asked for');
     assert.ok(!(prevFree && b.kind === 'free'), 'two adjacent free blocks');
     prevFree = b.kind === 'free';
-    at += b.size;
+    at += b.blockBytes;
   }
   assert.equal(at, Number(region.base) + region.size);
 }
@@ -36,7 +37,9 @@ describe('dumpHeap', () => {
   test('an empty machine is one free block per region', () => {
     const d = dumpHeap();
     assert.equal(d.format, 'hbsys-heap-dump');
-    assert.equal(d.version, 1);
+    assert.equal(d.version, 2);
+    assert.equal(d.backend, 'emulator');
+    assert.deepEqual(d.mappings, []);
     assert.deepEqual(
       d.regions.map((r) => [r.name, r.base, r.size, r.blocks.length, r.blocks[0]!.kind]),
       [
@@ -52,13 +55,13 @@ describe('dumpHeap', () => {
     const c = allocate(4096, { cached: true });
     b.free();
     const frame = emulator.vio.alloc(6000);
-    const reg = register(frame.phyAddr + 4096n, 1000);
+    const reg = register(frame.phyAddr + 4096n, 1000, { label: 'crop' });
     const d: HeapDump = dumpHeap();
     const [ion, vio] = d.regions as [DumpRegion, DumpRegion];
     assertTiles(ion);
     assertTiles(vio);
     const summary = (blocks: DumpBlock[]) =>
-      blocks.map((x) => [x.kind, x.phyAddr, x.size, x.requestedSize, x.cached, x.label]);
+      blocks.map((x) => [x.kind, x.phyAddr, x.blockBytes, x.size, x.cached, x.label]);
     assert.deepEqual(summary(ion.blocks), [
       ['allocation', '0x04000000', 4096, 100, true, 'a'],
       ['free', '0x04001000', 8192, null, null, null],
@@ -68,18 +71,34 @@ describe('dumpHeap', () => {
     assert.deepEqual(summary(vio.blocks).slice(0, 1), [
       ['vio', '0x10000000', 8192, 6000, true, null],
     ]);
+    // The registration's own label, not its owner's.
     assert.deepEqual(
-      vio.blocks[0]!.registrations.map((r) => [r.phyAddr, r.size]),
-      [['0x10001000', 1000]],
+      vio.blocks[0]!.registrations.map((r) => [r.phyAddr, r.size, r.label]),
+      [['0x10001000', 1000, 'crop']],
     );
-    assert.ok(vio.blocks[0]!.registrations[0]!.ageMs >= 0);
+    // One clock: ms since the process started, for the dump and every time in it.
+    const reg0 = vio.blocks[0]!.registrations[0]!;
+    assert.ok(reg0.registeredAtMs > 0 && reg0.registeredAtMs <= d.takenAtMs);
+    assert.ok(d.machineStartedAtMs! <= d.takenAtMs && d.takenAtMs <= performance.now());
     for (const blk of ion.blocks) {
-      if (blk.kind === 'free') assert.equal(blk.ageMs, null);
-      else assert.ok(typeof blk.ageMs === 'number' && blk.ageMs >= 0);
+      if (blk.kind === 'free') assert.equal(blk.allocatedAtMs, null);
+      else
+        assert.ok(blk.allocatedAtMs! >= d.machineStartedAtMs! && blk.allocatedAtMs! <= d.takenAtMs);
     }
+    // Every live allocation, VIO buffer and registration, in address order.
+    assert.deepEqual(
+      d.mappings.map((m) => [m.kind, m.phyAddr, m.size, m.blockBytes, m.label]),
+      [
+        ['allocation', '0x04000000', 100, 4096, 'a'],
+        ['allocation', '0x04003000', 4096, 4096, null],
+        ['vio', '0x10000000', 6000, 8192, null],
+        ['registration', '0x10001000', 1000, null, 'crop'],
+      ],
+    );
     assert.equal(d.stats.allocationCount, 2);
     assert.equal(d.stats.registrationCount, 1);
-    assert.equal(d.stats.freeBlockCount, 2);
+    assert.equal(d.stats.backend, 'emulator');
+    if (d.stats.backend === 'emulator') assert.equal(d.stats.freeBlockCount, 2);
     // JSON round trip loses nothing: the dump is plain data.
     assert.deepEqual(JSON.parse(JSON.stringify(d)), d);
     reg.free();
@@ -113,6 +132,7 @@ describe('docs/dump-schema.md', () => {
     const d = dumpHeap();
     const vioBlock = d.regions[1]!.blocks[0]!;
     assert.deepEqual(documented('Top level').sort(), Object.keys(d).sort());
+    assert.deepEqual(documented('Mapping').sort(), Object.keys(d.mappings[0]!).sort());
     assert.deepEqual(documented('Region').sort(), Object.keys(d.regions[0]!).sort());
     assert.deepEqual(documented('Block').sort(), Object.keys(vioBlock).sort());
     assert.deepEqual(

@@ -48,7 +48,7 @@ test('every block of every region is drawn, in its kind colour', async () => {
   );
   g.forEach((x, i) => {
     assert.equal(x.attrs.addr, blocks[i]!.phyAddr);
-    assert.equal(Number(x.attrs.size), blocks[i]!.size);
+    assert.equal(Number(x.attrs.size), blocks[i]!.blockBytes);
     assert.ok(x.rects.length >= 1);
     for (const r of x.rects) {
       assert.equal(r.fill, MAP_COLOURS[x.attrs.kind as keyof typeof MAP_COLOURS]);
@@ -72,6 +72,7 @@ test('many blocks wrap onto more rows; every block stays visible', () => {
   const blocks = Array.from({ length: 300 }, (_, i) => ({
     kind: i % 2 === 0 ? ('allocation' as const) : ('free' as const),
     phyAddr: `0x${(0x0400_0000 + i * 4096).toString(16).padStart(8, '0')}`,
+    blockBytes: 4096,
     size: 4096,
     cached: i % 2 === 0 ? false : null,
     label: null,
@@ -89,7 +90,7 @@ test('many blocks wrap onto more rows; every block stays visible', () => {
 });
 
 test('mapKind: registrations win over the owner kind', () => {
-  const base = { phyAddr: '0x0', size: 4096, label: null };
+  const base = { phyAddr: '0x0', blockBytes: 4096, size: 4096, label: null };
   assert.equal(mapKind({ ...base, kind: 'free', cached: null, registrations: [] }), 'free');
   assert.equal(mapKind({ ...base, kind: 'vio', cached: true, registrations: [] }), 'vio');
   assert.equal(mapKind({ ...base, kind: 'vio', cached: true, registrations: [{}] }), 'registered');

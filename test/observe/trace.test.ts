@@ -111,3 +111,35 @@ test('a stopped recorder sees nothing more', () => {
   allocate(64).free();
   assert.equal(rec.eventCount, 0);
 });
+
+test('the trace follows emulator.reset: the old machine ends at the reset, labels name registrations, one clock', async () => {
+  const rec = new TraceRecorder();
+  const t0 = performance.now();
+  const kept = allocate(4096, { label: 'kept over the reset' });
+  const frame = emulator.vio.alloc(4096);
+  register(frame.phyAddr, 4096, { label: 'camera frame' });
+  await smallMachine();
+  const resetAt = performance.now();
+  const after = allocate(100, { cached: true, label: 'after the reset' });
+  after.clean();
+  after.free();
+  rec.stop();
+  const x = rec.toTrace().traceEvents.filter((e) => e.ph === 'X');
+  const byName = new Map(x.map((e) => [e.name, e]));
+  const old = byName.get('kept over the reset')!;
+  assert.equal(old.args!.endedByReset, true);
+  assert.equal(old.args!.open, undefined);
+  assert.ok((old.ts + old.dur!) / 1000 <= resetAt, 'it ends at the reset');
+  const reg = byName.get('camera frame')!;
+  assert.equal(reg.cat, 'registration');
+  assert.equal(reg.args!.label, 'camera frame');
+  assert.equal(reg.args!.endedByReset, true);
+  // Ids restart with each machine; the new machine's slices are its own.
+  const fresh = byName.get('after the reset')!;
+  assert.equal(fresh.args!.open, undefined);
+  assert.ok(fresh.ts / 1000 >= resetAt);
+  // Microseconds since the process started: the clock of dumps and findings, times 1000.
+  for (const e of x) assert.ok(e.ts / 1000 >= t0 && e.ts / 1000 <= performance.now(), e.name);
+  assert.ok(x.every((e) => /^0x[0-9a-f]{8,}$/.test(String(e.args!.phyAddr ?? '0x00000000'))));
+  void kept;
+});
