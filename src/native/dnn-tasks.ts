@@ -246,7 +246,12 @@ export class TaskTable {
       const code = this.#lib.hbDNNReleaseTask(t.address);
       if (code !== HB_DNN_SUCCESS) {
         t.waiters.push(...waiters);
-        return this.#libFail(fn, code, 'release the task', 'the task is still held');
+        return this.#libFail(
+          fn,
+          code,
+          'release the task',
+          'the task is still held: wait for it with hbDNNWaitTaskDone, then release it again',
+        );
       }
       this.#retire(t);
     }
@@ -291,7 +296,12 @@ export class TaskTable {
   #report(fn: string, code: number): number {
     if (code === HB_DNN_SUCCESS) return code;
     if (code === HB_DNN_INVALID_TASK_HANDLE) {
-      return dnnFail(code, fn, 'the task was released with hbDNNReleaseTask before it completed');
+      return dnnFail(
+        code,
+        fn,
+        'the task was released with hbDNNReleaseTask before it completed, so it has no result: ' +
+          'wait for a task (hbDNNWaitTaskDone or its promise) before releasing it',
+      );
     }
     return this.#libFail(
       fn,

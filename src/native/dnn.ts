@@ -464,7 +464,12 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       }
       const code = dnn.hbDNNRelease(p.address);
       if (code !== HB_DNN_SUCCESS)
-        return libFail(fn, code, 'release the pack', 'it is still loaded');
+        return libFail(
+          fn,
+          code,
+          'release the pack',
+          'it is still loaded: release its tasks (hbDNNReleaseTask), then try again',
+        );
       p.live = false;
       livePacks.delete(p);
       return HB_DNN_SUCCESS;
@@ -599,7 +604,8 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
               HB_DNN_INVALID_ARGUMENT,
               fn,
               `${given} ${side} tensor(s) given; model '${m.name}' has ${want} ` +
-                `(hbDNNGet${side === 'input' ? 'Input' : 'Output'}Count)`,
+                `(hbDNNGet${side === 'input' ? 'Input' : 'Output'}Count): pass one tensor per ` +
+                `${side}, in the model's order`,
             ),
           };
         }

@@ -163,6 +163,7 @@ export function createEmulatorDnn(): DnnBackend {
         iface,
         released: false,
         liveTasks: 0,
+        finishingTasks: 0,
       }));
       // Loading is a BPU job: it makes the ONNX runtime's session in the worker and runs it
       // once, which warms it and gives the outputs' shapes (see LoadMessage).
@@ -230,6 +231,19 @@ export function createEmulatorDnn(): DnnBackend {
           HB_DNN_MODEL_IS_RUNNING,
           fn,
           `${what}: wait for them (hbDNNWaitTaskDone) and release them (hbDNNReleaseTask) first`,
+        );
+      }
+      const finishing = p.models.filter((m) => m.finishingTasks > 0);
+      if (finishing.length > 0) {
+        const what = finishing
+          .map((m) => `model '${m.iface.name}' has ${m.finishingTasks} task(s)`)
+          .join(', ');
+        return dnnFail(
+          HB_DNN_MODEL_IS_RUNNING,
+          fn,
+          `${what} released before completing, which the BPU is still running (a started job ` +
+            'runs to its end): release the pack once they end, and wait for a task with ' +
+            'hbDNNWaitTaskDone before releasing it',
         );
       }
       p.released = true;

@@ -112,8 +112,9 @@ async function runModel(ort: Ort, run: ModelRun, resolve: AddressResolver): Prom
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (bytes.byteLength !== out.size || t.type !== out.type) {
       throw new Error(
-        `output '${out.name}' came out as ${t.type} [${t.dims.join(', ')}] but the model ` +
-          `declares ${out.type} [${out.dims.join(', ')}]: export the ONNX with static shapes`,
+        `output '${out.name}' came out as ${t.type} [${t.dims.join(', ')}], but at load it ` +
+          `came out as ${out.type} [${out.dims.join(', ')}]: its shape depends on the input's ` +
+          'values, and a compiled model has static shapes; export the ONNX so that it does not',
       );
     }
     const d = resolve(out.phyAddr, out.size);

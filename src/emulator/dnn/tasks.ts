@@ -56,6 +56,11 @@ export interface ModelRecord {
   released: boolean;
   /** Live tasks that run it: hbDNNRelease waits for none. */
   liveTasks: number;
+  /**
+   * Its tasks released before they completed whose job the BPU is still running: the model
+   * is in use until they end (as libdnn holds such a task on the native backend).
+   */
+  finishingTasks: number;
   handle?: ReturnType<HandleTable<object, unknown>['make']>;
 }
 
@@ -160,7 +165,8 @@ export class Tasks {
             HB_DNN_INVALID_ARGUMENT,
             fn,
             `model '${iface.name}' has ${want} ${kind}(s) (hbDNNGet${kind === 'input' ? 'Input' : 'Output'}Count), ` +
-              `but ${list.length} ${kind} tensor(s) were passed`,
+              `but ${list.length} ${kind} tensor(s) were passed: pass one tensor per ${kind}, ` +
+              "in the model's order",
           ),
         };
       }
@@ -334,7 +340,13 @@ export class Tasks {
       // A job the BPU has started runs to its end: its memory stays held until then.
       if (!dnnMachine().bpu.cancel(job) && job.outcome === undefined) {
         holders.add(t);
-        job.done.catch(() => {}).finally(() => holders.delete(t));
+        for (const m of t.models) m.finishingTasks++;
+        job.done
+          .catch(() => {})
+          .finally(() => {
+            holders.delete(t);
+            for (const m of t.models) m.finishingTasks--;
+          });
       }
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     }
