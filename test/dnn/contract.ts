@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  allocateTensor,
   HB_DNN_API_USE_ERROR,
   HB_DNN_INVALID_ARGUMENT,
   HB_DNN_INVALID_DNN_HANDLE,
@@ -23,10 +24,12 @@ import {
   HB_DNN_LAYOUT_NCHW,
   HB_DNN_LAYOUT_NHWC,
   HB_DNN_MODEL_IS_RUNNING,
+  HB_DNN_TASK_NUM_EXCEED_LIMIT,
   HB_DNN_TENSOR_TYPE_F32,
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
+  HbSysError,
   hbDNNGetErrorDesc,
   hbDNNGetInputCount,
   hbDNNGetInputName,
@@ -53,6 +56,7 @@ import {
   type hbSysMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
+  loadModel,
 } from '../../src/index.js';
 import { ctrl, f32, ok, outputProperties } from './helpers.js';
 
@@ -319,6 +323,51 @@ export function dnnContract(backend: DnnContractBackend): void {
       assert.equal(task.value, null);
       // Nothing holds it.
       assert.equal(hbSysFreeMem(small), 0);
+    });
+
+    test('at most 32 live tasks: TASK_NUM_EXCEED_LIMIT, and nothing changes', () => {
+      const input = tensor(90);
+      const output = tensor();
+      const tasks = Array.from({ length: 32 }, () => submit('copy', input, output));
+      const more: Task = { value: null };
+      assert.equal(
+        hbDNNInfer(more, [output], [input], models.copy!, ctrl()),
+        HB_DNN_TASK_NUM_EXCEED_LIMIT,
+      );
+      assert.match(hbDNNGetLastError()!.message, /32 .*release .*hbDNNReleaseTask/);
+      assert.equal(more.value, null);
+      for (const t of tasks) {
+        ok(hbDNNWaitTaskDone(t.value!, 0));
+        ok(hbDNNReleaseTask(t.value!));
+      }
+      const again = submit('copy', input, output);
+      ok(hbDNNWaitTaskDone(again.value!, 0));
+      ok(hbDNNReleaseTask(again.value!));
+    });
+
+    test('the idiomatic model: load, write, infer (CLEAN and INVALIDATE implied), read, using', async () => {
+      const data = Float32Array.from({ length: BYTES / 4 }, (_, i) => 100 - i);
+      {
+        using model = loadModel(backend.modelFiles()[0]!, { name: 'copy' });
+        assert.equal(model.name, 'copy');
+        using input = allocateTensor(model.inputs[0]!.properties);
+        using output = allocateTensor(model.outputs[0]!.properties);
+        input.write(data);
+        const pending = model.infer([input], [output]);
+        // Its task holds the memory: the tensor is not freed, and stays usable.
+        assert.throws(
+          () => output.free(),
+          (e: unknown) =>
+            e instanceof HbSysError &&
+            e.code === HB_SYS_INVALID_ARGUMENT &&
+            /hbDNNWaitTaskDone/.test(e.message),
+        );
+        assert.equal(output.freed, false);
+        await pending;
+        assert.deepEqual(output.read(), data);
+        output.free();
+        assert.equal(output.freed, true);
+      }
     });
 
     test('hbDNNGetErrorDesc names every code', () => {
