@@ -94,11 +94,15 @@ function failedWrite(fn: string, name: string): number {
   );
 }
 
-function badIndex(fn: string, name: string, v: unknown): number | undefined {
+function badIndex(fn: string, name: string, v: unknown, hint = ''): number | undefined {
   if (typeof v === 'number' && Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff) {
     return undefined;
   }
-  return dnnFail(HB_DNN_INVALID_ARGUMENT, fn, `${name} must be an int32, got ${describe(v)}`);
+  return dnnFail(
+    HB_DNN_INVALID_ARGUMENT,
+    fn,
+    `${name} must be an int32${hint}, got ${describe(v)}`,
+  );
 }
 
 /**
@@ -416,7 +420,12 @@ export function hbDNNInfer(
 export function hbDNNWaitTaskDone(taskHandle: hbDNNTaskHandle_t, timeout: number): number {
   const fn = 'hbDNNWaitTaskDone';
   return guard(fn, (dnn) => {
-    const bad = badIndex(fn, 'timeout (milliseconds)', timeout);
+    const bad = badIndex(
+      fn,
+      'timeout (milliseconds)',
+      timeout,
+      ' (0 or less waits until the task is done)',
+    );
     return bad ?? dnn.waitTaskDone(taskHandle, timeout);
   });
 }

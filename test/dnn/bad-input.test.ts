@@ -684,8 +684,10 @@ describe('hbDNNWaitTaskDone and hbDNNReleaseTask', () => {
       () => hbDNNWaitTaskDone(openTask, 0),
     );
     for (const timeout of [0.5, '0', Number.NaN, 2 ** 31, null]) {
-      expectFail(HB_DNN_INVALID_ARGUMENT, /timeout \(milliseconds\) must be an int32/, () =>
-        hbDNNWaitTaskDone(openTask, timeout as number),
+      expectFail(
+        HB_DNN_INVALID_ARGUMENT,
+        /timeout \(milliseconds\) must be an int32 \(0 or less waits until the task is done\)/,
+        () => hbDNNWaitTaskDone(openTask, timeout as number),
       );
     }
   });
