@@ -363,7 +363,7 @@ describe('model handles: counts, names, properties', () => {
       expectFail(HB_DNN_INVALID_ARGUMENT, /Index -1 is out of range/, () => call(m.model, -1));
       expectFail(
         HB_DNN_INVALID_ARGUMENT,
-        /the index must be an int32, got 0.5/,
+        /the index must be an int32 below hbDNNGet(Input|Output)Count, got 0.5/,
         () => call(m.model, 0.5),
         [fn],
       );

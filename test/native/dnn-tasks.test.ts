@@ -36,12 +36,12 @@ import {
   fails,
   free,
   ok,
+  publicStandin,
   snap,
-  standin,
   writeModel,
 } from './dnn-harness.js';
 
-const s = standin('C-1.24.5');
+const s = publicStandin('C-1.24.5');
 const SLOW_MS = 300;
 
 const MODELS = `hbsys-standin-model 1
