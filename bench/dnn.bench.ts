@@ -8,6 +8,9 @@
  *   thread, as the BPU worker's), on the float tensor that the compiled model's input stage
  *   makes of the same frame, computed once beforehand. Rounds alternate the two, against
  *   drift in machine load; the figure is the median of the rounds' medians.
+ * - The first inference after load, against a later one: hbsys warms the model's session up
+ *   at load (hbDNNInitializeFromFiles), so its first infer should cost about what later ones
+ *   do. Beside it, the same for the direct session, which a program warms up itself or not.
  * - Task overhead: hbDNNInfer + hbDNNWaitTaskDone + hbDNNReleaseTask of a trivial model
  *   (y = x + 1 on 4 floats), blocking and with the promise wait, against a BPU copy job of
  *   16 bytes submitted and awaited.
@@ -47,6 +50,8 @@ export interface DnnResult {
         direct: OpStats;
         /** Median over rounds of hbsys ÷ direct. */
         ratio: number;
+        /** Load and the first inference after it (ms): hbsys, then the direct session. */
+        first: { load: number; infer: number; directLoad: number; directRun: number };
       }
     | { skipped: string };
   task: { inferWait: OpStats; inferAwait: OpStats; copy: OpStats };
@@ -95,14 +100,26 @@ async function inference(quick: boolean): Promise<DnnResult['inference']> {
       return { skipped: (error as Error).message };
     }
     await emulator.reset({ heapSize: 64 * MIB, vioSize: MIB, sanitize: 'off' });
+    let t = performance.now();
     using model = loadModel(files.bin);
+    const load = performance.now() - t;
     using input = allocateTensorFor(model, 'input');
     using output = allocateTensorFor(model, 'output');
     const frame = new Uint8Array((width * height * 3) / 2);
     drawFrame(frame, width, height, 0);
     const map = new Float32Array(width * height);
+    const hbsys = async () => {
+      input.write(frame);
+      await model.infer([input], [output]);
+      output.read(map);
+    };
+    t = performance.now();
+    await hbsys();
+    const firstInfer = performance.now() - t;
+    t = performance.now();
     const ort = await loadRuntime();
     const session = await ort.InferenceSession.create(readFileSync(files.onnx));
+    const directLoad = performance.now() - t;
     const x = new ort.Tensor('float32', nv12ToBgrInput(frame, width, height), [
       1,
       3,
@@ -110,14 +127,12 @@ async function inference(quick: boolean): Promise<DnnResult['inference']> {
       width,
     ]);
     const feeds = { [session.inputNames[0]!]: x };
-    const hbsys = async () => {
-      input.write(frame);
-      await model.infer([input], [output]);
-      output.read(map);
-    };
     const direct = async () => {
       await session.run(feeds);
     };
+    t = performance.now();
+    await direct();
+    const directRun = performance.now() - t;
     const rounds = quick ? 2 : 4;
     const timeMs = quick ? 800 : 5000;
     const h: OpStats[] = [];
@@ -149,6 +164,7 @@ async function inference(quick: boolean): Promise<DnnResult['inference']> {
         h.map((v, i) => v.medianNs / d[i]!.medianNs),
         0.5,
       ),
+      first: { load, infer: firstInfer, directLoad, directRun },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

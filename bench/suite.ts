@@ -464,6 +464,15 @@ export function formatReport(r: BenchReport): string {
               `${fmt(d.inference.hbsys.medianNs / 1e6)} / ${fmt(d.inference.hbsys.p99Ns / 1e6)} ms`,
               `${fmt(d.inference.direct.medianNs / 1e6)} / ${fmt(d.inference.direct.p99Ns / 1e6)} ms onnxruntime-web directly`,
             ],
+        ...('skipped' in d.inference
+          ? []
+          : [
+              [
+                'PP-OCRv4 det: load, then the first inference',
+                `${fmt(d.inference.first.load)} ms, then ${fmt(d.inference.first.infer)} ms`,
+                `${fmt(d.inference.first.directLoad)} ms, then ${fmt(d.inference.first.directRun)} ms onnxruntime-web directly`,
+              ],
+            ]),
         [
           'trivial model task, blocking wait',
           `${fmt(d.task.inferWait.medianNs)} / ${fmt(d.task.inferWait.p99Ns)} ns`,

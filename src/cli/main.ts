@@ -177,7 +177,7 @@ export function demoSummary(r: DemoResult): string {
     `  model             ${r.model.source}, compiled for NV12 ${r.tensorWidth}x${r.tensorHeight} by its config`,
     `  frames/s          ${r.framesPerSecond.toFixed(1)} (pipeline; the check is not counted)` +
       (r.frames > 1 ? '; after the first frame' : ''),
-    `  first frame       ${ms(r.firstFrameMs)} (the runtime warms up on its first run)`,
+    `  first frame       ${ms(r.firstFrameMs)} (each stage's first run; the model was warmed up at load)`,
     `  per frame         camera ${per(st.camera)}, register ${per(st.register)}, ` +
       (r.resized ? `resize ${per(st.resize)}, ` : '') +
       `infer ${per(st.infer)}, post-process ${per(st.postProcess)}, check ${per(st.verify)}`,

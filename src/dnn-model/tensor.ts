@@ -155,17 +155,16 @@ export class DnnTensor implements Disposable {
 
   /** Frees the memory (a wrapped tensor leaves its buffers to their owner). A second call throws. */
   free(): void {
-    this.mappings('free');
+    if (this.#freed) throw bad('free: this tensor was freed; allocate a new one');
+    // The buffers first: memory a task still holds refuses (HbSysError), and the tensor
+    // stays live, to free after the task's wait.
+    if (this.#owned) for (const b of this.buffers) if (!b.freed) b.free();
     this.#freed = true;
-    if (this.#owned) for (const b of this.buffers) b.free();
   }
 
   /** Frees the tensor at the end of a `using` block; nothing if it is freed already. */
   [Symbol.dispose](): void {
-    if (!this.#freed) {
-      this.#freed = true;
-      if (this.#owned) for (const b of this.buffers) if (!b.freed) b.free();
-    }
+    if (!this.#freed) this.free();
   }
 
   private mappings(op: string): Uint8Array[] {

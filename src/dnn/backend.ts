@@ -132,6 +132,12 @@ export interface DnnBackend {
    * `release` or `releaseTask`.
    */
   discard?(handle: hbPackedDNNHandle_t | hbDNNTaskHandle_t): void;
+  /**
+   * Why the memory system may not free or unregister `[phyAddr, phyAddr + size)`: a live
+   * task uses it and the program has not seen it complete. A sentence that says what to do,
+   * or undefined. The memory backend asks before it frees anything. @internal
+   */
+  memoryHeldBy?(phyAddr: bigint, size: number): string | undefined;
   /** The library's own description of a code, where it has one (libdnn 1.24 and later). */
   libraryErrorDesc?(code: number): string | undefined;
 }

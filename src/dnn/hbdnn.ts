@@ -94,11 +94,20 @@ function failedWrite(fn: string, name: string): number {
   );
 }
 
-function badIndex(fn: string, name: string, v: unknown): number | undefined {
+/** Where an index of `fn` lies: below the count of inputs or of outputs. */
+function indexRange(fn: string): string {
+  return ` below hbDNNGet${fn.includes('Input') ? 'Input' : 'Output'}Count`;
+}
+
+function badIndex(fn: string, name: string, v: unknown, hint = ''): number | undefined {
   if (typeof v === 'number' && Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff) {
     return undefined;
   }
-  return dnnFail(HB_DNN_INVALID_ARGUMENT, fn, `${name} must be an int32, got ${describe(v)}`);
+  return dnnFail(
+    HB_DNN_INVALID_ARGUMENT,
+    fn,
+    `${name} must be an int32${hint}, got ${describe(v)}`,
+  );
 }
 
 /**
@@ -269,7 +278,7 @@ function name(
 ): number {
   return guard(fn, (dnn) => {
     if (!canSet(out, 'value')) return badOut(fn, 'name', out);
-    return badIndex(fn, 'the index', index) ?? setValue(fn, 'name', out, get(dnn));
+    return badIndex(fn, 'the index', index, indexRange(fn)) ?? setValue(fn, 'name', out, get(dnn));
   });
 }
 
@@ -320,7 +329,7 @@ function properties(
         `properties must be an object the call can fill (for example {}), got ${describe(out)}`,
       );
     }
-    const bad = badIndex(fn, 'the index', index);
+    const bad = badIndex(fn, 'the index', index, indexRange(fn));
     if (bad !== undefined) return bad;
     const r = get(dnn);
     if (r.code !== 0 || !('value' in r)) return r.code;
@@ -416,7 +425,12 @@ export function hbDNNInfer(
 export function hbDNNWaitTaskDone(taskHandle: hbDNNTaskHandle_t, timeout: number): number {
   const fn = 'hbDNNWaitTaskDone';
   return guard(fn, (dnn) => {
-    const bad = badIndex(fn, 'timeout (milliseconds)', timeout);
+    const bad = badIndex(
+      fn,
+      'timeout (milliseconds)',
+      timeout,
+      ' (0 or less waits until the task is done)',
+    );
     return bad ?? dnn.waitTaskDone(taskHandle, timeout);
   });
 }

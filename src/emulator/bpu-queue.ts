@@ -26,6 +26,8 @@ export const TAIL = 1;
 export const STOP = 2;
 /** Set by the worker as it exits, so that a thread blocked waiting for it can tell. */
 export const DEAD = 3;
+/** Jobs the worker has started (TAIL counts those it finished): a cancel checks it. */
+export const STARTED = 4;
 
 /** The kernel index of a job whose description came as a message (a model job). */
 export const MESSAGE_JOB = -1;

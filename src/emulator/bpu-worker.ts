@@ -22,6 +22,7 @@ import {
   MESSAGE_JOB,
   RING,
   SLOT_WORDS,
+  STARTED,
   STATUS_CANCELLED,
   STATUS_FAULT,
   STATUS_OK,
@@ -109,6 +110,8 @@ async function serve(): Promise<void> {
     if (Atomics.load(control, STOP) !== 0) process.exit(0);
     const slot = done % RING;
     const index = slots[slot * SLOT_WORDS]!;
+    // Started before the mark is read: a cancel that sees this leaves the job to run.
+    Atomics.store(control, STARTED, done + 1);
     if (Atomics.exchange(cancel, slot, 0) !== 0) {
       // Its task was released before it started: as the board does, it never runs. A message
       // job still takes its description off the port, to keep the two in step.

@@ -26,6 +26,7 @@ import {
   type QueueBuffers,
   RING,
   SLOT_WORDS,
+  STARTED,
   STATUS_CANCELLED,
   STATUS_OK,
   STOP,
@@ -324,9 +325,15 @@ export class Bpu {
     const d = this.device;
     if (d === undefined || j.sequence < 0) return false;
     // The worker clears the mark when it reaches the slot; if it has already passed it, the
-    // job has started and runs to its end.
+    // job has started and runs to its end (a mark left there would cancel the job that uses
+    // the slot next).
     if (Atomics.load(d.control, TAIL) > j.sequence) return false;
-    Atomics.store(d.cancel, j.sequence % RING, 1);
+    const slot = j.sequence % RING;
+    Atomics.store(d.cancel, slot, 1);
+    if (Atomics.load(d.control, STARTED) > j.sequence) {
+      Atomics.compareExchange(d.cancel, slot, 1, 0);
+      return false;
+    }
     return true;
   }
 

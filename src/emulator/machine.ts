@@ -136,6 +136,11 @@ export class Machine {
   readonly owners = new Map<number, Owner>();
   /** Jobs submitted to the BPU and not completed, for the in-flight check. */
   readonly inFlight = new Set<InFlightJob>();
+  /**
+   * Who holds memory that free and unregister must refuse (the live hbDNN tasks, set by the
+   * model layer): why `[phyAddr, phyAddr + size)` is held and what to do, or undefined.
+   */
+  memoryHolder: ((phyAddr: number, size: number) => string | undefined) | undefined;
   readonly counters: Counters = {
     peakBytesInUse: 0,
     allocs: 0,
@@ -297,6 +302,8 @@ export class Machine {
           `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
       );
     }
+    const held = this.memoryHolder?.(m.phyAddr, m.size);
+    if (held !== undefined) return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was freed`);
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'freed');
     // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
     const cleared = clearVirAddr(mem.source);
@@ -405,6 +412,10 @@ export class Machine {
         fn,
         `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
       );
+    }
+    const held = this.memoryHolder?.(m.phyAddr, m.size);
+    if (held !== undefined) {
+      return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was unregistered`);
     }
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
     const cleared = clearVirAddr(mem.source);

@@ -288,6 +288,9 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
             `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
         );
       }
+      const held = dnn?.memoryHeldBy?.(m.phyAddr, m.size);
+      if (held !== undefined)
+        return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was freed`);
       // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
       const restore = clearVirAddr(mem.source);
       if (typeof restore === 'string') return failUnfillable(fn, restore, 'nothing was freed');
@@ -388,6 +391,10 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
           fn,
           `0x${hex(m.phyAddr)} is an allocation, not a registration: free it with hbSysFreeMem`,
         );
+      }
+      const held = dnn?.memoryHeldBy?.(m.phyAddr, m.size);
+      if (held !== undefined) {
+        return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was unregistered`);
       }
       const restore = clearVirAddr(mem.source);
       if (typeof restore === 'string') {

@@ -14,6 +14,10 @@
  *
  * A task released before it completed is not cut short, unlike on the board: its release
  * reaches libdnn when it completes, because until then libdnn may read its tensor arrays.
+ *
+ * A task holds its tensors' memory until the program learns it completed (a wait) or until
+ * libdnn has it released: hbSysFreeMem and hbSysUnregisterMem refuse held memory
+ * ({@link TaskTable.heldBy}), since libdnn would go on using memory the system gave away.
  */
 
 import {
@@ -25,6 +29,7 @@ import {
   HB_DNN_TIMEOUT,
 } from '../dnn/status.js';
 import type { hbDNNTaskHandle_t } from '../dnn/types.js';
+import { hex } from '../handle-errors.js';
 import type { LibdnnDnn, NativeBlock } from './libdnn.js';
 
 /** How long one asynchronous wait may hold a koffi worker thread. */
@@ -56,6 +61,15 @@ export interface TaskState {
   /** A koffi asynchronous wait is in flight. */
   asyncWait: boolean;
   readonly waiters: Array<(code: number) => void>;
+  /** The memory of its tensors, for {@link TaskTable.heldBy}. */
+  readonly tensors: TaskTensorMemory[];
+}
+
+/** One hbSysMem of a task's tensor. */
+export interface TaskTensorMemory {
+  readonly phyAddr: bigint;
+  readonly size: number;
+  readonly role: 'input' | 'output';
 }
 
 /** Records a failure that libdnn returned, with the library's words where it has them. */
@@ -106,6 +120,7 @@ export class TaskTable {
       completed: false,
       asyncWait: false,
       waiters: [],
+      tensors: [],
     };
     this.#byHandle.set(handle, t);
     this.#held.add(t);
@@ -158,6 +173,41 @@ export class TaskTable {
     return { total, finishing };
   }
 
+  /**
+   * Why `[phyAddr, phyAddr + size)` may not be freed or unregistered: a task libdnn holds
+   * that the program has not seen complete uses it. Undefined when none does.
+   */
+  heldBy(phyAddr: bigint, size: number): string | undefined {
+    const end = phyAddr + BigInt(size);
+    for (const t of this.#held) {
+      if (t.phase === 'done') continue;
+      const r = t.tensors.find((x) => x.phyAddr < end && phyAddr < x.phyAddr + BigInt(x.size));
+      if (r === undefined) continue;
+      const what =
+        `[0x${hex(phyAddr)}, 0x${hex(end)}) holds an ${r.role} of a ${t.kind === 'resize' ? 'resize' : 'model'} ` +
+        `task ([0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + BigInt(r.size))}))`;
+      if (t.phase === 'open') {
+        return (
+          `${what} that is still open (its last hbDNNInfer had inferCtrlParam.more = 1): ` +
+          'submit it (more = 0) and wait for it with hbDNNWaitTaskDone, or release it with ' +
+          'hbDNNReleaseTask, first'
+        );
+      }
+      if (t.phase === 'releasing') {
+        return (
+          `${what} released before it completed, which libdnn is still running: try again ` +
+          'once it has ended (and wait for a task with hbDNNWaitTaskDone before releasing it)'
+        );
+      }
+      return (
+        `${what} that has not completed as far as the program knows: wait for it with ` +
+        'hbDNNWaitTaskDone (or await hbDNNWaitTaskDoneAsync), or release it with ' +
+        'hbDNNReleaseTask, first'
+      );
+    }
+    return undefined;
+  }
+
   /** `hbDNNWaitTaskDone`: blocks this thread in libdnn. */
   wait(fn: string, t: TaskState, timeoutMs: number): number {
     if (t.phase === 'open') return failOpen(fn);
@@ -196,7 +246,12 @@ export class TaskTable {
       const code = this.#lib.hbDNNReleaseTask(t.address);
       if (code !== HB_DNN_SUCCESS) {
         t.waiters.push(...waiters);
-        return this.#libFail(fn, code, 'release the task', 'the task is still held');
+        return this.#libFail(
+          fn,
+          code,
+          'release the task',
+          'the task is still held: wait for it with hbDNNWaitTaskDone, then release it again',
+        );
       }
       this.#retire(t);
     }
@@ -241,7 +296,12 @@ export class TaskTable {
   #report(fn: string, code: number): number {
     if (code === HB_DNN_SUCCESS) return code;
     if (code === HB_DNN_INVALID_TASK_HANDLE) {
-      return dnnFail(code, fn, 'the task was released with hbDNNReleaseTask before it completed');
+      return dnnFail(
+        code,
+        fn,
+        'the task was released with hbDNNReleaseTask before it completed, so it has no result: ' +
+          'wait for a task (hbDNNWaitTaskDone or its promise) before releasing it',
+      );
     }
     return this.#libFail(
       fn,

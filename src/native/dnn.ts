@@ -22,6 +22,7 @@ import type {
 import {
   describeDnnStatus,
   dnnFail,
+  HB_DNN_API_USE_ERROR,
   HB_DNN_CAN_NOT_OPEN_FILE,
   HB_DNN_INCOMPATIBLE_MODEL,
   HB_DNN_INVALID_ARGUMENT,
@@ -53,7 +54,7 @@ import {
 } from './dnn-generation.js';
 import { type DnnGeneration, type DnnLayout, decodeProperties, LAYOUTS } from './dnn-layout.js';
 import { type Allocate, marshalInfer, marshalResize, type ResolvedTensor } from './dnn-marshal.js';
-import { type TaskState, TaskTable } from './dnn-tasks.js';
+import { type TaskState, TaskTable, type TaskTensorMemory } from './dnn-tasks.js';
 import { isImageType, resolveTensor } from './dnn-tensors.js';
 import { bindDnn, type Libdnn, type LibdnnDnn, type NativeBlock } from './libdnn.js';
 
@@ -463,7 +464,12 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       }
       const code = dnn.hbDNNRelease(p.address);
       if (code !== HB_DNN_SUCCESS)
-        return libFail(fn, code, 'release the pack', 'it is still loaded');
+        return libFail(
+          fn,
+          code,
+          'release the pack',
+          'it is still loaded: release its tasks (hbDNNReleaseTask), then try again',
+        );
       p.live = false;
       livePacks.delete(p);
       return HB_DNN_SUCCESS;
@@ -564,10 +570,10 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
         if (t.kind !== 'infer' || t.phase !== 'open') {
           return {
             code: dnnFail(
-              HB_DNN_INVALID_ARGUMENT,
+              HB_DNN_API_USE_ERROR,
               fn,
-              'task.value must be null, unless the task was submitted with ' +
-                'inferCtrlParam.more set and is being appended to: set task.value = null for a new task',
+              'task.value must be null on entry, unless it holds a task whose last hbDNNInfer had ' +
+                'inferCtrlParam.more = 1: set task.value = null for a new task',
             ),
           };
         }
@@ -598,7 +604,8 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
               HB_DNN_INVALID_ARGUMENT,
               fn,
               `${given} ${side} tensor(s) given; model '${m.name}' has ${want} ` +
-                `(hbDNNGet${side === 'input' ? 'Input' : 'Output'}Count)`,
+                `(hbDNNGet${side === 'input' ? 'Input' : 'Output'}Count): pass one tensor per ` +
+                `${side}, in the model's order`,
             ),
           };
         }
@@ -630,6 +637,7 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       let t = appendTo;
       if (t === undefined) t = tasks.create('infer', address, block);
       else t.blocks.push(block);
+      t.tensors.push(...taskMemory(ins, 'input'), ...taskMemory(outs, 'output'));
       t.packs.add(m.pack);
       t.batched++;
       t.phase = ctrl.more ? 'open' : 'running';
@@ -656,6 +664,8 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
       const t = tasks.lookup(fn, task);
       return typeof t === 'number' ? t : tasks.release(fn, t);
     },
+
+    memoryHeldBy: (phyAddr, size) => tasks.heldBy(phyAddr, size),
 
     resize:
       dnn.hbDNNResize === undefined
@@ -728,10 +738,22 @@ export function createNativeDnnBackend(lib: Libdnn, sys: NativeBackend): NativeD
         ),
       };
     }
-    return { code: 0, value: tasks.create('resize', address, block).handle };
+    const t = tasks.create('resize', address, block);
+    t.tensors.push(...taskMemory([rin], 'input'), ...taskMemory([rout], 'output'));
+    return { code: 0, value: t.handle };
   }
 
   return backend;
+}
+
+/** The hbSysMem of `tensors`, as a task holds them. */
+function taskMemory(
+  tensors: readonly ResolvedTensor[],
+  role: TaskTensorMemory['role'],
+): TaskTensorMemory[] {
+  return tensors.flatMap((t) =>
+    t.sysMem.map((m) => ({ phyAddr: m.phyAddr, size: m.memSize, role })),
+  );
 }
 
 function badIndex(fn: string, side: Side): number {

@@ -363,7 +363,7 @@ describe('model handles: counts, names, properties', () => {
       expectFail(HB_DNN_INVALID_ARGUMENT, /Index -1 is out of range/, () => call(m.model, -1));
       expectFail(
         HB_DNN_INVALID_ARGUMENT,
-        /the index must be an int32, got 0.5/,
+        /the index must be an int32 below hbDNNGet(Input|Output)Count, got 0.5/,
         () => call(m.model, 0.5),
         [fn],
       );
@@ -684,8 +684,10 @@ describe('hbDNNWaitTaskDone and hbDNNReleaseTask', () => {
       () => hbDNNWaitTaskDone(openTask, 0),
     );
     for (const timeout of [0.5, '0', Number.NaN, 2 ** 31, null]) {
-      expectFail(HB_DNN_INVALID_ARGUMENT, /timeout \(milliseconds\) must be an int32/, () =>
-        hbDNNWaitTaskDone(openTask, timeout as number),
+      expectFail(
+        HB_DNN_INVALID_ARGUMENT,
+        /timeout \(milliseconds\) must be an int32 \(0 or less waits until the task is done\)/,
+        () => hbDNNWaitTaskDone(openTask, timeout as number),
       );
     }
   });

@@ -95,7 +95,7 @@ export function buildModel(spec: ModelSpec): Uint8Array {
 }
 
 /** y = 2·x + 1 over a feature map of `dims`. */
-export function affineModel(dims: number[], name = 'x', out = 'y'): Uint8Array {
+export function affineModel(dims: (number | string)[], name = 'x', out = 'y'): Uint8Array {
   return buildModel({
     inputs: [{ name, dims }],
     outputs: [{ name: out, dims }],

@@ -23,6 +23,8 @@ import type {
   hbDNNTensorProperties,
   hbPackedDNNHandle_t,
 } from '../../src/dnn/types.js';
+import * as publicApi from '../../src/index.js';
+import { useBackend } from '../../src/index.js';
 import type { hbSysMem } from '../../src/mem.js';
 import { createNativeBackend, type NativeBackend } from '../../src/native/backend.js';
 import type { NativeDnnBackend } from '../../src/native/dnn.js';
@@ -201,6 +203,26 @@ export function freshStandin(variant: DnnVariantName): Standin {
     sys,
     dnn,
     api: cStyle(dnn),
+    sysExtras: standinExtras(path),
+    extras: standinDnnExtras(path),
+  };
+}
+
+/**
+ * The stand-in `variant` as a program meets it: the package's backend, chosen with
+ * `useBackend('native')` over that library, and the package's public hbDNN functions (with
+ * their front: one read of each object, the checks that need no model). One per process.
+ */
+export function publicStandin(variant: DnnVariantName): Standin {
+  const path = standinVariantPath(variant);
+  process.env.HBSYS_LIBDNN = path;
+  const sys = useBackend('native');
+  return {
+    variant,
+    path,
+    sys,
+    dnn: sys.dnn() as NativeDnnBackend,
+    api: publicApi,
     sysExtras: standinExtras(path),
     extras: standinDnnExtras(path),
   };

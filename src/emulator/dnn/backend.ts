@@ -36,11 +36,24 @@ import { MESSAGE_JOB } from '../bpu-queue.js';
 import type { Machine } from '../machine.js';
 import { HandleTable } from './handles.js';
 import { dnnMachine } from './machine-adapter.js';
-import type { LoadMessage, UnloadMessage } from './messages.js';
-import { loadModelFile, ModelFileError, type ModelInterface } from './model-file.js';
+import {
+  LOAD_REPLY_BYTES,
+  type LoadInput,
+  type LoadMessage,
+  readLoadReply,
+  type UnloadMessage,
+} from './messages.js';
+import {
+  loadModelFile,
+  ModelFileError,
+  type ModelInterface,
+  resolveOutputs,
+} from './model-file.js';
 import { ortMissing } from './onnx-runtime.js';
+import type { InputInterface } from './properties.js';
 import { planResize } from './resize.js';
 import { type ModelRecord, Tasks } from './tasks.js';
+import { rowStride } from './tensors.js';
 
 /** The libdnn version the emulator answers to: the X3's, which still has hbDNNResize. */
 export const EMULATED_LIBDNN_VERSION = '1.18.6';
@@ -150,14 +163,19 @@ export function createEmulatorDnn(): DnnBackend {
         iface,
         released: false,
         liveTasks: 0,
+        finishingTasks: 0,
       }));
-      // Loading is a BPU job: it makes the ONNX runtime's session in the worker.
-      const jobs = records.map((r) => {
+      // Loading is a BPU job: it makes the ONNX runtime's session in the worker and runs it
+      // once, which warms it and gives the outputs' shapes (see LoadMessage).
+      const replies = records.map(() => new SharedArrayBuffer(LOAD_REPLY_BYTES));
+      const jobs = records.map((r, i) => {
         const message: LoadMessage = {
           op: 'load',
           model: r.id,
           file: r.iface.file,
           bytes: r.iface.bytes,
+          inputs: r.iface.inputs.map((x) => loadInput(x)),
+          reply: replies[i]!,
         };
         return bpu.submitJob({
           kernelIndex: MESSAGE_JOB,
@@ -176,6 +194,14 @@ export function createEmulatorDnn(): DnnBackend {
           const why = o.message.replace(/^.*?the job faulted on the BPU: /, '');
           const code = why.includes('npm install') ? HB_DNN_API_USE_ERROR : HB_DNN_INVALID_MODEL;
           failure = dnnFail(code, fn, `${records[i]!.iface.file}: ${why}`);
+        }
+        if (failure === undefined && o?.state === 'ok') {
+          try {
+            resolveOutputs(records[i]!.iface, readLoadReply(replies[i]!));
+          } catch (error) {
+            if (!(error instanceof ModelFileError)) throw error;
+            failure = dnnFail(HB_DNN_INVALID_MODEL, fn, error.message);
+          }
         }
       }
       if (failure !== undefined) {
@@ -205,6 +231,19 @@ export function createEmulatorDnn(): DnnBackend {
           HB_DNN_MODEL_IS_RUNNING,
           fn,
           `${what}: wait for them (hbDNNWaitTaskDone) and release them (hbDNNReleaseTask) first`,
+        );
+      }
+      const finishing = p.models.filter((m) => m.finishingTasks > 0);
+      if (finishing.length > 0) {
+        const what = finishing
+          .map((m) => `model '${m.iface.name}' has ${m.finishingTasks} task(s)`)
+          .join(', ');
+        return dnnFail(
+          HB_DNN_MODEL_IS_RUNNING,
+          fn,
+          `${what} released before completing, which the BPU is still running (a started job ` +
+            'runs to its end): release the pack once they end, and wait for a task with ' +
+            'hbDNNWaitTaskDone before releasing it',
         );
       }
       p.released = true;
@@ -349,5 +388,21 @@ export function copyProperties(p: hbDNNTensorProperties): hbDNNTensorProperties 
     quantizeAxis: p.quantizeAxis,
     alignedByteSize: p.alignedByteSize,
     stride: [...p.stride],
+  };
+}
+
+/** An input of a model's load run: zeros of the ONNX input, or a zero image for its stage. */
+function loadInput(x: InputInterface): LoadInput {
+  const input = { name: x.name, type: x.ort, dims: x.dims };
+  if (x.stage === undefined) return input;
+  const p = x.properties;
+  const aligned = p.alignedShape.dimensionSize.slice(0, p.alignedShape.numDimensions);
+  return {
+    ...input,
+    image: {
+      stage: x.stage,
+      bytes: p.alignedByteSize,
+      stride: rowStride(p.tensorType, p.tensorLayout, aligned),
+    },
   };
 }

@@ -20,12 +20,57 @@ export type OrtType =
   | 'uint64'
   | 'bool';
 
-/** Load a model: make its ONNX runtime session. */
+/**
+ * Load a model: make its ONNX runtime session, then run it once on zeros of the inputs'
+ * shapes. The run warms the session (the runtime's first run is the slow one) and tells the
+ * outputs' shapes, which a dynamic ONNX leaves to the input shape the config fixes. The
+ * worker writes them into `reply` (see {@link writeLoadReply}).
+ */
 export interface LoadMessage {
   readonly op: 'load';
   readonly model: number;
   readonly file: string;
   readonly bytes: Uint8Array;
+  readonly inputs: readonly LoadInput[];
+  readonly reply: SharedArrayBuffer;
+}
+
+/** An input of a load's run: the ONNX input, and for an image the input stage's view of it. */
+export interface LoadInput {
+  readonly name: string;
+  readonly type: OrtType;
+  readonly dims: readonly number[];
+  /** Image inputs: the run feeds a zero image through the input stage, as an infer does. */
+  readonly image?: { readonly stage: ImageStage; readonly bytes: number; readonly stride: number };
+}
+
+/** What a load's warm-up run made of each output of the graph. */
+export interface LoadedOutput {
+  readonly name: string;
+  readonly type: string;
+  readonly dims: readonly number[];
+}
+
+/** Room for a load's reply: a length, then JSON (a graph with thousands of outputs fits). */
+export const LOAD_REPLY_BYTES = 1 << 20;
+
+/** Worker side: the outputs as the reply (an Int32 length, then UTF-8 JSON). */
+export function writeLoadReply(reply: SharedArrayBuffer, outputs: readonly LoadedOutput[]): void {
+  const text = new TextEncoder().encode(JSON.stringify(outputs));
+  if (text.length + 4 > reply.byteLength) {
+    throw new Error(`the graph's ${outputs.length} outputs do not fit the load's reply`);
+  }
+  new Uint8Array(reply, 4).set(text);
+  new Int32Array(reply, 0, 1)[0] = text.length;
+}
+
+/** Main side, once the load job completed: the outputs the worker wrote. */
+export function readLoadReply(reply: SharedArrayBuffer): LoadedOutput[] {
+  const n = new Int32Array(reply, 0, 1)[0]!;
+  // TextDecoder takes no view of shared memory: copy first.
+  const text = new Uint8Array(n);
+  text.set(new Uint8Array(reply, 4, n));
+  return JSON.parse(new TextDecoder().decode(text)) as LoadedOutput[];
 }
 
 /** Forget models (their packed handle was released). */

@@ -2,14 +2,17 @@
  * The files of a model on the emulator: the ONNX (for `x.bin`, the board's compiled model,
  * the `x.onnx` beside it; `x.onnx` itself otherwise) and, when there is one, the conversion
  * config beside it with the same base name (`x.yaml` or `x.yml`). Reads them and works out
- * the compiled model's interface; the ONNX runtime is not involved.
+ * the compiled model's interface, but for the outputs' shapes: those come from the model's
+ * load run ({@link resolveOutputs}), since a dynamic ONNX leaves them to the input shape.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { ConfigError, type ModelConfig, parseConfig } from './config.js';
-import { NotOnnxError, readOnnxIo } from './onnx-io.js';
+import type { LoadedOutput } from './messages.js';
+import { NotOnnxError, type OnnxValue, readOnnxIo } from './onnx-io.js';
 import {
+  checkOutput,
   featureInterface,
   type InputInterface,
   InterfaceError,
@@ -29,7 +32,10 @@ export interface ModelInterface {
   /** The ONNX bytes, until the BPU has loaded them (then dropped: the worker keeps its copy). */
   bytes: Uint8Array;
   readonly inputs: readonly InputInterface[];
-  readonly outputs: readonly OutputInterface[];
+  /** The graph's outputs as the ONNX declares them. */
+  readonly onnxOutputs: readonly OnnxValue[];
+  /** Empty until {@link resolveOutputs} (after the model's load run). */
+  outputs: readonly OutputInterface[];
 }
 
 /** Why a model file cannot be loaded, with the hbDNN status to return. */
@@ -96,18 +102,38 @@ export function loadModelFile(path: string): ModelInterface {
         }
       }
     }
-    const outputs = io.outputs.map((v) => outputInterface(v));
+    for (const v of io.outputs) checkOutput(v);
     return {
       name: config?.modelName ?? basename(file, extname(file)),
       file,
       config: configFile,
       bytes,
       inputs,
-      outputs,
+      onnxOutputs: io.outputs,
+      outputs: [],
     };
   } catch (error) {
     if (!(error instanceof InterfaceError)) throw error;
     const where = configFile === undefined ? file : `${file} with ${configFile}`;
+    throw new ModelFileError('invalid', `${where}: ${error.message}`);
+  }
+}
+
+/**
+ * Sets the outputs of `iface` from what its load run made of them; throws ModelFileError
+ * when they disagree with what the ONNX declares.
+ */
+export function resolveOutputs(iface: ModelInterface, ran: readonly LoadedOutput[]): void {
+  try {
+    iface.outputs = iface.onnxOutputs.map((v) =>
+      outputInterface(
+        v,
+        ran.find((r) => r.name === v.name),
+      ),
+    );
+  } catch (error) {
+    if (!(error instanceof InterfaceError)) throw error;
+    const where = iface.config === undefined ? iface.file : `${iface.file} with ${iface.config}`;
     throw new ModelFileError('invalid', `${where}: ${error.message}`);
   }
 }

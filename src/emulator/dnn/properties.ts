@@ -195,10 +195,61 @@ function plainTensor(v: OnnxValue, what: string, dims: number[], layout?: Layout
   return { t, bytes, props: properties(dims, dims, l, t.hb, bytes, strides) };
 }
 
-export function outputInterface(v: OnnxValue): OutputInterface {
-  const dims = staticDims(v, 'output');
-  const { t, bytes, props } = plainTensor(v, 'output', dims);
+/**
+ * An output, with the shape the model's load run gave it (`ran`: what the ONNX runtime
+ * made of it on inputs of the model's shapes). The ONNX may leave sizes dynamic (they
+ * follow from the input shape the config fixes, as the toolchain fixes them when it
+ * compiles), but the sizes it declares must be the ones that come out.
+ */
+export function outputInterface(
+  v: OnnxValue,
+  ran: { readonly type: string; readonly dims: readonly number[] } | undefined,
+): OutputInterface {
+  const t = elementType(v, 'output');
+  if (ran === undefined) {
+    throw new InterfaceError(`output '${v.name}' was not produced by a run of the model`);
+  }
+  if (ran.type !== t.ort) {
+    throw new InterfaceError(
+      `output '${v.name}' is declared ${t.ort} but comes out as ${ran.type}: fix its type in the ONNX`,
+    );
+  }
+  const dims = [...ran.dims];
+  const declared = v.dims;
+  const agrees =
+    declared === undefined ||
+    (declared.length === dims.length &&
+      declared.every((d, i) => typeof d !== 'number' || d < 1 || d === dims[i]));
+  if (!agrees) {
+    throw new InterfaceError(
+      `output '${v.name}' is declared ${describeDims(declared!)} but comes out as ` +
+        `(${dims.join(', ')}) from the model's input shapes: fix its shape in the ONNX, or the ` +
+        "config's input_shape",
+    );
+  }
+  if (dims.length > HB_DNN_TENSOR_MAX_DIMENSIONS) {
+    throw new InterfaceError(
+      `output '${v.name}' has ${dims.length} dimensions; the board allows 8`,
+    );
+  }
+  if (dims.some((d) => d < 1)) {
+    throw new InterfaceError(
+      `output '${v.name}' comes out empty, (${dims.join(', ')}), from the model's input shapes: ` +
+        'a compiled model has no empty outputs',
+    );
+  }
+  const { bytes, props } = plainTensor(v, 'output', dims);
   return { name: v.name, properties: props, ort: t.ort, dims, bytes };
+}
+
+/** What can be checked of an output before the model runs: its element type and rank. */
+export function checkOutput(v: OnnxValue): void {
+  elementType(v, 'output');
+  if (v.dims !== undefined && v.dims.length > HB_DNN_TENSOR_MAX_DIMENSIONS) {
+    throw new InterfaceError(
+      `output '${v.name}' has ${v.dims.length} dimensions; the board allows 8`,
+    );
+  }
 }
 
 /** An input without a config: a feature map exactly as the ONNX declares it. */

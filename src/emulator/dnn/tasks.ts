@@ -11,6 +11,11 @@
  *   task is an entry of the machine's in-flight jobs that says which ranges it writes.
  * - Model tasks and the other BPU jobs (kernels, DMA, resize) share the BPU's one queue, in
  *   submission order, as on the board.
+ * - A task holds its tensors' memory from hbDNNInfer until the program learns it completed
+ *   (hbDNNWaitTaskDone) or releases it; a task released while its job runs holds it until
+ *   the job ends (the BPU does not stop mid-job). hbSysFreeMem and hbSysUnregisterMem refuse
+ *   held memory, through the machine's `memoryHolder`: on the board, libdnn would go on
+ *   reading or writing memory the system has handed to someone else.
  */
 
 import type { InferCtrlSnapshot, TensorSnapshot } from '../../dnn/backend.js';
@@ -29,6 +34,7 @@ import {
   HB_DNN_MAX_LIVE_TASKS,
   type hbDNNTaskHandle_t,
 } from '../../dnn/types.js';
+import { hex } from '../../handle-errors.js';
 import type { DeviceJob, DeviceWrite, JobOutcome } from '../bpu.js';
 import { MESSAGE_JOB } from '../bpu-queue.js';
 import type { LiveTask } from '../hazards.js';
@@ -50,6 +56,11 @@ export interface ModelRecord {
   released: boolean;
   /** Live tasks that run it: hbDNNRelease waits for none. */
   liveTasks: number;
+  /**
+   * Its tasks released before they completed whose job the BPU is still running: the model
+   * is in use until they end (as libdnn holds such a task on the native backend).
+   */
+  finishingTasks: number;
   handle?: ReturnType<HandleTable<object, unknown>['make']>;
 }
 
@@ -81,6 +92,19 @@ export class Tasks {
   private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
   /** Live tasks per machine and kind. */
   private readonly counts = new WeakMap<Machine, Record<Kind, number>>();
+  /** Tasks that hold their tensors' memory, per machine (see the module's note). */
+  private readonly holding = new WeakMap<Machine, Set<TaskRecord>>();
+
+  private holders(machine: Machine): Set<TaskRecord> {
+    let set = this.holding.get(machine);
+    if (set === undefined) {
+      const tasks = new Set<TaskRecord>();
+      set = tasks;
+      this.holding.set(machine, tasks);
+      machine.memoryHolder = (phyAddr, size) => heldBy(tasks, phyAddr, size);
+    }
+    return set;
+  }
 
   private count(machine: Machine): Record<Kind, number> {
     let c = this.counts.get(machine);
@@ -141,7 +165,8 @@ export class Tasks {
             HB_DNN_INVALID_ARGUMENT,
             fn,
             `model '${iface.name}' has ${want} ${kind}(s) (hbDNNGet${kind === 'input' ? 'Input' : 'Output'}Count), ` +
-              `but ${list.length} ${kind} tensor(s) were passed`,
+              `but ${list.length} ${kind} tensor(s) were passed: pass one tensor per ${kind}, ` +
+              "in the model's order",
           ),
         };
       }
@@ -308,8 +333,21 @@ export class Tasks {
   }
 
   private end(t: TaskRecord): void {
+    const holders = this.holders(t.machine);
+    holders.delete(t);
     if (t.state === 'submitted') {
-      dnnMachine().bpu.cancel(t.job!);
+      const job = t.job!;
+      // A job the BPU has started runs to its end: its memory stays held until then.
+      if (!dnnMachine().bpu.cancel(job) && job.outcome === undefined) {
+        holders.add(t);
+        for (const m of t.models) m.finishingTasks++;
+        job.done
+          .catch(() => {})
+          .finally(() => {
+            holders.delete(t);
+            for (const m of t.models) m.finishingTasks--;
+          });
+      }
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     }
     t.state = 'released';
@@ -361,6 +399,7 @@ export class Tasks {
     };
     this.count(machine)[kind]++;
     machine.hazards.liveTasks.add(record.live);
+    this.holders(machine).add(record);
     return record;
   }
 
@@ -427,6 +466,7 @@ export class Tasks {
   private complete(t: TaskRecord): void {
     const o = t.job!.outcome!;
     t.state = 'done';
+    this.holders(t.machine).delete(t);
     if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     if (o.state === 'ok') {
       t.status = 0;
@@ -446,6 +486,43 @@ export class Tasks {
       t.failure = `${describe(t)} failed on the BPU: ${o.message.replace(/^.*?the job faulted on the BPU: /, '')}`;
     }
   }
+}
+
+/** Why `[phyAddr, phyAddr + size)` may not be freed or unregistered, if a task holds it. */
+function heldBy(tasks: Set<TaskRecord>, phyAddr: number, size: number): string | undefined {
+  const end = phyAddr + size;
+  for (const t of tasks) {
+    for (const [list, role] of [
+      [t.reads, 'an input'],
+      [t.writes, 'an output'],
+    ] as const) {
+      const r = list.find((x) => x.phyAddr < end && phyAddr < x.phyAddr + x.size);
+      if (r === undefined) continue;
+      const what =
+        `[0x${hex(phyAddr)}, 0x${hex(end)}) holds ${role} of ${describe(t)} ` +
+        `([0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}))`;
+      if (t.state === 'open') {
+        return (
+          `${what}, a task still open (its last hbDNNInfer had inferCtrlParam.more = 1): ` +
+          'submit it (more = 0) and wait for it with hbDNNWaitTaskDone, or release it with ' +
+          'hbDNNReleaseTask, first'
+        );
+      }
+      if (t.state === 'released') {
+        return (
+          `${what}, released before it completed while the BPU was running it: a started ` +
+          'job runs to its end, so try again once it has (and wait for a task with ' +
+          'hbDNNWaitTaskDone before releasing it)'
+        );
+      }
+      return (
+        `${what}, which has not completed as far as the program knows: wait for it with ` +
+        'hbDNNWaitTaskDone (or await hbDNNWaitTaskDoneAsync), or release it with ' +
+        'hbDNNReleaseTask, first'
+      );
+    }
+  }
+  return undefined;
 }
 
 function notSubmitted(fn: string): number {

@@ -193,7 +193,7 @@ export function checkTensor(
   return { memory, tensorType: type, stride: rowStride(type, p.tensorLayout, aligned), valid };
 }
 
-function rowStride(type: number, layout: number, aligned: readonly number[]): number {
+export function rowStride(type: number, layout: number, aligned: readonly number[]): number {
   if (hasRowStride(type)) return aligned[3]!;
   if (
     type === HB_DNN_IMG_TYPE_RGB ||

@@ -21,6 +21,7 @@ import {
   HB_DNN_LAYOUT_NHWC,
   HB_DNN_TASK_NUM_EXCEED_LIMIT,
   HB_DNN_TENSOR_TYPE_F32,
+  HB_SYS_INVALID_ARGUMENT,
   hbDNNGetLastError,
   hbDNNReleaseTask,
   hbDNNResize,
@@ -32,6 +33,7 @@ import {
   hbDNNWaitTaskDone,
   hbSysAllocMem,
   hbSysFreeMem,
+  hbSysGetLastError,
   type hbSysMem,
   NONE,
   type ResizeFormat,
@@ -329,6 +331,21 @@ describe('what hbDNNResize refuses', () => {
     assert.equal(hbDNNResize(held, out.tensor, nv.tensor, null, c), HB_DNN_API_USE_ERROR);
     assert.match(hbDNNGetLastError()!.message, /taskHandle.value must be null on entry/);
     free(nv, out, y, wide, tiny, big);
+  });
+
+  test('a resize task holds its images (both planes of NV12_SEPARATE) until the wait', () => {
+    const inp = image('nv12', 32, 8, true);
+    const out = image('nv12', 16, 4, true);
+    const task: { value: hbDNNTaskHandle_t | null } = { value: null };
+    ok(hbDNNResize(task, out.tensor, inp.tensor, null, resizeCtrl()));
+    for (const m of [...inp.tensor.sysMem, ...out.tensor.sysMem]) {
+      assert.equal(hbSysFreeMem(m), HB_SYS_INVALID_ARGUMENT);
+      assert.match(hbSysGetLastError()!.message, /of resize task #\d+ .*hbDNNWaitTaskDone/);
+      assert.ok(m.virAddr !== null);
+    }
+    ok(hbDNNWaitTaskDone(task.value!, 0));
+    ok(hbDNNReleaseTask(task.value!));
+    free(inp, out);
   });
 
   test('at most 32 live resize tasks', () => {
