@@ -43,10 +43,11 @@ import {
 } from '../status.js';
 import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
+import type { FindingsLog } from './findings.js';
 import { Hazards } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, type PlanePool, REF_CHUNK, type Region } from './physical-memory.js';
-import { captureStack, type Finding, Sanitizer } from './sanitizer.js';
+import { captureStack, Sanitizer } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
 export interface Owner {
@@ -160,7 +161,7 @@ export class Machine {
   private liveRegistrations = 0;
 
   /** `pool`: physical memory of replaced machines to take over (see physical-memory.ts). */
-  constructor(options: ResolvedOptions, findings: Finding[], pool?: PlanePool) {
+  constructor(options: ResolvedOptions, findings: FindingsLog, pool?: PlanePool) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
     this.physical = new PhysicalMemory(
@@ -170,7 +171,18 @@ export class Machine {
       this.strict,
       pool,
     );
-    this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
+    this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
+      this.emit(() => ({
+        type: 'finding',
+        time: this.now(),
+        kind: f.kind,
+        severity: f.severity,
+        phyAddr: Number(f.phyAddr),
+        size: f.size,
+        where: f.where,
+        message: f.message,
+      })),
+    );
     this.hazards = new Hazards(this);
   }
 

@@ -14,6 +14,7 @@ import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../handle-errors.js';
 import { dirtyLines } from './cpu-cache.js';
+import type { FindingsLog } from './findings.js';
 import type { SanitizeMode } from './options.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';
 
@@ -37,7 +38,13 @@ export type FindingKind =
   | 'task-leak'
   | 'task-limit'
   | 'tensor-too-small'
-  | 'model-released-busy';
+  | 'model-released-busy'
+  | 'cpu-write-in-flight'
+  | 'cpu-read-in-flight'
+  | 'uninitialized-read'
+  | 'register-failed'
+  | 'not-a-handle'
+  | 'sanitizer-tampered';
 
 export const FINDING_KINDS: readonly FindingKind[] = [
   'device-read-dirty',
@@ -59,12 +66,45 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'task-limit',
   'tensor-too-small',
   'model-released-busy',
+  'cpu-write-in-flight',
+  'cpu-read-in-flight',
+  'uninitialized-read',
+  'register-failed',
+  'not-a-handle',
+  'sanitizer-tampered',
 ];
+
+/**
+ * How bad a finding is: `error` for what corrupts data or breaks the program on a board
+ * (`hbsys check` fails on these), `warning` for waste (a flush that does nothing) and for
+ * failures a program may ignore (a refused registration), which are often the root cause of
+ * a later error.
+ */
+export type FindingSeverity = 'error' | 'warning';
+
+/** The kinds that are warnings; every other kind is an error. */
+const WARNING_KINDS: ReadonlySet<FindingKind> = new Set<FindingKind>([
+  'redundant-flush',
+  'register-failed',
+  'not-a-handle',
+]);
+
+/** The severity of a kind of finding. */
+export function severityOf(kind: FindingKind): FindingSeverity {
+  return WARNING_KINDS.has(kind) ? 'warning' : 'error';
+}
 
 /** One hazard, with what happened, where, and what to do. */
 export interface Finding {
   /** What kind of hazard (see {@link FindingKind}). */
   readonly kind: FindingKind;
+  /** `error` (corruption, a broken program) or `warning` (waste, an ignorable failure). */
+  readonly severity: FindingSeverity;
+  /**
+   * How many times it happened: the same kind at the same place (the same call site when
+   * stacks are on, else the same call and range) is one finding, counted.
+   */
+  readonly count: number;
   /** What happened, to which range, and what to do. */
   readonly message: string;
   /** Start of the range involved. */
@@ -95,6 +135,9 @@ const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
   'task-limit',
   'tensor-too-small',
   'model-released-busy',
+  'register-failed',
+  'not-a-handle',
+  'sanitizer-tampered',
 ]);
 
 /** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */
@@ -109,7 +152,7 @@ export class HbSysSanitizerError extends Error {
   }
 }
 
-export type FindingInput = Omit<Finding, 'time' | 'stack'>;
+export type FindingInput = Omit<Finding, 'time' | 'stack' | 'severity' | 'count'>;
 
 /**
  * Line marks of device writes: a line is marked when the BPU (or a camera) writes it and
@@ -173,12 +216,20 @@ export class Sanitizer {
   readonly mode: SanitizeMode;
   readonly stacks: boolean;
   readonly device = new DeviceLines();
-  private readonly sink: Finding[];
+  private readonly log: FindingsLog;
+  private readonly onNew: ((finding: Finding) => void) | undefined;
 
-  constructor(mode: SanitizeMode, stacks: boolean, sink: Finding[]) {
+  /** `onNew`: told of each new finding (the machine makes it an event for observers). */
+  constructor(
+    mode: SanitizeMode,
+    stacks: boolean,
+    log: FindingsLog,
+    onNew?: (finding: Finding) => void,
+  ) {
     this.mode = mode;
     this.stacks = stacks;
-    this.sink = sink;
+    this.log = log;
+    this.onNew = onNew;
   }
 
   get on(): boolean {
@@ -186,7 +237,7 @@ export class Sanitizer {
   }
 
   /**
-   * Records a finding (once per kind, place and range) and, in `throw` mode, throws it
+   * Records a finding (once per kind and place, counted) and, in `throw` mode, throws it
    * unless it is an invalid argument of a C-style call.
    */
   report(input: FindingInput): void {
@@ -196,31 +247,41 @@ export class Sanitizer {
     }
   }
 
-  /** Records a finding (once per kind, place and range), never throwing. */
+  /** Records a finding (once per kind and place, counted), never throwing. */
   record(input: FindingInput): Finding | undefined {
     if (this.mode === 'off') return undefined;
     // A leak is found at exit or reset, whose stack says nothing: its allocStack says where.
-    const withStack = this.stacks && input.kind !== 'leak';
+    const stack = this.stacks && input.kind !== 'leak' ? captureStack() : undefined;
+    const site = firstFrame(stack ?? input.allocStack);
+    // The same bug at the same place is one finding: by call site when stacks say it, else
+    // by the call and the range involved.
+    const key =
+      site === undefined
+        ? `${input.kind}\u0000${input.where}\u0000${input.phyAddr}\u0000${input.size}`
+        : `${input.kind}\u0000${input.where}\u0000${site}`;
     const finding: Finding = {
       ...input,
-      ...(withStack ? { stack: captureStack() } : {}),
+      severity: severityOf(input.kind),
+      count: 1,
+      ...(stack !== undefined ? { stack } : {}),
       time: performance.now(),
     };
-    const again = this.sink.some(
-      (f) =>
-        f.kind === input.kind &&
-        f.where === input.where &&
-        f.phyAddr === input.phyAddr &&
-        f.size === input.size,
-    );
-    if (!again) this.sink.push(finding);
-    return finding;
+    const { finding: logged, fresh } = this.log.add(key, finding);
+    if (fresh) this.onNew?.(logged);
+    return logged;
   }
 
   /** Dirty lines (the CPU wrote, not yet cleaned) in a range of a region. */
   dirty(region: Region, offset: number, size: number): number[] {
     return region.strict ? dirtyLines(region, offset, offset + size) : [];
   }
+}
+
+/** The first frame of a stack as captured, trimmed; undefined for none. */
+function firstFrame(stack: string | undefined): string | undefined {
+  if (stack === undefined || stack === '') return undefined;
+  const end = stack.indexOf('\n');
+  return (end === -1 ? stack : stack.slice(0, end)).trim();
 }
 
 /** A span of line offsets as text: "[0x…, 0x…)" with the count. */
@@ -280,11 +341,16 @@ export function captureStack(): string {
 /** The findings as a readable report, for stderr. */
 export function formatReport(findings: readonly Finding[]): string {
   if (findings.length === 0) return 'hbsys sanitizer: no findings\n';
-  const lines = [`hbsys sanitizer: ${findings.length} finding(s)`];
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  const lines = [
+    `hbsys sanitizer: ${findings.length} finding(s): ${errors} error(s), ` +
+      `${findings.length - errors} warning(s)`,
+  ];
   for (const [i, f] of findings.entries()) {
+    const times = f.count > 1 ? `, ${f.count} times` : '';
     lines.push(
       '',
-      `#${i + 1} ${f.kind} at 0x${hex(f.phyAddr)} (+${f.size} bytes)${f.label ? ` '${f.label}'` : ''}, in ${f.where}`,
+      `#${i + 1} ${f.severity} ${f.kind} at 0x${hex(f.phyAddr)} (+${f.size} bytes)${f.label ? ` '${f.label}'` : ''}, in ${f.where}${times}`,
     );
     lines.push(`   ${f.message}`);
     if (f.stack) lines.push('   at:', indent(f.stack));
