@@ -40,7 +40,7 @@ import {
   kernelNames,
   kernels,
 } from './kernels/registry.js';
-import type { InFlightJob, Machine } from './machine.js';
+import type { InFlightJob, InputSnapshot, Machine } from './machine.js';
 import type { Region } from './physical-memory.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
@@ -243,6 +243,8 @@ export class Bpu {
         phyAddr: Number(r.phyAddr),
         size: r.size,
       })),
+      outputs: plan.writes.map((r) => ({ phyAddr: Number(r.phyAddr), size: r.size })),
+      inputs: m.sanitizer.on ? this.snapshotInputs(plan) : undefined,
       resolve,
       reject,
       message: spec.message,
@@ -262,6 +264,7 @@ export class Bpu {
       return job;
     }
     m.inFlight.add(job);
+    m.sanitizer.epoch++;
     m.emit(() => ({
       type: 'bpu-submit',
       time: m.now(),
@@ -318,6 +321,7 @@ export class Bpu {
     if (at >= 0) {
       this.backlog.splice(at, 1);
       this.machine.inFlight.delete(j);
+      this.machine.sanitizer.epoch++;
       this.settle(j, { state: 'cancelled', message: `${j.kernel}: cancelled before it started` });
       return true;
     }
@@ -381,6 +385,53 @@ export class Bpu {
     throw new BpuFaultError(message, r.phyAddr, r.size);
   }
 
+  /**
+   * The bytes of each input of `plan` as the job takes them (memory) and as the CPU sees
+   * them (its cached copy, strict model), for {@link compareInputs}. Inputs the job itself
+   * writes are left out: their change at completion is the job's own.
+   */
+  private snapshotInputs(plan: JobPlan): InputSnapshot[] {
+    const m = this.machine;
+    const out: InputSnapshot[] = [];
+    for (const r of plan.reads) {
+      const addr = Number(r.phyAddr);
+      const overlapsOwnWrite = plan.writes.some(
+        (w) => addr < Number(w.phyAddr) + w.size && Number(w.phyAddr) < addr + r.size,
+      );
+      const region = m.physical.regionOf(addr, r.size);
+      if (overlapsOwnWrite || region === undefined || r.size === 0) continue;
+      const offset = addr - region.base;
+      out.push({
+        region,
+        offset,
+        size: r.size,
+        memory: Uint8Array.prototype.slice.call(region.memory, offset, offset + r.size),
+        cpu: m.strict
+          ? Uint8Array.prototype.slice.call(region.cache, offset, offset + r.size)
+          : undefined,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * At completion: did the CPU change an input of `job` while it was in flight? For a model
+   * task, the CPU's cached copy is compared at hbDNNWaitTaskDone instead (its task stays in
+   * flight until then), so only memory is compared here.
+   */
+  private compareInputs(job: Job): void {
+    const task = job.completion?.startsWith('hbDNN') === true;
+    for (const x of job.inputs ?? []) {
+      const { region, offset, size } = x;
+      const changed =
+        region.memory.compare(x.memory, 0, size, offset, offset + size) !== 0 ||
+        (!task &&
+          x.cpu !== undefined &&
+          region.cache.compare(x.cpu, 0, size, offset, offset + size) !== 0);
+      if (changed) this.machine.hazards.inputChanged(job, region.base + offset, size);
+    }
+  }
+
   /** Moves jobs from the backlog into the ring while there is room; wakes the worker. */
   private pump(): void {
     if (this.backlog.length === 0) return;
@@ -434,6 +485,7 @@ export class Bpu {
       const job = d.running.shift()!;
       d.completed++;
       m.inFlight.delete(job);
+      m.sanitizer.epoch++;
       if (d.status[slot] === STATUS_CANCELLED) {
         this.settle(job, {
           state: 'cancelled',
@@ -445,6 +497,7 @@ export class Bpu {
         if (m.sanitizer.on) {
           // Marked at submission too; marked again in case an INVALIDATE ran meanwhile.
           for (const w of job.writes) m.noteDeviceWrite(w.region, w.offset, w.size);
+          this.compareInputs(job);
         }
         m.emit(() => ({
           type: 'bpu-complete',
@@ -542,6 +595,7 @@ export class Bpu {
     }
     for (const job of jobs) {
       this.machine.inFlight.delete(job);
+      this.machine.sanitizer.epoch++;
       const e = error();
       this.settle(job, { state: 'lost', message: e.message }, e);
     }

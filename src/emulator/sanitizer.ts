@@ -154,9 +154,18 @@ export class HbSysSanitizerError extends Error {
 
 export type FindingInput = Omit<Finding, 'time' | 'stack' | 'severity' | 'count'>;
 
+/** A line that a device (the BPU, a camera) wrote and nobody INVALIDATEd since. */
+const STALE = 1;
+/** A line that something (the CPU, a DMA, a camera, a job) wrote since it was allocated. */
+const WRITTEN = 2;
+
 /**
- * Line marks of device writes: a line is marked when the BPU (or a camera) writes it and
- * unmarked by INVALIDATE. A CPU read of a marked line through a cached mapping is stale.
+ * What the sanitizer knows of each cache line of physical memory, one byte a line per
+ * region (plain typed arrays, made on first use):
+ * - STALE: written by a device (or behind the cache, through an uncached alias) and not
+ *   INVALIDATEd since; a CPU read of it through a cached mapping is stale;
+ * - WRITTEN: written by anyone since its allocation; a job that reads a range none of whose
+ *   lines is WRITTEN reads uninitialized memory.
  */
 export class DeviceLines {
   private readonly marks = new Map<Region, Uint8Array>();
@@ -170,15 +179,20 @@ export class DeviceLines {
     return m;
   }
 
+  /** A device wrote `[offset, offset + size)`: its lines are stale for the CPU, and written. */
   mark(region: Region, offset: number, size: number): void {
-    this.of(region).fill(
-      1,
-      Math.floor(offset / CACHE_LINE),
-      Math.ceil((offset + size) / CACHE_LINE),
-    );
+    this.set(region, offset, size, STALE | WRITTEN);
   }
 
+  /** INVALIDATE of `[offset, offset + size)`: its lines are no longer stale. */
   clear(region: Region, offset: number, size: number): void {
+    const m = this.of(region);
+    const end = Math.ceil((offset + size) / CACHE_LINE);
+    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) m[i]! &= ~STALE;
+  }
+
+  /** A new owner: nothing of `[offset, offset + size)` is stale or written. */
+  forget(region: Region, offset: number, size: number): void {
     this.of(region).fill(
       0,
       Math.floor(offset / CACHE_LINE),
@@ -186,29 +200,60 @@ export class DeviceLines {
     );
   }
 
-  /** Offsets of the marked lines in `[offset, offset + size)`. */
+  /** The lines of `[offset, offset + size)` were written (by the CPU or a DMA). */
+  written(region: Region, offset: number, size: number): void {
+    this.set(region, offset, size, WRITTEN);
+  }
+
+  /** The lines at `lines` (line offsets) were written. */
+  writtenLines(region: Region, lines: readonly number[]): void {
+    const m = this.of(region);
+    for (const l of lines) m[l / CACHE_LINE]! |= WRITTEN;
+  }
+
+  /** The line at `lineOffset` holds data behind the cache: stale for the CPU. */
+  markStaleLine(region: Region, lineOffset: number): void {
+    this.of(region)[lineOffset / CACHE_LINE]! |= STALE | WRITTEN;
+  }
+
+  private set(region: Region, offset: number, size: number, bits: number): void {
+    const m = this.of(region);
+    const end = Math.ceil((offset + size) / CACHE_LINE);
+    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) m[i]! |= bits;
+  }
+
+  /** Offsets of the stale lines in `[offset, offset + size)`. */
   marked(region: Region, offset: number, size: number): number[] {
     const first = Math.floor(offset / CACHE_LINE);
     const lines = this.of(region).subarray(first, Math.ceil((offset + size) / CACHE_LINE));
     const out: number[] = [];
-    for (let i = lines.indexOf(1); i !== -1; i = lines.indexOf(1, i + 1)) {
-      out.push((first + i) * CACHE_LINE);
+    for (let i = 0; i < lines.length; i++) {
+      if ((lines[i]! & STALE) !== 0) out.push((first + i) * CACHE_LINE);
     }
     return out;
   }
 
-  /** Whether any line of `[offset, offset + size)` is marked. */
+  /** Whether any line of `[offset, offset + size)` is stale. */
   anyMarked(region: Region, offset: number, size: number): boolean {
-    const first = Math.floor(offset / CACHE_LINE);
-    return (
-      this.of(region)
-        .subarray(first, Math.ceil((offset + size) / CACHE_LINE))
-        .indexOf(1) !== -1
-    );
+    return this.any(region, offset, size, STALE);
+  }
+
+  /** Whether any line of `[offset, offset + size)` was written since its allocation. */
+  anyWritten(region: Region, offset: number, size: number): boolean {
+    return this.any(region, offset, size, WRITTEN);
+  }
+
+  private any(region: Region, offset: number, size: number, bit: number): boolean {
+    const lines = this.of(region);
+    const end = Math.ceil((offset + size) / CACHE_LINE);
+    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) {
+      if ((lines[i]! & bit) !== 0) return true;
+    }
+    return false;
   }
 
   isMarked(region: Region, lineOffset: number): boolean {
-    return this.of(region)[lineOffset / CACHE_LINE] === 1;
+    return (this.of(region)[lineOffset / CACHE_LINE]! & STALE) !== 0;
   }
 }
 
@@ -216,6 +261,12 @@ export class Sanitizer {
   readonly mode: SanitizeMode;
   readonly stacks: boolean;
   readonly device = new DeviceLines();
+  /**
+   * Bumped by everything that can change what a CPU read of a mapping would find (a device
+   * write, an INVALIDATE, a job submitted or completed): the checked `virAddr` accessor
+   * looks again only when it moved, so a loop over `virAddr` costs one compare a read.
+   */
+  epoch = 0;
   private readonly log: FindingsLog;
   private readonly onNew: ((finding: Finding) => void) | undefined;
 
