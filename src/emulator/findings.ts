@@ -51,13 +51,15 @@ export class FindingsLog {
    * Logs `finding` under `key`, or counts one more occurrence of the finding already
    * logged there. Returns the finding logged and whether it is new.
    */
-  add(key: string, finding: Finding): { finding: LoggedFinding; fresh: boolean } {
+  add(key: string, finding: LoggedFinding): { finding: LoggedFinding; fresh: boolean } {
     const known = this.byKey.get(key);
     if (known !== undefined) {
       known.count++;
       return { finding: known, fresh: false };
     }
-    const logged: LoggedFinding = { ...finding, count: 1 };
+    // The log keeps the object it is given: its count grows with each repeat.
+    const logged = finding;
+    logged.count = 1;
     this.byKey.set(key, logged);
     this.ordered.push(logged);
     this.perKind[KIND_INDEX.get(finding.kind) ?? 0]!++;

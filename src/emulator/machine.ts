@@ -53,7 +53,7 @@ import {
   REF_CHUNK,
   type Region,
 } from './physical-memory.js';
-import { captureStack, Sanitizer } from './sanitizer.js';
+import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
 export interface Owner {
@@ -707,27 +707,16 @@ export class Machine {
       mem.virAddr = m.view;
       return;
     }
-    Object.defineProperty(mem, RAW_VIR_ADDR, { value: m.view, writable: true, configurable: true });
-    const slot = mem as unknown as { [RAW_VIR_ADDR]: Uint8Array | null };
-    const sanitizer = this.sanitizer;
-    const hazards = this.hazards;
-    let seen = -1;
+    const own = (key: symbol, value: unknown) =>
+      Object.defineProperty(mem, key, { value, writable: true, configurable: true });
+    own(RAW_VIR_ADDR, m.view);
+    own(SEEN_EPOCH, -1);
+    own(CHECKER, { m, hazards: this.hazards } satisfies Checker);
     Object.defineProperty(mem, 'virAddr', {
       enumerable: true,
       configurable: true,
-      get: () => {
-        const view = slot[RAW_VIR_ADDR];
-        if (sanitizer.epoch !== seen) {
-          seen = sanitizer.epoch;
-          if (view !== null && m.live && view === m.view) {
-            hazards.pointerTaken('mem.virAddr', m, 0, m.size);
-          }
-        }
-        return view;
-      },
-      set: (v: Uint8Array | null) => {
-        slot[RAW_VIR_ADDR] = v;
-      },
+      get: checkedVirAddr,
+      set: setCheckedVirAddr,
     });
   }
 
@@ -849,6 +838,49 @@ export class Machine {
     const plane = cached ? region.cache : region.memory;
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
+}
+
+/** RAW_VIR_ADDR as a constant of this module, which the getter's loads fold (an import does not). */
+const RAW: typeof RAW_VIR_ADDR = RAW_VIR_ADDR;
+/** The sanitizer's epoch as a constant of this module, for the same reason. */
+const EPOCH = sanitizerEpoch;
+/** Where a checked hbSysMem keeps the epoch its accessor last looked at. */
+const SEEN_EPOCH: unique symbol = Symbol('hbsys.seenEpoch');
+/** Where a checked hbSysMem keeps what its accessor checks. */
+const CHECKER: unique symbol = Symbol('hbsys.checker');
+
+interface Checker {
+  readonly m: Mapping;
+  readonly hazards: Hazards;
+}
+
+interface CheckedMem {
+  [RAW_VIR_ADDR]: Uint8Array | null;
+  [SEEN_EPOCH]: number;
+  [CHECKER]: Checker | undefined;
+}
+
+/**
+ * The getter of a checked `virAddr`: one function shared by every hbSysMem, its state on
+ * the object under private symbols, so that V8 inlines it and a loop over `mem.virAddr[i]`
+ * pays one compare per read. A read takes a pointer, checked lazily
+ * (Hazards.pointerTaken), and only when the sanitizer's epoch moved since this mem's last
+ * look.
+ */
+function checkedVirAddr(this: CheckedMem): Uint8Array | null {
+  const view = this[RAW];
+  if (EPOCH.value !== this[SEEN_EPOCH]) {
+    this[SEEN_EPOCH] = EPOCH.value;
+    const c = this[CHECKER];
+    if (c !== undefined && view !== null && c.m.live && view === c.m.view) {
+      c.hazards.pointerTaken('mem.virAddr', c.m, 0, c.m.size);
+    }
+  }
+  return view;
+}
+
+function setCheckedVirAddr(this: CheckedMem, v: Uint8Array | null): void {
+  this[RAW] = v;
 }
 
 /**

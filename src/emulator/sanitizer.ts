@@ -14,7 +14,7 @@ import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../handle-errors.js';
 import { dirtyLines } from './cpu-cache.js';
-import type { FindingsLog } from './findings.js';
+import type { FindingsLog, LoggedFinding } from './findings.js';
 import type { SanitizeMode } from './options.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';
 
@@ -257,6 +257,9 @@ export class DeviceLines {
   }
 }
 
+/** The sanitizer's epoch (see Sanitizer.epoch), shared by every machine. @internal */
+export const sanitizerEpoch = { value: 0 };
+
 export class Sanitizer {
   readonly mode: SanitizeMode;
   readonly stacks: boolean;
@@ -265,8 +268,16 @@ export class Sanitizer {
    * Bumped by everything that can change what a CPU read of a mapping would find (a device
    * write, an INVALIDATE, a job submitted or completed): the checked `virAddr` accessor
    * looks again only when it moved, so a loop over `virAddr` costs one compare a read.
+   * One counter for every machine ({@link sanitizerEpoch}): a move in one only makes the
+   * accessors of another look once more.
    */
-  epoch = 0;
+  get epoch(): number {
+    return sanitizerEpoch.value;
+  }
+
+  set epoch(value: number) {
+    sanitizerEpoch.value = value;
+  }
   private readonly log: FindingsLog;
   private readonly onNew: ((finding: Finding) => void) | undefined;
 
@@ -308,13 +319,21 @@ export class Sanitizer {
     // by the call and the range involved.
     const key =
       site === undefined
-        ? `${input.kind}\u0000${input.where}\u0000${input.phyAddr}\u0000${input.size}`
-        : `${input.kind}\u0000${input.where}\u0000${site}`;
-    const finding: Finding = {
-      ...input,
+        ? `${input.kind}|${input.where}|${Number(input.phyAddr)}|${input.size}`
+        : `${input.kind}|${input.where}|${site}`;
+    // One shape for every finding (no spreads): recording stays O(1) and cheap in a loop.
+    const finding: LoggedFinding = {
+      kind: input.kind,
       severity: severityOf(input.kind),
       count: 1,
-      ...(stack !== undefined ? { stack } : {}),
+      message: input.message,
+      phyAddr: input.phyAddr,
+      size: input.size,
+      where: input.where,
+      label: input.label,
+      stack,
+      allocStack: input.allocStack,
+      freeStack: input.freeStack,
       time: performance.now(),
     };
     const { finding: logged, fresh } = this.log.add(key, finding);

@@ -41,7 +41,10 @@ function uncachedMem(size: number): hbSysMem {
   return m;
 }
 
-function finding(kind: (typeof FINDING_KINDS)[number], phyAddr: bigint): Finding {
+function finding(
+  kind: (typeof FINDING_KINDS)[number],
+  phyAddr: bigint,
+): Finding & { count: number } {
   return {
     kind,
     severity: severityOf(kind),
