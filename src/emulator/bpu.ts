@@ -108,6 +108,9 @@ export interface JobSpec {
   readonly completion?: string;
 }
 
+/** The largest uncached input copied at submission to see raw CPU writes to it in flight. */
+const MAX_INPUT_COPY = 4 << 20;
+
 /** The longest single block of a waiting thread, so that it notices a dead worker. */
 const WAIT_SLICE_MS = 50;
 
@@ -386,9 +389,12 @@ export class Bpu {
   }
 
   /**
-   * The bytes of each input of `plan` as the job takes them (memory) and as the CPU sees
-   * them (its cached copy, strict model), for {@link compareInputs}. Inputs the job itself
-   * writes are left out: their change at completion is the job's own.
+   * What each input of `plan` looks like to the CPU at submission, for
+   * {@link compareInputs}: for cached memory (strict model), its dirty lines, which a CPU
+   * write through the cache adds to; for uncached memory, which the CPU writes directly, a
+   * copy of its bytes, up to {@link MAX_INPUT_COPY} per input (beyond that, only writes
+   * through hbSysWriteMem and the buffer API are seen). Inputs the job itself writes are
+   * left out: their change at completion is the job's own.
    */
   private snapshotInputs(plan: JobPlan): InputSnapshot[] {
     const m = this.machine;
@@ -398,37 +404,40 @@ export class Bpu {
       const overlapsOwnWrite = plan.writes.some(
         (w) => addr < Number(w.phyAddr) + w.size && Number(w.phyAddr) < addr + r.size,
       );
-      const region = m.physical.regionOf(addr, r.size);
-      if (overlapsOwnWrite || region === undefined || r.size === 0) continue;
+      const owner = m.ownerCovering(addr, r.size);
+      if (overlapsOwnWrite || owner === undefined || r.size === 0) continue;
+      const region = owner.region;
       const offset = addr - region.base;
-      out.push({
-        region,
-        offset,
-        size: r.size,
-        memory: Uint8Array.prototype.slice.call(region.memory, offset, offset + r.size),
-        cpu: m.strict
-          ? Uint8Array.prototype.slice.call(region.cache, offset, offset + r.size)
-          : undefined,
-      });
+      if (owner.cached || owner.kind === 'vio') {
+        if (!m.strict) continue;
+        const dirty = new Set(m.sanitizer.dirty(region, offset, r.size));
+        out.push({ region, offset, size: r.size, dirty, bytes: undefined });
+      } else if (r.size <= MAX_INPUT_COPY) {
+        const bytes = Buffer.allocUnsafeSlow(r.size);
+        region.memory.copy(bytes, 0, offset, offset + r.size);
+        out.push({ region, offset, size: r.size, dirty: undefined, bytes });
+      }
     }
     return out;
   }
 
   /**
    * At completion: did the CPU change an input of `job` while it was in flight? For a model
-   * task, the CPU's cached copy is compared at hbDNNWaitTaskDone instead (its task stays in
-   * flight until then), so only memory is compared here.
+   * task, the cached inputs are looked at by hbDNNWaitTaskDone instead (its task stays in
+   * flight until then).
    */
   private compareInputs(job: Job): void {
+    const m = this.machine;
     const task = job.completion?.startsWith('hbDNN') === true;
     for (const x of job.inputs ?? []) {
       const { region, offset, size } = x;
-      const changed =
-        region.memory.compare(x.memory, 0, size, offset, offset + size) !== 0 ||
-        (!task &&
-          x.cpu !== undefined &&
-          region.cache.compare(x.cpu, 0, size, offset, offset + size) !== 0);
-      if (changed) this.machine.hazards.inputChanged(job, region.base + offset, size);
+      let changed = false;
+      if (x.bytes !== undefined) {
+        changed = region.memory.compare(x.bytes, 0, size, offset, offset + size) !== 0;
+      } else if (!task && x.dirty !== undefined) {
+        changed = m.sanitizer.dirty(region, offset, size).some((line) => !x.dirty!.has(line));
+      }
+      if (changed) m.hazards.inputChanged(job, region.base + offset, size);
     }
   }
 

@@ -323,6 +323,8 @@ export class Hazards {
     // lines), through an uncached one (memory no longer all zero).
     if (owner?.cpuCopyZeroed && this.m.sanitizer.dirty(region, offset, size).length > 0) return;
     if (!isZero(region.memory, offset, size)) return;
+    // Reported once per range: later jobs take it as initialised, rather than scan it again.
+    device.written(region, offset, size);
     this.m.sanitizer.report({
       kind: 'uninitialized-read',
       where,

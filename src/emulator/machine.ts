@@ -121,13 +121,16 @@ export interface InFlightJob {
   readonly inputs?: InputSnapshot[];
 }
 
-/** The bytes of a job's input at submission: memory, and the CPU's copy where cached. */
+/**
+ * A job's input as the CPU could change it, at submission: the dirty lines of cached memory
+ * (a CPU write through the cache adds to them), or the bytes of uncached memory.
+ */
 export interface InputSnapshot {
   readonly region: Region;
   readonly offset: number;
   readonly size: number;
-  readonly memory: Uint8Array;
-  readonly cpu: Uint8Array | undefined;
+  readonly dirty: ReadonlySet<number> | undefined;
+  readonly bytes: Buffer | undefined;
 }
 
 /** A live mapping and where in it a mem starts (a sub-range mem, a crop, starts inside). */

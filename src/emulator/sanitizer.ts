@@ -154,26 +154,31 @@ export class HbSysSanitizerError extends Error {
 
 export type FindingInput = Omit<Finding, 'time' | 'stack' | 'severity' | 'count'>;
 
-/** A line that a device (the BPU, a camera) wrote and nobody INVALIDATEd since. */
-const STALE = 1;
-/** A line that something (the CPU, a DMA, a camera, a job) wrote since it was allocated. */
-const WRITTEN = 2;
+/** Two planes of line marks of one region: one byte a line each. */
+interface LinePlanes {
+  /** 1: a device (or a write behind the cache) changed the line, not INVALIDATEd since. */
+  readonly stale: Uint8Array;
+  /** 1: something wrote the line since its allocation. */
+  readonly written: Uint8Array;
+}
 
 /**
- * What the sanitizer knows of each cache line of physical memory, one byte a line per
- * region (plain typed arrays, made on first use):
- * - STALE: written by a device (or behind the cache, through an uncached alias) and not
+ * What the sanitizer knows of each cache line of physical memory, per region (plain typed
+ * arrays, made on first use, one byte a line so that marking and searching are the
+ * engine's fill and indexOf):
+ * - stale: written by a device (or behind the cache, through an uncached alias) and not
  *   INVALIDATEd since; a CPU read of it through a cached mapping is stale;
- * - WRITTEN: written by anyone since its allocation; a job that reads a range none of whose
- *   lines is WRITTEN reads uninitialized memory.
+ * - written: written by anyone since its allocation; a job that reads a range none of whose
+ *   lines is written reads uninitialized memory.
  */
 export class DeviceLines {
-  private readonly marks = new Map<Region, Uint8Array>();
+  private readonly marks = new Map<Region, LinePlanes>();
 
-  private of(region: Region): Uint8Array {
+  private of(region: Region): LinePlanes {
     let m = this.marks.get(region);
     if (m === undefined) {
-      m = new Uint8Array(Math.ceil(region.size / CACHE_LINE));
+      const lines = Math.ceil(region.size / CACHE_LINE);
+      m = { stale: new Uint8Array(lines), written: new Uint8Array(lines) };
       this.marks.set(region, m);
     }
     return m;
@@ -181,80 +186,76 @@ export class DeviceLines {
 
   /** A device wrote `[offset, offset + size)`: its lines are stale for the CPU, and written. */
   mark(region: Region, offset: number, size: number): void {
-    this.set(region, offset, size, STALE | WRITTEN);
+    const m = this.of(region);
+    const [first, end] = lineSpan(offset, size);
+    m.stale.fill(1, first, end);
+    m.written.fill(1, first, end);
   }
 
   /** INVALIDATE of `[offset, offset + size)`: its lines are no longer stale. */
   clear(region: Region, offset: number, size: number): void {
-    const m = this.of(region);
-    const end = Math.ceil((offset + size) / CACHE_LINE);
-    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) m[i]! &= ~STALE;
+    const [first, end] = lineSpan(offset, size);
+    this.of(region).stale.fill(0, first, end);
   }
 
   /** A new owner: nothing of `[offset, offset + size)` is stale or written. */
   forget(region: Region, offset: number, size: number): void {
-    this.of(region).fill(
-      0,
-      Math.floor(offset / CACHE_LINE),
-      Math.ceil((offset + size) / CACHE_LINE),
-    );
+    const m = this.of(region);
+    const [first, end] = lineSpan(offset, size);
+    m.stale.fill(0, first, end);
+    m.written.fill(0, first, end);
   }
 
   /** The lines of `[offset, offset + size)` were written (by the CPU or a DMA). */
   written(region: Region, offset: number, size: number): void {
-    this.set(region, offset, size, WRITTEN);
+    const [first, end] = lineSpan(offset, size);
+    this.of(region).written.fill(1, first, end);
   }
 
   /** The lines at `lines` (line offsets) were written. */
   writtenLines(region: Region, lines: readonly number[]): void {
-    const m = this.of(region);
-    for (const l of lines) m[l / CACHE_LINE]! |= WRITTEN;
+    const w = this.of(region).written;
+    for (const l of lines) w[l / CACHE_LINE] = 1;
   }
 
-  /** The line at `lineOffset` holds data behind the cache: stale for the CPU. */
+  /** The line at `lineOffset` holds data behind the cache: stale for the CPU, and written. */
   markStaleLine(region: Region, lineOffset: number): void {
-    this.of(region)[lineOffset / CACHE_LINE]! |= STALE | WRITTEN;
-  }
-
-  private set(region: Region, offset: number, size: number, bits: number): void {
     const m = this.of(region);
-    const end = Math.ceil((offset + size) / CACHE_LINE);
-    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) m[i]! |= bits;
+    m.stale[lineOffset / CACHE_LINE] = 1;
+    m.written[lineOffset / CACHE_LINE] = 1;
   }
 
   /** Offsets of the stale lines in `[offset, offset + size)`. */
   marked(region: Region, offset: number, size: number): number[] {
-    const first = Math.floor(offset / CACHE_LINE);
-    const lines = this.of(region).subarray(first, Math.ceil((offset + size) / CACHE_LINE));
+    const [first, end] = lineSpan(offset, size);
+    const lines = this.of(region).stale.subarray(first, end);
     const out: number[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      if ((lines[i]! & STALE) !== 0) out.push((first + i) * CACHE_LINE);
+    for (let i = lines.indexOf(1); i !== -1; i = lines.indexOf(1, i + 1)) {
+      out.push((first + i) * CACHE_LINE);
     }
     return out;
   }
 
   /** Whether any line of `[offset, offset + size)` is stale. */
   anyMarked(region: Region, offset: number, size: number): boolean {
-    return this.any(region, offset, size, STALE);
+    const [first, end] = lineSpan(offset, size);
+    return this.of(region).stale.subarray(first, end).indexOf(1) !== -1;
   }
 
   /** Whether any line of `[offset, offset + size)` was written since its allocation. */
   anyWritten(region: Region, offset: number, size: number): boolean {
-    return this.any(region, offset, size, WRITTEN);
-  }
-
-  private any(region: Region, offset: number, size: number, bit: number): boolean {
-    const lines = this.of(region);
-    const end = Math.ceil((offset + size) / CACHE_LINE);
-    for (let i = Math.floor(offset / CACHE_LINE); i < end; i++) {
-      if ((lines[i]! & bit) !== 0) return true;
-    }
-    return false;
+    const [first, end] = lineSpan(offset, size);
+    return this.of(region).written.subarray(first, end).indexOf(1) !== -1;
   }
 
   isMarked(region: Region, lineOffset: number): boolean {
-    return (this.of(region)[lineOffset / CACHE_LINE]! & STALE) !== 0;
+    return this.of(region).stale[lineOffset / CACHE_LINE] === 1;
   }
+}
+
+/** The first line of `[offset, offset + size)` and the line after its last, as indexes. */
+function lineSpan(offset: number, size: number): [number, number] {
+  return [Math.floor(offset / CACHE_LINE), Math.ceil((offset + size) / CACHE_LINE)];
 }
 
 /** The sanitizer's epoch (see Sanitizer.epoch), shared by every machine. @internal */
