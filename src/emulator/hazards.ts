@@ -144,6 +144,8 @@ export class Hazards {
     const stale = this.staleLines(m, offset, size);
     const job = this.jobWriting(m.phyAddr + offset, size);
     if (stale === undefined && job === undefined) return;
+    const last = this.pending[this.pending.length - 1];
+    if (last?.m === m && last.offset === offset && last.size === size && !last.invalidated) return;
     this.pending.push({ where, m, offset, size, stale, job, invalidated: false });
     if (this.pending.length === 1) queueMicrotask(() => this.settleTakes());
   }
@@ -194,9 +196,10 @@ export class Hazards {
     const d = describeLines(m.region, lines);
     const what =
       how === 'read'
-        ? `the CPU read ${d.text}`
-        : `the program took a pointer to ${d.text} (${where}) and did not INVALIDATE them ` +
-          'before its synchronous run ended, so its reads through it were stale:';
+        ? `the CPU read ${d.text} of ${describeMapping(m)}`
+        : `the program took a pointer (${where}) to ${d.text} of ${describeMapping(m)} and ` +
+          'did not INVALIDATE them before its synchronous run ended, so what it read through ' +
+          'the pointer was stale: lines';
     this.m.sanitizer[mode]({
       kind: 'cpu-read-stale',
       where,
@@ -204,10 +207,10 @@ export class Hazards {
       size: d.size,
       label: m.label,
       message:
-        `${what} of ${describeMapping(m)} that the BPU (or a camera, or a write through an ` +
-        'uncached alias) changed behind the cache and nobody INVALIDATEd since, so the CPU sees ' +
-        'its stale cached copy. Call hbSysFlushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE) ' +
-        '(buffer.invalidate()) after the device work completes and before the CPU reads.',
+        `${what} that the BPU (or a camera, or a write through an uncached alias) changed ` +
+        'behind the cache and nobody INVALIDATEd since, so the CPU sees its stale cached copy. ' +
+        'Call hbSysFlushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the ' +
+        'device work completes and before the CPU reads.',
     });
   }
 
