@@ -8,7 +8,7 @@ import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
 import type { InFlightJob, Machine, Mapping } from './machine.js';
 import type { Region } from './physical-memory.js';
-import { describeLines } from './sanitizer.js';
+import { captureStack, describeLines, type FindingKind } from './sanitizer.js';
 
 /** A model or resize task that has not been released, for the leak report. */
 export interface LiveTask {
@@ -29,6 +29,8 @@ interface PendingTake {
   readonly size: number;
   readonly stale: number[] | undefined;
   readonly job: { entry: InFlightJob; range: Range } | undefined;
+  /** Where the pointer was taken (stacks on). */
+  readonly stack: string | undefined;
   invalidated: boolean;
 }
 
@@ -122,7 +124,7 @@ export class Hazards {
   cpuRead(where: string, m: Mapping, offset: number, size: number): void {
     this.inFlightAccess(where, m, offset, size, 'read');
     const stale = this.staleLines(m, offset, size);
-    if (stale !== undefined) this.staleRead(where, m, stale, 'read', 'report');
+    if (stale !== undefined) this.staleRead(where, m, stale, 'read');
   }
 
   /** The CPU writes `[offset, offset + size)` of a live mapping (hbSysWriteMem, buffer.write). */
@@ -146,7 +148,8 @@ export class Hazards {
     if (stale === undefined && job === undefined) return;
     const last = this.pending[this.pending.length - 1];
     if (last?.m === m && last.offset === offset && last.size === size && !last.invalidated) return;
-    this.pending.push({ where, m, offset, size, stale, job, invalidated: false });
+    const stack = this.m.sanitizer.stacks ? captureStack() : undefined;
+    this.pending.push({ where, m, offset, size, stale, job, stack, invalidated: false });
     if (this.pending.length === 1) queueMicrotask(() => this.settleTakes());
   }
 
@@ -159,9 +162,9 @@ export class Hazards {
     if (!this.m.sanitizer.on) return;
     for (const t of takes) {
       if (t.job !== undefined && this.m.inFlight.has(t.job.entry)) {
-        this.inFlightFinding(t.where, t.m, t.job.entry, t.job.range, 'read', 'record');
+        this.inFlightFinding(t.where, t.m, t.job.entry, t.job.range, 'read', t);
       } else if (t.stale !== undefined && !t.invalidated) {
-        this.staleRead(t.where, t.m, t.stale, 'took', 'record');
+        this.staleRead(t.where, t.m, t.stale, 'took', t);
       }
     }
   }
@@ -191,7 +194,8 @@ export class Hazards {
     m: Mapping,
     lines: number[],
     how: 'read' | 'took',
-    mode: 'report' | 'record',
+    /** Undefined: reported now, at the call. Else recorded later, with where the pointer was taken. */
+    later?: { readonly stack: string | undefined },
   ): void {
     const d = describeLines(m.region, lines);
     const what =
@@ -200,8 +204,8 @@ export class Hazards {
         : `the program took a pointer (${where}) to ${d.text} of ${describeMapping(m)} and ` +
           'did not INVALIDATE them before its synchronous run ended, so what it read through ' +
           'the pointer was stale: lines';
-    this.m.sanitizer[mode]({
-      kind: 'cpu-read-stale',
+    const finding = {
+      kind: 'cpu-read-stale' as const,
       where,
       phyAddr: d.phyAddr,
       size: d.size,
@@ -211,7 +215,9 @@ export class Hazards {
         'behind the cache and nobody INVALIDATEd since, so the CPU sees its stale cached copy. ' +
         'Call hbSysFlushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the ' +
         'device work completes and before the CPU reads.',
-    });
+    };
+    if (later === undefined) this.m.sanitizer.report(finding);
+    else this.m.sanitizer.record(finding, later.stack);
   }
 
   /** A job in flight that writes a byte of `[phyAddr, phyAddr + size)`, with that range. */
@@ -247,7 +253,7 @@ export class Hazards {
       const ranges = how === 'read' ? (job.outputs ?? []) : job.ranges;
       const r = ranges.find((x) => start < x.phyAddr + x.size && x.phyAddr < start + size);
       if (r === undefined) continue;
-      this.inFlightFinding(where, m, job, r, how, 'report');
+      this.inFlightFinding(where, m, job, r, how);
       return;
     }
   }
@@ -258,14 +264,20 @@ export class Hazards {
     job: InFlightJob,
     r: Range,
     how: 'read' | 'wrote',
-    mode: 'report' | 'record',
+    /** Undefined: reported now, at the call. Else recorded later, with where the pointer was taken. */
+    later?: { readonly stack: string | undefined },
   ): void {
     const role = (job.outputs ?? []).some((x) => x.phyAddr === r.phyAddr && x.size === r.size)
       ? 'output'
       : 'input';
     const task = job.completion?.startsWith('hbDNN') === true;
-    this.m.sanitizer[mode]({
-      kind: task ? 'task-not-done' : how === 'read' ? 'cpu-read-in-flight' : 'cpu-write-in-flight',
+    const kind: FindingKind = task
+      ? 'task-not-done'
+      : how === 'read'
+        ? 'cpu-read-in-flight'
+        : 'cpu-write-in-flight';
+    const finding = {
+      kind,
       where,
       phyAddr: BigInt(r.phyAddr),
       size: r.size,
@@ -276,7 +288,9 @@ export class Hazards {
         (role === 'output'
           ? ', then INVALIDATE the output (if cached) before reading it.'
           : ', and only then change its input.'),
-    });
+    };
+    if (later === undefined) this.m.sanitizer.report(finding);
+    else this.m.sanitizer.record(finding, later.stack);
   }
 
   /**

@@ -310,11 +310,16 @@ export class Sanitizer {
     }
   }
 
-  /** Records a finding (once per kind and place, counted), never throwing. */
-  record(input: FindingInput): Finding | undefined {
+  /**
+   * Records a finding (once per kind and place, counted), never throwing. `at`: the stack
+   * of its cause, when that was captured earlier.
+   */
+  record(input: FindingInput, at?: string): Finding | undefined {
     if (this.mode === 'off') return undefined;
     // A leak is found at exit or reset, whose stack says nothing: its allocStack says where.
-    const stack = this.stacks && input.kind !== 'leak' ? captureStack() : undefined;
+    // A finding made later than its cause (a pointer checked after the synchronous run)
+    // passes the stack of the cause as `at`.
+    const stack = at ?? (this.stacks && input.kind !== 'leak' ? captureStack() : undefined);
     const site = firstFrame(stack ?? input.allocStack);
     // The same bug at the same place is one finding: by call site when stacks say it, else
     // by the call and the range involved.

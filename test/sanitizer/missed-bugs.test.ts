@@ -374,6 +374,31 @@ describe('details', () => {
     assert.deepEqual(await kinds(), [], emulator.report());
   });
 
+  test('with stacks, a pointer finding names where the pointer was taken, one per site', async () => {
+    await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'report', stacks: true });
+    emulator.clearFindings();
+    const input = mem(64, false);
+    const output = mem(64, true);
+    input.virAddr!.fill(1);
+    await emulator.bpu.copy(output.phyAddr, input.phyAddr, 64);
+    for (let i = 0; i < 3; i++) {
+      void output.virAddr![0]; // site A, three times
+      await Promise.resolve();
+      await emulator.bpu.fill(output.phyAddr, 2, 64); // stale again
+    }
+    void { ...output }.virAddr; // site B
+    await Promise.resolve();
+    hbSysFlushMem(output, HB_SYS_MEM_CACHE_INVALIDATE);
+    freeAll(input, output);
+    const found = emulator.findings().filter((f) => f.kind === 'cpu-read-stale');
+    assert.deepEqual(
+      found.map((f) => f.count),
+      [3, 1],
+      emulator.report(),
+    );
+    for (const f of found) assert.match(f.stack!.split('\n')[0]!, /missed-bugs\.test\.[jt]s/);
+  });
+
   test('with the sanitizer off, fresh cached memory is zero', async () => {
     await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'off' });
     const m = mem(256, true);
