@@ -7,7 +7,7 @@
 import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
 import type { InFlightJob, Machine, Mapping } from './machine.js';
-import type { Region } from './physical-memory.js';
+import { CACHE_LINE, type Region } from './physical-memory.js';
 import { captureStack, describeLines, type FindingKind } from './sanitizer.js';
 
 /** A model or resize task that has not been released, for the leak report. */
@@ -43,6 +43,25 @@ function isZero(plane: Buffer, offset: number, size: number): boolean {
     if (plane.compare(ZEROS, 0, n, s, s + n) !== 0) return false;
   }
   return true;
+}
+
+/**
+ * Lines of `[offset, offset + size)` of `region` whose memory differs from the CPU's copy,
+ * where the CPU did not write the copy (not dirty): memory changed behind the cache.
+ */
+export function linesBehindCache(region: Region, offset: number, size: number): number[] {
+  const out: number[] = [];
+  const end = offset + size;
+  for (let line = offset - (offset % CACHE_LINE); line < end; line += CACHE_LINE) {
+    const e = line + CACHE_LINE;
+    if (
+      region.memory.compare(region.cache, line, e, line, e) !== 0 &&
+      region.cache.compare(region.shadow, line, e, line, e) === 0
+    ) {
+      out.push(line);
+    }
+  }
+  return out;
 }
 
 export class Hazards {
@@ -185,6 +204,13 @@ export class Hazards {
     if (!cached || !this.m.strict || size === 0) return undefined;
     const device = this.m.sanitizer.device;
     const start = m.offset + offset;
+    if (m.kind === 'registration' && m.owner.kind === 'allocation' && !m.owner.cached) {
+      // The owner's uncached mapping writes memory behind this registration's cache, with
+      // no call the sanitizer sees: compare the lines read with memory.
+      for (const line of linesBehindCache(m.region, start, size)) {
+        device.markStaleLine(m.region, line);
+      }
+    }
     if (!device.anyMarked(m.region, start, size)) return undefined;
     return device.marked(m.region, start, size);
   }

@@ -44,7 +44,7 @@ import {
 import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
-import { Hazards } from './hazards.js';
+import { Hazards, linesBehindCache } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
 import {
   CACHE_LINE,
@@ -958,25 +958,6 @@ function tagView(view: Uint8Array, m: Mapping): void {
 function offsetInMapping(view: Uint8Array, m: Mapping): number {
   const plane = planeOf(m);
   return byteOffsetOf.call(view) - plane.byteOffset - m.offset;
-}
-
-/**
- * Lines of `[offset, offset + size)` of `region` whose memory differs from the CPU's copy,
- * where the CPU did not write the copy (not dirty): memory changed behind the cache.
- */
-function linesBehindCache(region: Region, offset: number, size: number): number[] {
-  const out: number[] = [];
-  const end = offset + size;
-  for (let line = offset - (offset % CACHE_LINE); line < end; line += CACHE_LINE) {
-    const e = line + CACHE_LINE;
-    if (
-      region.memory.compare(region.cache, line, e, line, e) !== 0 &&
-      region.cache.compare(region.shadow, line, e, line, e) === 0
-    ) {
-      out.push(line);
-    }
-  }
-  return out;
 }
 
 function failSubRange(fn: string, m: Mapping, at: number, what: string): HbSysFailureCode {

@@ -265,6 +265,33 @@ const twins: Twin[] = [
     },
   },
   {
+    name: 'a write through the uncached virAddr after the registration, read with hbSysReadMem',
+    kind: 'cpu-read-stale',
+    async buggy() {
+      const owner = mem(4096, false);
+      const reg = { phyAddr: owner.phyAddr, memSize: 128 } as hbSysMem;
+      hbSysRegisterMem(reg);
+      owner.virAddr![64] = 5; // the next frame of a ring buffer, behind the cache
+      const host = new Uint8Array(128);
+      hbSysReadMem(host, reg, 128);
+      assert.equal(host[64], 0);
+      hbSysUnregisterMem(reg);
+      freeAll(owner);
+    },
+    async fixed() {
+      const owner = mem(4096, false);
+      const reg = { phyAddr: owner.phyAddr, memSize: 128 } as hbSysMem;
+      hbSysRegisterMem(reg);
+      owner.virAddr![64] = 5;
+      hbSysFlushMem(reg, HB_SYS_MEM_CACHE_INVALIDATE);
+      const host = new Uint8Array(128);
+      hbSysReadMem(host, reg, 128);
+      assert.equal(host[64], 5);
+      hbSysUnregisterMem(reg);
+      freeAll(owner);
+    },
+  },
+  {
     name: 'a refused registration whose code is ignored',
     kind: 'register-failed',
     buggy() {
