@@ -49,13 +49,14 @@ export class FindingsLog {
 
   /**
    * Logs `finding` under `key`, or counts one more occurrence of the finding already
-   * logged there. Returns the finding logged and whether it is new.
+   * logged there. Returns the finding logged: `finding` itself when it is new (its count is
+   * then 1), else the one logged before.
    */
-  add(key: string, finding: LoggedFinding): { finding: LoggedFinding; fresh: boolean } {
+  add(key: string, finding: LoggedFinding): LoggedFinding {
     const known = this.byKey.get(key);
     if (known !== undefined) {
       known.count++;
-      return { finding: known, fresh: false };
+      return known;
     }
     // The log keeps the object it is given: its count grows with each repeat.
     const logged = finding;
@@ -76,7 +77,7 @@ export class FindingsLog {
         });
       }
     }
-    return { finding: logged, fresh: true };
+    return logged;
   }
 
   /** The findings in the order they were first seen (copies: the log keeps counting). */

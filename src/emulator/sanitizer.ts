@@ -342,8 +342,8 @@ export class Sanitizer {
       freeStack: input.freeStack,
       time: performance.now(),
     };
-    const { finding: logged, fresh } = this.log.add(key, finding);
-    if (fresh) this.onNew?.(logged);
+    const logged = this.log.add(key, finding);
+    if (logged === finding) this.onNew?.(logged);
     return logged;
   }
 
