@@ -942,16 +942,23 @@ function planeOf(m: Mapping): Buffer {
  */
 function tagView(view: Uint8Array, m: Mapping): void {
   MappingTag.tag(view, m);
-  const plane = bufferOf.call(planeOf(m));
   Object.defineProperty(view, 'subarray', {
     configurable: true,
     writable: true,
-    value: function subarray(this: Uint8Array, begin?: number, end?: number): Uint8Array {
-      const sub = subarrayOf.call(this, begin, end);
-      if (bufferOf.call(sub) === plane) tagView(sub, m);
-      return sub;
-    },
+    value: taggedSubarray,
   });
+}
+
+/**
+ * `subarray` of the views handed out: one function for all (its mapping is the view's
+ * tag). Only a view of the mapping's own plane is tagged: called on anything else, it is
+ * the plain `subarray`.
+ */
+function taggedSubarray(this: Uint8Array, begin?: number, end?: number): Uint8Array {
+  const sub = subarrayOf.call(this, begin, end);
+  const m = MappingTag.of(this);
+  if (m !== undefined && bufferOf.call(sub) === bufferOf.call(planeOf(m))) tagView(sub, m);
+  return sub;
 }
 
 /** Where `view` (tagged with `m`) starts in `m`, in bytes; read with the engine's getter. */

@@ -189,6 +189,17 @@ describe('sub-range mems (crops) work as on the board', () => {
     hbSysFreeMem(next);
   });
 
+  test('crops work with the sanitizer off too', async () => {
+    await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'off' });
+    const parent = mem(4096, true);
+    const c = crop(parent, 2048, 64);
+    assert.equal(hbSysWriteMem(c, new Uint8Array(64).fill(9), 64), HB_SYS_SUCCESS);
+    assert.equal(hbSysFlushMem(c, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+    assert.equal(emulator.peek(parent.phyAddr + 2048n, 1)[0], 9);
+    assert.equal(hbSysFreeMem(c), HB_SYS_INVALID_ARGUMENT);
+    assert.equal(hbSysFreeMem(parent), HB_SYS_SUCCESS);
+  });
+
   test('a crop of a crop', () => {
     const parent = mem(4096, false);
     const inner = { ...crop(crop(parent, 256, 1024), 0, 0) };
