@@ -265,6 +265,7 @@ export class Machine {
     });
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
+      forgetChecker(mem);
       this.releaseOwner(owner, false);
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
@@ -451,6 +452,7 @@ export class Machine {
     tagView(reg.view!, reg);
     const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
     if (typeof filled === 'string') {
+      forgetChecker(mem.source);
       reg.live = false;
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
@@ -880,6 +882,19 @@ function checkedVirAddr(this: CheckedMem): Uint8Array | null {
     }
   }
   return view;
+}
+
+/**
+ * Removes what setVirAddr added beside `virAddr` (whose own restore is out-param.ts's) from
+ * a mem whose call failed: it leaves as it came.
+ */
+function forgetChecker(mem: object): void {
+  try {
+    if (Object.hasOwn(mem, CHECKER)) delete (mem as Partial<CheckedMem>)[CHECKER];
+    if (Object.hasOwn(mem, SEEN_EPOCH)) delete (mem as Partial<CheckedMem>)[SEEN_EPOCH];
+  } catch {
+    // An object that refuses the delete keeps two inert symbols: nothing reads them.
+  }
 }
 
 function setCheckedVirAddr(this: CheckedMem, v: Uint8Array | null): void {
