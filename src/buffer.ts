@@ -110,7 +110,10 @@ export class HbSysBuffer implements Disposable {
     return 'error' in snap ? false : snap.virAddr === null;
   }
 
-  /** The CPU mapping, all `size` bytes. */
+  /**
+   * The CPU mapping, all `size` bytes. Taking it is not a read: with the sanitizer on, what
+   * is read through it is checked as `mem.virAddr` is.
+   */
   get bytes(): Uint8Array {
     const { snap, view } = this.mapping('bytes');
     currentBackend().noteCpuRead?.(snap, 0, this.size, 'buffer.bytes');
@@ -149,7 +152,7 @@ export class HbSysBuffer implements Disposable {
 
   /** Copies `src` into the mapping at `offset`. No flush: call clean() before the BPU reads. */
   write(src: HostBytes, offset = 0): this {
-    const { view: v } = this.mapping('write');
+    const { snap, view: v } = this.mapping('write');
     const bytes = hostBytes(src);
     if (typeof bytes === 'string') {
       throw this.error(
@@ -161,7 +164,10 @@ export class HbSysBuffer implements Disposable {
         `write: ${bytes.byteLength} bytes at offset ${describe(offset)} do not fit in ${this.size} bytes`,
       );
     }
+    const backend = currentBackend();
+    backend.noteCpuRead?.(snap, offset, bytes.byteLength, 'buffer.write');
     v.set(bytes, offset);
+    backend.noteCpuRead?.(snap, offset, bytes.byteLength, 'buffer.wrote');
     return this;
   }
 

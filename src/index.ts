@@ -89,6 +89,7 @@ export {
   emulator,
   type Finding,
   type FindingKind,
+  type FindingSeverity,
   HbSysSanitizerError,
   type KernelArgs,
   type KernelName,

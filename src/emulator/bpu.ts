@@ -41,7 +41,7 @@ import {
   kernelNames,
   kernels,
 } from './kernels/registry.js';
-import type { InFlightJob, Machine } from './machine.js';
+import type { InFlightJob, InputSnapshot, Machine } from './machine.js';
 import type { Region } from './physical-memory.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
@@ -108,6 +108,9 @@ export interface JobSpec {
   /** What the program calls to learn that it completed, for the sanitizer's messages. */
   readonly completion?: string;
 }
+
+/** The largest uncached input copied at submission to see raw CPU writes to it in flight. */
+const MAX_INPUT_COPY = 4 << 20;
 
 /** The longest single block of a waiting thread, so that it notices a dead worker. */
 const WAIT_SLICE_MS = 50;
@@ -244,6 +247,8 @@ export class Bpu {
         phyAddr: Number(r.phyAddr),
         size: r.size,
       })),
+      outputs: plan.writes.map((r) => ({ phyAddr: Number(r.phyAddr), size: r.size })),
+      inputs: m.sanitizer.on ? this.snapshotInputs(plan) : undefined,
       resolve,
       reject,
       message: spec.message,
@@ -263,6 +268,7 @@ export class Bpu {
       return job;
     }
     m.inFlight.add(job);
+    m.sanitizer.epoch++;
     m.emit(() => ({
       type: 'bpu-submit',
       time: m.now(),
@@ -319,6 +325,7 @@ export class Bpu {
     if (at >= 0) {
       this.backlog.splice(at, 1);
       this.machine.inFlight.delete(j);
+      this.machine.sanitizer.epoch++;
       this.settle(j, { state: 'cancelled', message: `${j.kernel}: cancelled before it started` });
       return true;
     }
@@ -388,6 +395,59 @@ export class Bpu {
     throw new BpuFaultError(message, r.phyAddr, r.size);
   }
 
+  /**
+   * What each input of `plan` looks like to the CPU at submission, for
+   * {@link compareInputs}: for cached memory (strict model), its dirty lines, which a CPU
+   * write through the cache adds to; for uncached memory, which the CPU writes directly, a
+   * copy of its bytes, up to {@link MAX_INPUT_COPY} per input (beyond that, only writes
+   * through hbSysWriteMem and the buffer API are seen). Inputs the job itself writes are
+   * left out: their change at completion is the job's own.
+   */
+  private snapshotInputs(plan: JobPlan): InputSnapshot[] {
+    const m = this.machine;
+    const out: InputSnapshot[] = [];
+    for (const r of plan.reads) {
+      const addr = Number(r.phyAddr);
+      const overlapsOwnWrite = plan.writes.some(
+        (w) => addr < Number(w.phyAddr) + w.size && Number(w.phyAddr) < addr + r.size,
+      );
+      const owner = m.ownerCovering(addr, r.size);
+      if (overlapsOwnWrite || owner === undefined || r.size === 0) continue;
+      const region = owner.region;
+      const offset = addr - region.base;
+      if (owner.cached || owner.kind === 'vio') {
+        if (!m.strict) continue;
+        const dirty = new Set(m.sanitizer.dirty(region, offset, r.size));
+        out.push({ region, offset, size: r.size, dirty, bytes: undefined });
+      } else if (r.size <= MAX_INPUT_COPY) {
+        const bytes = Buffer.allocUnsafeSlow(r.size);
+        region.memory.copy(bytes, 0, offset, offset + r.size);
+        out.push({ region, offset, size: r.size, dirty: undefined, bytes });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * At completion: did the CPU change an input of `job` while it was in flight? For a model
+   * task, the cached inputs are looked at by hbDNNWaitTaskDone instead (its task stays in
+   * flight until then).
+   */
+  private compareInputs(job: Job): void {
+    const m = this.machine;
+    const task = job.completion?.startsWith('hbDNN') === true;
+    for (const x of job.inputs ?? []) {
+      const { region, offset, size } = x;
+      let changed = false;
+      if (x.bytes !== undefined) {
+        changed = region.memory.compare(x.bytes, 0, size, offset, offset + size) !== 0;
+      } else if (!task && x.dirty !== undefined) {
+        changed = m.sanitizer.dirty(region, offset, size).some((line) => !x.dirty!.has(line));
+      }
+      if (changed) m.hazards.inputChanged(job, region.base + offset, size);
+    }
+  }
+
   /** Moves jobs from the backlog into the ring while there is room; wakes the worker. */
   private pump(): void {
     if (this.backlog.length === 0) return;
@@ -441,6 +501,7 @@ export class Bpu {
       const job = d.running.shift()!;
       d.completed++;
       m.inFlight.delete(job);
+      m.sanitizer.epoch++;
       if (d.status[slot] === STATUS_CANCELLED) {
         this.settle(job, {
           state: 'cancelled',
@@ -452,6 +513,7 @@ export class Bpu {
         if (m.sanitizer.on) {
           // Marked at submission too; marked again in case an INVALIDATE ran meanwhile.
           for (const w of job.writes) m.noteDeviceWrite(w.region, w.offset, w.size);
+          this.compareInputs(job);
         }
         m.emit(() => ({
           type: 'bpu-complete',
@@ -549,6 +611,7 @@ export class Bpu {
     }
     for (const job of jobs) {
       this.machine.inFlight.delete(job);
+      this.machine.sanitizer.epoch++;
       const e = error();
       this.settle(job, { state: 'lost', message: e.message }, e);
     }

@@ -187,6 +187,21 @@ export function beforeDeviceWrite(region: Region, start: number, end: number): v
   }
 }
 
+/**
+ * The CPU stored to every line of `[start, end)`: each becomes dirty even where the bytes
+ * it stored equal what the line held, as a store dirties a line on the board. The line's
+ * reference (moved to the shadow plane first) is made to differ from the CPU's copy, so
+ * CLEAN writes the line back, and INVALIDATE writes it back over whatever a device wrote.
+ */
+export function markDirty(region: Region, start: number, end: number): void {
+  [start, end] = lineRange(start, end);
+  beforeDeviceWrite(region, start, end);
+  const { cache, shadow } = region;
+  for (let line = start; line < end; line += CACHE_LINE) {
+    if (linesEqual(cache, shadow, line)) shadow[line] = ~cache[line]! & 0xff;
+  }
+}
+
 /** The byte offsets of the dirty lines in `[start, end)`, for the sanitizer. */
 export function dirtyLines(region: Region, start: number, end: number): number[] {
   [start, end] = lineRange(start, end);

@@ -3,6 +3,8 @@
  * sanitizer report). Emitting costs nothing while nobody listens.
  */
 
+import type { FindingKind, FindingSeverity } from './sanitizer.js';
+
 /** Fields every event has. */
 interface EventBase {
   /** Milliseconds since the machine was made (performance.now() based). */
@@ -47,6 +49,17 @@ export type MachineEvent =
       readonly kernel: string;
       readonly bytes: number;
       readonly message?: string;
+    })
+  | (EventBase & {
+      /** A new sanitizer finding (repeats of one already found are counted, not sent). */
+      readonly type: 'finding';
+      readonly kind: FindingKind;
+      readonly severity: FindingSeverity;
+      readonly phyAddr: number;
+      readonly size: number;
+      /** The call or job that revealed it. */
+      readonly where: string;
+      readonly message: string;
     })
   | (EventBase & { readonly type: 'reset' });
 

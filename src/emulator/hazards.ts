@@ -6,9 +6,9 @@
 
 import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
-import type { Machine, Mapping } from './machine.js';
-import type { Region } from './physical-memory.js';
-import { describeLines } from './sanitizer.js';
+import type { InFlightJob, Machine, Mapping } from './machine.js';
+import { CACHE_LINE, type Region } from './physical-memory.js';
+import { captureStack, describeLines, type FindingKind } from './sanitizer.js';
 
 /** A model or resize task that has not been released, for the leak report. */
 export interface LiveTask {
@@ -17,6 +17,51 @@ export interface LiveTask {
   readonly phyAddr: number;
   readonly size: number;
   readonly stack: string | undefined;
+}
+
+type Range = { readonly phyAddr: number; readonly size: number };
+
+/** A pointer taken while it may read stale or unfinished bytes (see pointerTaken). */
+interface PendingTake {
+  readonly where: string;
+  readonly m: Mapping;
+  readonly offset: number;
+  readonly size: number;
+  readonly stale: number[] | undefined;
+  readonly job: { entry: InFlightJob; range: Range } | undefined;
+  /** Where the pointer was taken (stacks on). */
+  readonly stack: string | undefined;
+  invalidated: boolean;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether `[offset, offset + size)` of `plane` holds only zero bytes. */
+function isZero(plane: Buffer, offset: number, size: number): boolean {
+  for (let s = offset; s < offset + size; s += ZEROS.length) {
+    const n = Math.min(ZEROS.length, offset + size - s);
+    if (plane.compare(ZEROS, 0, n, s, s + n) !== 0) return false;
+  }
+  return true;
+}
+
+/**
+ * Lines of `[offset, offset + size)` of `region` whose memory differs from the CPU's copy,
+ * where the CPU did not write the copy (not dirty): memory changed behind the cache.
+ */
+export function linesBehindCache(region: Region, offset: number, size: number): number[] {
+  const out: number[] = [];
+  const end = offset + size;
+  for (let line = offset - (offset % CACHE_LINE); line < end; line += CACHE_LINE) {
+    const e = line + CACHE_LINE;
+    if (
+      region.memory.compare(region.cache, line, e, line, e) !== 0 &&
+      region.cache.compare(region.shadow, line, e, line, e) === 0
+    ) {
+      out.push(line);
+    }
+  }
+  return out;
 }
 
 export class Hazards {
@@ -91,41 +136,137 @@ export class Hazards {
     }
   }
 
-  /** The CPU reads `[offset, offset + size)` of a live mapping. */
+  /**
+   * The CPU reads `[offset, offset + size)` of a live mapping, now (hbSysReadMem,
+   * buffer.read): stale lines, and outputs of jobs that have not completed.
+   */
   cpuRead(where: string, m: Mapping, offset: number, size: number): void {
-    this.taskNotDone(where, m, offset, size, 'read');
+    this.inFlightAccess(where, m, offset, size, 'read');
+    const stale = this.staleLines(m, offset, size);
+    if (stale !== undefined) this.staleRead(where, m, stale, 'read');
+  }
+
+  /** The CPU writes `[offset, offset + size)` of a live mapping (hbSysWriteMem, buffer.write). */
+  cpuWrite(where: string, m: Mapping, offset: number, size: number): void {
+    this.inFlightAccess(where, m, offset, size, 'wrote');
+  }
+
+  /**
+   * The program took a pointer into a mapping: read `mem.virAddr`, copied the struct, or
+   * took a buffer's `bytes` or `view`. That is not a read, so nothing is reported now. The
+   * take is remembered while the mapping holds stale lines or the output of a job in
+   * flight, and reported when the program's synchronous run ends (a microtask) if the
+   * hazard still holds then: no INVALIDATE of those lines, the job still in flight. So
+   * `const out = mem.virAddr; hbSysFlushMem(mem, INVALIDATE); use(out)` is clean, and
+   * `await job` before the INVALIDATE settles the take first.
+   */
+  pointerTaken(where: string, m: Mapping, offset: number, size: number): void {
+    if (size === 0) return;
+    const stale = this.staleLines(m, offset, size);
+    const job = this.jobWriting(m.phyAddr + offset, size);
+    if (stale === undefined && job === undefined) return;
+    const last = this.pending[this.pending.length - 1];
+    if (last?.m === m && last.offset === offset && last.size === size && !last.invalidated) return;
+    const stack = this.m.sanitizer.stacks ? captureStack() : undefined;
+    this.pending.push({ where, m, offset, size, stale, job, stack, invalidated: false });
+    if (this.pending.length === 1) queueMicrotask(() => this.settleTakes());
+  }
+
+  /** Takes that may turn out to be stale reads, until the synchronous run ends. */
+  private pending: PendingTake[] = [];
+
+  private settleTakes(): void {
+    const takes = this.pending;
+    this.pending = [];
+    if (!this.m.sanitizer.on) return;
+    for (const t of takes) {
+      if (t.job !== undefined && this.m.inFlight.has(t.job.entry)) {
+        this.inFlightFinding(t.where, t.m, t.job.entry, t.job.range, 'read', t);
+      } else if (t.stale !== undefined && !t.invalidated) {
+        this.staleRead(t.where, t.m, t.stale, 'took', t);
+      }
+    }
+  }
+
+  /** INVALIDATE of `[offset, offset + size)` of `region`: takes over it are no longer stale. */
+  invalidated(region: Region, offset: number, size: number): void {
+    for (const t of this.pending) {
+      const start = t.m.offset + t.offset;
+      if (t.m.region === region && start < offset + size && offset < start + t.size) {
+        t.invalidated = true;
+      }
+    }
+  }
+
+  /** The stale lines of `[offset, offset + size)` of `m` (cached, strict), if any. */
+  private staleLines(m: Mapping, offset: number, size: number): number[] | undefined {
     const cached = m.kind === 'registration' || m.cached;
-    if (!cached || !this.m.strict || size === 0) return;
+    if (!cached || !this.m.strict || size === 0) return undefined;
     const device = this.m.sanitizer.device;
     const start = m.offset + offset;
-    if (!device.anyMarked(m.region, start, size)) return;
-    const lines = device.marked(m.region, start, size);
+    if (m.kind === 'registration' && m.owner.kind === 'allocation' && !m.owner.cached) {
+      // The owner's uncached mapping writes memory behind this registration's cache, with
+      // no call the sanitizer sees: compare the lines read with memory.
+      for (const line of linesBehindCache(m.region, start, size)) {
+        device.markStaleLine(m.region, line);
+      }
+    }
+    if (!device.anyMarked(m.region, start, size)) return undefined;
+    return device.marked(m.region, start, size);
+  }
+
+  private staleRead(
+    where: string,
+    m: Mapping,
+    lines: number[],
+    how: 'read' | 'took',
+    /** Undefined: reported now, at the call. Else recorded later, with where the pointer was taken. */
+    later?: { readonly stack: string | undefined },
+  ): void {
     const d = describeLines(m.region, lines);
-    this.m.sanitizer.report({
-      kind: 'cpu-read-stale',
+    const what =
+      how === 'read'
+        ? `the CPU read ${d.text} of ${describeMapping(m)}`
+        : `the program took a pointer (${where}) to ${d.text} of ${describeMapping(m)} and ` +
+          'did not INVALIDATE them before its synchronous run ended, so what it read through ' +
+          'the pointer was stale: lines';
+    const finding = {
+      kind: 'cpu-read-stale' as const,
       where,
       phyAddr: d.phyAddr,
       size: d.size,
       label: m.label,
       message:
-        `the CPU read ${d.text} of ${describeMapping(m)} that the BPU (or a camera) wrote and ` +
-        'nobody INVALIDATEd since, so it read its stale cached copy. Call hbSysFlushMem(mem, ' +
-        'HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the device work completes and ' +
-        'before the CPU reads.',
-    });
+        `${what} that the BPU (or a camera, or a write through an uncached alias) changed ` +
+        'behind the cache and nobody INVALIDATEd since, so the CPU sees its stale cached copy. ' +
+        'Call hbSysFlushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE) (buffer.invalidate()) after the ' +
+        'device work completes and before the CPU reads.',
+    };
+    if (later === undefined) this.m.sanitizer.report(finding);
+    else this.m.sanitizer.record(finding, later.stack);
   }
 
-  /** The CPU writes `[offset, offset + size)` of a live mapping (hbSysWriteMem). */
-  cpuWrite(where: string, m: Mapping, offset: number, size: number): void {
-    this.taskNotDone(where, m, offset, size, 'wrote');
+  /** A job in flight that writes a byte of `[phyAddr, phyAddr + size)`, with that range. */
+  private jobWriting(
+    phyAddr: number,
+    size: number,
+  ): { entry: InFlightJob; range: Range } | undefined {
+    for (const job of this.m.inFlight) {
+      for (const r of job.outputs ?? []) {
+        if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size)
+          return { entry: job, range: r };
+      }
+    }
+    return undefined;
   }
 
   /**
-   * The CPU touches memory of a task that the program has not waited for: it reads what the
-   * task writes, or writes anything the task uses. Deterministic: a task is in flight until
-   * hbDNNWaitTaskDone, however fast the emulated BPU was.
+   * The CPU touches memory of a job that has not completed (a model task: that the
+   * program has not waited for): it reads what the job writes, or writes anything the job
+   * uses. Deterministic: a job is in flight until its promise settles (a task until
+   * hbDNNWaitTaskDone), however fast the emulated BPU was.
    */
-  private taskNotDone(
+  private inFlightAccess(
     where: string,
     m: Mapping,
     offset: number,
@@ -135,28 +276,111 @@ export class Hazards {
     if (size === 0) return;
     const start = m.phyAddr + offset;
     for (const job of this.m.inFlight) {
-      if (job.outputs === undefined) continue;
-      const ranges = how === 'read' ? job.outputs : job.ranges;
+      const ranges = how === 'read' ? (job.outputs ?? []) : job.ranges;
       const r = ranges.find((x) => start < x.phyAddr + x.size && x.phyAddr < start + size);
       if (r === undefined) continue;
-      const role = job.outputs.some((x) => x.phyAddr === r.phyAddr && x.size === r.size)
-        ? 'output'
-        : 'input';
-      this.m.sanitizer.report({
-        kind: 'task-not-done',
-        where,
-        phyAddr: BigInt(r.phyAddr),
-        size: r.size,
-        label: m.label,
-        message:
-          `the CPU ${how} the ${role} [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}) of ` +
-          `${job.kernel} before it completed: call ${job.completion ?? 'await the job'} first` +
-          (role === 'output'
-            ? ', then INVALIDATE the output before reading it.'
-            : ', and only then change its input.'),
-      });
+      this.inFlightFinding(where, m, job, r, how);
       return;
     }
+  }
+
+  private inFlightFinding(
+    where: string,
+    m: Mapping,
+    job: InFlightJob,
+    r: Range,
+    how: 'read' | 'wrote',
+    /** Undefined: reported now, at the call. Else recorded later, with where the pointer was taken. */
+    later?: { readonly stack: string | undefined },
+  ): void {
+    const role = (job.outputs ?? []).some((x) => x.phyAddr === r.phyAddr && x.size === r.size)
+      ? 'output'
+      : 'input';
+    const task = job.completion?.startsWith('hbDNN') === true;
+    const kind: FindingKind = task
+      ? 'task-not-done'
+      : how === 'read'
+        ? 'cpu-read-in-flight'
+        : 'cpu-write-in-flight';
+    const finding = {
+      kind,
+      where,
+      phyAddr: BigInt(r.phyAddr),
+      size: r.size,
+      label: m.label,
+      message:
+        `the CPU ${how} the ${role} [0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)}) of ` +
+        `${job.kernel} before it completed: ${job.completion ? `call ${job.completion}` : 'await the job'} first` +
+        (role === 'output'
+          ? ', then INVALIDATE the output (if cached) before reading it.'
+          : ', and only then change its input.'),
+    };
+    if (later === undefined) this.m.sanitizer.report(finding);
+    else this.m.sanitizer.record(finding, later.stack);
+  }
+
+  /**
+   * A job completed whose inputs the program changed while it was in flight: the bytes
+   * the CPU sees (or memory) differ from what they were at submission.
+   */
+  inputChanged(job: InFlightJob, phyAddr: number, size: number): void {
+    this.m.sanitizer.record({
+      kind: job.completion?.startsWith('hbDNN') === true ? 'task-not-done' : 'cpu-write-in-flight',
+      where: job.kernel,
+      phyAddr: BigInt(phyAddr),
+      size,
+      message:
+        `the CPU wrote the input [0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) of ${job.kernel} ` +
+        `(job #${job.id}) while it was in flight: the BPU may have read either version. ` +
+        `${job.completion ?? 'Await the job'} before changing its input, or use another buffer.`,
+    });
+  }
+
+  /**
+   * A device is about to write `[offset, offset + size)` of `region`: jobs in flight that
+   * read it no longer compare those inputs at completion (the change is not the CPU's).
+   */
+  deviceWriting(region: Region, offset: number, size: number): void {
+    for (const job of this.m.inFlight) {
+      const inputs = job.inputs;
+      if (inputs === undefined) continue;
+      for (let i = inputs.length - 1; i >= 0; i--) {
+        const x = inputs[i]!;
+        if (x.region === region && x.offset < offset + size && offset < x.offset + x.size) {
+          inputs.splice(i, 1);
+        }
+      }
+    }
+  }
+
+  /**
+   * A job reads `[offset, offset + size)` of `region`: was any byte of it written since its
+   * allocation? A range with at least one written line is initialised (a job may read
+   * padding along with its data); a range with none is the forgotten input copy.
+   */
+  uninitialized(where: string, role: string, region: Region, offset: number, size: number): void {
+    const device = this.m.sanitizer.device;
+    if (size === 0 || device.anyWritten(region, offset, size)) return;
+    const owner = this.m.ownerOf(region, offset);
+    // Writes the sanitizer does not see as they happen: through a cached mapping (dirty
+    // lines), through an uncached one (memory no longer all zero).
+    if (owner?.cpuCopyZeroed && this.m.sanitizer.dirty(region, offset, size).length > 0) return;
+    if (!isZero(region.memory, offset, size)) return;
+    // Reported once per range: later jobs take it as initialised, rather than scan it again.
+    device.written(region, offset, size);
+    this.m.sanitizer.report({
+      kind: 'uninitialized-read',
+      where,
+      phyAddr: BigInt(region.base + offset),
+      size,
+      label: owner?.label,
+      allocStack: owner?.allocStack,
+      message:
+        `${where} read its ${role} [0x${hex(region.base + offset)}, ` +
+        `0x${hex(region.base + offset + size)}), but nothing wrote any byte of it since it was ` +
+        'allocated (no CPU write, DMA, camera frame or job output): is an input copy missing? ' +
+        'Write the input (and CLEAN it, if cached) before the BPU reads it.',
+    });
   }
 
   /** At the wait: did the CPU write a task's input (through the cache) while it ran? */
@@ -233,6 +457,7 @@ export class Hazards {
 
   /** A BPU job reads `[offset, offset + size)` of `region`: was it CLEANed? */
   deviceRead(where: string, role: string, region: Region, offset: number, size: number): void {
+    this.uninitialized(where, role, region, offset, size);
     if (!this.m.ownerOf(region, offset)?.cpuCopyZeroed) return; // never cached: nothing dirty
     const lines = this.m.sanitizer.dirty(region, offset, size);
     if (lines.length === 0) return;
@@ -277,10 +502,11 @@ export class Hazards {
     });
   }
 
-  flush(fn: string, op: 'clean' | 'invalidate', m: Mapping, length: number): void {
-    const dirty = this.m.sanitizer.dirty(m.region, m.offset, length);
+  flush(fn: string, op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
+    const dirty = this.m.sanitizer.dirty(m.region, m.offset + at, length);
     if (dirty.length === 0) return;
     const device = this.m.sanitizer.device;
+    device.writtenLines(m.region, dirty);
     const both = dirty.filter((line) => device.isMarked(m.region, line));
     if (both.length > 0) {
       this.conflict(fn, m.region, both, `${op.toUpperCase()} of ${describeMapping(m)}`);
@@ -306,11 +532,11 @@ export class Hazards {
   }
 
   /** A flush of uncached memory: it does nothing. */
-  redundantFlush(op: 'clean' | 'invalidate', m: Mapping, length: number): void {
+  redundantFlush(op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
     this.m.sanitizer.report({
       kind: 'redundant-flush',
       where: 'hbSysFlushMem',
-      phyAddr: BigInt(m.phyAddr),
+      phyAddr: BigInt(m.phyAddr + at),
       size: length,
       label: m.label,
       message:
@@ -406,6 +632,39 @@ export class Hazards {
         `${fn} used an hbSysMem (or a copy of one) whose memory at 0x${hex(m.phyAddr)} ` +
         `(+${m.size} bytes) was ${what}${tail}. Do not use an hbSysMem, or any copy of it, after ` +
         'its memory is freed or unregistered.',
+    });
+  }
+
+  /**
+   * A call other than free on an hbSysMem that is no handle: never filled by an alloc or
+   * register call (virAddr null), or a virAddr that is not a mapping. The call fails with
+   * its code; a program that ignores the code loses the work silently, so it is reported,
+   * as a warning.
+   */
+  notAHandle(fn: string, mem: hbSysMem, why: string): void {
+    const phyAddr = typeof mem.phyAddr === 'bigint' ? mem.phyAddr : 0n;
+    this.m.sanitizer.report({
+      kind: 'not-a-handle',
+      where: fn,
+      phyAddr,
+      size: typeof mem.memSize === 'number' ? mem.memSize : 0,
+      message:
+        `${fn} of an hbSysMem (phyAddr 0x${hex(phyAddr)}) whose virAddr ${why}: the call ` +
+        'failed and did nothing. Pass the hbSysMem an alloc or register call filled (check the ' +
+        'codes those calls return).',
+    });
+  }
+
+  /** hbSysRegisterMem refused a range: what the program registers next may fail later. */
+  registerFailed(phyAddr: number, size: number, why: string): void {
+    this.m.sanitizer.report({
+      kind: 'register-failed',
+      where: 'hbSysRegisterMem',
+      phyAddr: BigInt(phyAddr),
+      size,
+      message:
+        `hbSysRegisterMem of [0x${hex(phyAddr)}, 0x${hex(phyAddr + size)}) failed: ${why}. ` +
+        'The mem was left unfilled; check the code hbSysRegisterMem returns.',
     });
   }
 

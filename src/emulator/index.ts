@@ -14,21 +14,28 @@ import { errorText } from '../snapshot.js';
 import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
 import { Bpu } from './bpu.js';
 import { createEmulatorDnn } from './dnn/backend.js';
+import { FindingsLog } from './findings.js';
 import type { KernelArgs, KernelName } from './kernels/registry.js';
 import { Machine } from './machine.js';
 import { type EmulatorOptions, resolveOptions } from './options.js';
 import { PlanePool } from './physical-memory.js';
-import { FINDING_KINDS, type Finding, type FindingKind, formatReport } from './sanitizer.js';
+import type { Finding, FindingKind, FindingSeverity } from './sanitizer.js';
+import { formatReport } from './sanitizer.js';
 
 export { BpuFaultError } from './bpu.js';
 export type { KernelArgs, KernelName } from './kernels/registry.js';
 export type { CacheModel, EmulatorOptions, SanitizeMode } from './options.js';
-export { type Finding, type FindingKind, HbSysSanitizerError } from './sanitizer.js';
+export {
+  type Finding,
+  type FindingKind,
+  type FindingSeverity,
+  HbSysSanitizerError,
+} from './sanitizer.js';
 
 let machine: Machine | undefined;
 let bpu: Bpu | undefined;
 /** Findings of every machine since the last clearFindings(): they outlive reset. */
-const findings: Finding[] = [];
+const findings = new FindingsLog();
 let exitHookInstalled = false;
 
 function current(): Machine {
@@ -87,15 +94,43 @@ function installExitReport(): void {
     const file = process.env.HBSYS_REPORT_FILE;
     // HBSYS_REPORT_QUIET=1: the tool that ran this program (hbsys check) prints the one report.
     const quiet = process.env.HBSYS_REPORT_QUIET === '1';
-    if (findings.length > 0 && !quiet) process.stderr.write(formatReport(findings));
+    if (findings.size > 0 && !quiet) process.stderr.write(formatReport(findings.list()));
     if (file) writeFileSync(file, findingsJson());
+  });
+}
+
+/**
+ * Whether this process runs under `hbsys check` (or another command of the CLI that reports
+ * findings): the CLI tells it where to write the report.
+ */
+function underCheck(): boolean {
+  const file = process.env.HBSYS_REPORT_FILE;
+  return file !== undefined && file !== '' && resolveOptions({}).sanitize !== 'off';
+}
+
+/** The sanitizer mode the checker set in the environment. */
+function checkMode(): 'report' | 'throw' {
+  return resolveOptions({}).sanitize === 'throw' ? 'throw' : 'report';
+}
+
+/** A program under check tried to switch the checker off or erase its findings. */
+function tamperedWith(where: string, call: string): void {
+  current().sanitizer.record({
+    kind: 'sanitizer-tampered',
+    where,
+    phyAddr: 0n,
+    size: 0,
+    message:
+      `${call} under hbsys check: the checker stays on and keeps its findings, and the call ` +
+      'is reported, so that a program cannot hide its own findings. Run the program without ' +
+      '`hbsys check` to control the sanitizer yourself.',
   });
 }
 
 /** The findings and stats as JSON, bigints as hex strings. */
 function findingsJson(): string {
   return JSON.stringify(
-    { findings, stats: machine === undefined ? null : emulator.stats() },
+    { findings: findings.list(), stats: machine === undefined ? null : emulator.stats() },
     (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v),
     2,
   );
@@ -183,8 +218,10 @@ export interface EmulatorStats {
   bpuBytes: number;
   /** Jobs submitted and not yet completed. */
   bpuJobsInFlight: number;
-  /** Findings so far, by kind. */
+  /** Findings so far, by kind (each finding once, whatever its count). */
   findingsByKind: Record<FindingKind, number>;
+  /** Findings so far, by severity (each finding once, whatever its count). */
+  findingsBySeverity: Record<FindingSeverity, number>;
 }
 
 /**
@@ -208,7 +245,10 @@ export const emulator = {
    * keeps the machine it had.
    */
   async reset(options: EmulatorOptions = {}): Promise<void> {
-    const resolved = resetOptions(options);
+    let resolved = resetOptions(options);
+    // Under `hbsys check` the checker stays on: the program's request is itself a finding.
+    const tampered = underCheck() && resolved.sanitize === 'off';
+    if (tampered) resolved = { ...resolved, sanitize: checkMode() };
     const old = machine;
     const worker = bpu?.worker;
     bpu?.stop();
@@ -225,6 +265,7 @@ export const emulator = {
         spare.add(old.physical);
       });
     }
+    if (tampered) tamperedWith('emulator.reset', "emulator.reset({ sanitize: 'off' })");
   },
 
   /**
@@ -232,17 +273,48 @@ export const emulator = {
    * kind, message (what happened, where, what to do), phyAddr and size.
    */
   findings(): Finding[] {
-    return [...findings];
+    return findings.list();
   },
 
   /** Forgets the findings so far. */
   clearFindings(): void {
-    findings.length = 0;
+    if (underCheck()) {
+      tamperedWith('emulator.clearFindings', 'emulator.clearFindings()');
+      return;
+    }
+    findings.clear();
+  },
+
+  /**
+   * Calls `callback` with each new finding as it is made (a repeat of one already found is
+   * counted, not passed again), as VMA's leak-log hook does; returns the function that
+   * removes it. A callback that throws does not fail the call that found the hazard: its
+   * error is rethrown on its own, after that call.
+   *
+   * @example
+   * ```ts
+   * const stop = emulator.onFinding((f) => console.error(f.severity, f.kind, f.message));
+   * // … the program runs …
+   * stop();
+   * ```
+   */
+  onFinding(callback: (finding: Finding) => void): () => void {
+    if (typeof callback !== 'function') {
+      throw new HbSysError(
+        HB_SYS_INVALID_ARGUMENT,
+        `emulator.onFinding: callback must be a function, got ${describe(callback)}`,
+      );
+    }
+    const listener = (f: Finding) => callback(f);
+    findings.listeners.add(listener);
+    return () => {
+      findings.listeners.delete(listener);
+    };
   },
 
   /** The findings as the readable report printed at exit. */
   report(): string {
-    return formatReport(findings);
+    return formatReport(findings.list());
   },
 
   /** The options in force. */
@@ -286,9 +358,8 @@ export const emulator = {
       bpuJobs: m.counters.bpuJobs,
       bpuBytes: m.counters.bpuBytes,
       bpuJobsInFlight: bpu?.pending ?? 0,
-      findingsByKind: Object.fromEntries(
-        FINDING_KINDS.map((k) => [k, findings.filter((f) => f.kind === k).length]),
-      ) as Record<FindingKind, number>,
+      findingsByKind: findings.byKind(),
+      findingsBySeverity: { error: findings.errors, warning: findings.warnings },
     };
   },
 

@@ -41,12 +41,19 @@ import {
   type HbSysFailureCode,
   type HbSysStatusCode,
 } from '../status.js';
-import { beforeDeviceWrite, clean, invalidate } from './cpu-cache.js';
+import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
-import { Hazards } from './hazards.js';
+import type { FindingsLog } from './findings.js';
+import { Hazards, linesBehindCache } from './hazards.js';
 import type { ResolvedOptions } from './options.js';
-import { PhysicalMemory, type PlanePool, REF_CHUNK, type Region } from './physical-memory.js';
-import { captureStack, type Finding, Sanitizer } from './sanitizer.js';
+import {
+  CACHE_LINE,
+  PhysicalMemory,
+  type PlanePool,
+  REF_CHUNK,
+  type Region,
+} from './physical-memory.js';
+import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
 
 /** Memory with an owner: an ION allocation or a VIO buffer. */
 export interface Owner {
@@ -107,6 +114,30 @@ export interface InFlightJob {
   readonly outputs?: readonly { readonly phyAddr: number; readonly size: number }[];
   /** What the program calls to learn that it completed, for messages. */
   readonly completion?: string;
+  /**
+   * Its inputs as they were at submission (sanitizer on), compared at completion: a change
+   * is a CPU write to the input of a job in flight. Dropped where a device writes them.
+   */
+  readonly inputs?: InputSnapshot[];
+}
+
+/**
+ * A job's input as the CPU could change it, at submission: the dirty lines of cached memory
+ * (a CPU write through the cache adds to them), or the bytes of uncached memory.
+ */
+export interface InputSnapshot {
+  readonly region: Region;
+  readonly offset: number;
+  readonly size: number;
+  readonly dirty: ReadonlySet<number> | undefined;
+  readonly bytes: Buffer | undefined;
+}
+
+/** A live mapping and where in it a mem starts (a sub-range mem, a crop, starts inside). */
+export interface Target {
+  readonly m: Mapping;
+  /** Offset of the mem's first byte in the mapping. */
+  readonly at: number;
 }
 
 /** Counters behind `emulator.stats()`. */
@@ -165,7 +196,7 @@ export class Machine {
   private liveRegistrations = 0;
 
   /** `pool`: physical memory of replaced machines to take over (see physical-memory.ts). */
-  constructor(options: ResolvedOptions, findings: Finding[], pool?: PlanePool) {
+  constructor(options: ResolvedOptions, findings: FindingsLog, pool?: PlanePool) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
     this.physical = new PhysicalMemory(
@@ -175,7 +206,18 @@ export class Machine {
       this.strict,
       pool,
     );
-    this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings);
+    this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
+      this.emit(() => ({
+        type: 'finding',
+        time: this.now(),
+        kind: f.kind,
+        severity: f.severity,
+        phyAddr: Number(f.phyAddr),
+        size: f.size,
+        where: f.where,
+        message: f.message,
+      })),
+    );
     this.hazards = new Hazards(this);
   }
 
@@ -220,7 +262,7 @@ export class Machine {
     const owner = this.allocOwner('allocation', this.physical.ion, size, cached, label);
     if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
     owner.view = this.mappingView(owner.region, owner.offset, size, cached);
-    tag(owner.view, owner);
+    tagView(owner.view, owner);
     const filled = writeFields(mem, (out) => {
       out.phyAddr = BigInt(owner.phyAddr);
       this.setVirAddr(out, owner);
@@ -228,6 +270,7 @@ export class Machine {
     });
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
+      forgetChecker(mem);
       this.releaseOwner(owner, false);
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
@@ -240,22 +283,23 @@ export class Machine {
 
   flushMem(mem: MemSnapshot, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
-    const m = this.resolve(fn, mem);
-    if (typeof m === 'number') return m;
-    const length = this.validBytes(fn, mem, m);
+    const t = this.resolve(fn, mem);
+    if (typeof t === 'number') return t;
+    const { m, at } = t;
+    const length = this.validBytes(fn, mem, t);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     const cached = m.kind === 'registration' || m.cached;
     const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
     if (this.sanitizer.on) {
-      if (!cached) this.hazards.redundantFlush(op, m, length);
-      this.hazards.inFlight(fn, m.phyAddr, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
-      if (cached && this.strict) this.hazards.flush(fn, op, m, length);
+      if (!cached) this.hazards.redundantFlush(op, m, at, length);
+      this.hazards.inFlight(fn, m.phyAddr + at, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
+      if (cached && this.strict) this.hazards.flush(fn, op, m, at, length);
     }
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
     if (!cached || !this.strict) return HB_SYS_SUCCESS;
-    const start = m.offset;
+    const start = m.offset + at;
     const began = this.listeners.size === 0 ? 0 : this.now();
-    const trusted = this.referenceMayBeMemory(m, length);
+    const trusted = this.referenceMayBeMemory(m, at, length);
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length, trusted);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -263,7 +307,11 @@ export class Machine {
     } else {
       this.counters.invalidates++;
       this.counters.bytesInvalidated += length;
-      if (this.sanitizer.on) this.sanitizer.device.clear(m.region, start, length);
+      if (this.sanitizer.on) {
+        this.sanitizer.device.clear(m.region, start, length);
+        this.sanitizer.epoch++;
+        this.hazards.invalidated(m.region, start, length);
+      }
     }
     this.counters.bytesWrittenBack += r.writtenBack;
     if (this.listeners.size > 0) {
@@ -271,7 +319,7 @@ export class Machine {
         type: 'flush',
         time: began,
         op,
-        phyAddr: m.phyAddr,
+        phyAddr: m.phyAddr + at,
         size: length,
         writtenBack: r.writtenBack,
         duration: this.now() - began,
@@ -282,8 +330,12 @@ export class Machine {
 
   freeMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysFreeMem';
-    const m = this.resolve(fn, mem);
-    if (typeof m === 'number') return m;
+    const t = this.resolve(fn, mem);
+    if (typeof t === 'number') return t;
+    const { m } = t;
+    if (mem.virAddr !== m.view) {
+      return failSubRange(fn, m, t.at, 'freed: free the hbSysMem the alloc call filled');
+    }
     if (m.kind === 'registration') {
       this.hazards.freeRegistered(m);
       return fail(
@@ -318,30 +370,52 @@ export class Machine {
 
   writeMem(dest: MemSnapshot, src: Uint8Array, size: number): HbSysStatusCode {
     const fn = 'hbSysWriteMem';
-    const m = this.resolve(fn, dest);
-    if (typeof m === 'number') return m;
-    const length = this.validBytes(fn, dest, m);
+    const t = this.resolve(fn, dest);
+    if (typeof t === 'number') return t;
+    const length = this.validBytes(fn, dest, t);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
     const left = bytesLeft(src);
     if (left < size) return failShrunk(fn, 'src', size, left);
-    if (this.sanitizer.on) this.hazards.cpuWrite(fn, m, 0, size);
-    m.view!.set(left === size ? src : src.subarray(0, size));
+    if (this.sanitizer.on) this.hazards.cpuWrite(fn, t.m, t.at, size);
+    t.m.view!.set(left === size ? src : subarrayOf.call(src, 0, size), t.at);
+    if (this.sanitizer.on) this.cpuWrote(t.m, t.at, size);
     return HB_SYS_SUCCESS;
   }
 
   readMem(dest: Uint8Array, src: MemSnapshot, size: number): HbSysStatusCode {
     const fn = 'hbSysReadMem';
-    const m = this.resolve(fn, src);
-    if (typeof m === 'number') return m;
-    const length = this.validBytes(fn, src, m);
+    const t = this.resolve(fn, src);
+    if (typeof t === 'number') return t;
+    const length = this.validBytes(fn, src, t);
     if (length < 0) return HB_SYS_INVALID_ARGUMENT;
     if (size > length) return tooLarge(fn, size, length);
     const left = bytesLeft(dest);
     if (left < size) return failShrunk(fn, 'dest', size, left);
-    if (this.sanitizer.on) this.hazards.cpuRead(fn, m, 0, size);
-    dest.set(m.view!.subarray(0, size));
+    if (this.sanitizer.on) this.hazards.cpuRead(fn, t.m, t.at, size);
+    dest.set(subarrayOf.call(t.m.view!, t.at, t.at + size));
     return HB_SYS_SUCCESS;
+  }
+
+  /**
+   * The sanitizer's view of a CPU write it sees (hbSysWriteMem, buffer.write) of
+   * `[at, at + size)` of `m`: the lines were written; through a cached mapping they are
+   * dirty whatever the bytes (a store dirties a line even when it writes what was there);
+   * through an uncached alias of memory that a registration caches, the cached lines are
+   * stale now.
+   */
+  private cpuWrote(m: Mapping, at: number, size: number): void {
+    const start = m.offset + at;
+    this.sanitizer.device.written(m.region, start, size);
+    if (!this.strict) return;
+    if (m.kind === 'registration' || m.cached) {
+      markDirty(m.region, start, start + size);
+    } else if (m.registrations.size > 0) {
+      for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
+        this.sanitizer.device.markStaleLine(m.region, line);
+      }
+      this.sanitizer.epoch++;
+    }
   }
 
   registerMem(mem: RegisterRequest): HbSysStatusCode {
@@ -349,21 +423,21 @@ export class Machine {
     const phyAddr = Number(mem.phyAddr);
     const size = mem.memSize;
     const range = `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)})`;
+    const refuse = (why: string): HbSysFailureCode => {
+      if (this.sanitizer.on) this.hazards.registerFailed(phyAddr, size, why);
+      return fail(HB_SYS_REGISTER_MEM_FAILED, fn, `${range} ${why}`);
+    };
     const owner = this.ownerCovering(phyAddr, size);
     if (owner === undefined) {
-      return fail(
-        HB_SYS_REGISTER_MEM_FAILED,
-        fn,
-        `${range} is not inside one live allocation or VIO buffer: register a range of ` +
+      return refuse(
+        'is not inside one live allocation or VIO buffer: register a range of ' +
           'memory the system knows (emulator.vio.alloc makes a camera buffer)',
       );
     }
     for (const r of owner.registrations) {
       if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
-        return fail(
-          HB_SYS_REGISTER_MEM_FAILED,
-          fn,
-          `${range} overlaps the live registration [0x${hex(r.phyAddr)}, ` +
+        return refuse(
+          `overlaps the live registration [0x${hex(r.phyAddr)}, ` +
             `0x${hex(r.phyAddr + r.size)}): unregister it first, or reuse its mem`,
         );
       }
@@ -382,9 +456,10 @@ export class Machine {
       view: this.mappingView(region, offset, size, true),
       live: true,
     };
-    tag(reg.view!, reg);
+    tagView(reg.view!, reg);
     const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
     if (typeof filled === 'string') {
+      forgetChecker(mem.source);
       reg.live = false;
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
@@ -392,6 +467,14 @@ export class Machine {
     if (!owner.cpuCopyZeroed) {
       region.zero(owner.offset, owner.blockBytes, 'cpu');
       owner.cpuCopyZeroed = true;
+    }
+    if (this.sanitizer.on && this.strict && owner.kind === 'allocation' && !owner.cached) {
+      // The CPU wrote this memory through its uncached mapping: the cached lines of the new
+      // registration that hold something else are stale until INVALIDATE.
+      for (const line of linesBehindCache(region, offset, size)) {
+        this.sanitizer.device.markStaleLine(region, line);
+      }
+      this.sanitizer.epoch++;
     }
     if (owner.registrations === NO_REGISTRATIONS) owner.registrations = new Set();
     owner.registrations.add(reg);
@@ -403,8 +486,12 @@ export class Machine {
 
   unregisterMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysUnregisterMem';
-    const m = this.resolve(fn, mem);
-    if (typeof m === 'number') return m;
+    const t = this.resolve(fn, mem);
+    if (typeof t === 'number') return t;
+    const { m } = t;
+    if (mem.virAddr !== m.view) {
+      return failSubRange(fn, m, t.at, 'unregistered: pass the hbSysMem hbSysRegisterMem filled');
+    }
     if (m.kind !== 'registration') {
       this.hazards.unregisterAllocated(m);
       return fail(
@@ -437,16 +524,31 @@ export class Machine {
   }
 
   isCached(mem: MemSnapshot): boolean | undefined {
-    const m = this.lookup(mem);
-    if (m === undefined) return undefined;
-    return m.kind === 'registration' || m.cached;
+    const t = this.lookup(mem);
+    if (t === undefined) return undefined;
+    return t.m.kind === 'registration' || t.m.cached;
   }
 
-  /** The idiomatic buffer reads `[offset, offset + size)` of `mem`'s mapping. */
+  /**
+   * The idiomatic buffer touches `[offset, offset + size)` of `mem`'s mapping: `how` says
+   * how. `buffer.read` reads now; `buffer.bytes` and `buffer.view` take a pointer (checked
+   * as `virAddr` is, see Hazards.pointerTaken); `buffer.write` is about to write (job
+   * hazards, which throw before the write in throw mode) and `buffer.wrote` has written.
+   */
   noteCpuRead(mem: MemSnapshot, offset: number, size: number, how = 'buffer.read'): void {
     if (!this.sanitizer.on) return;
-    const m = this.lookup(mem);
-    if (m !== undefined) this.hazards.cpuRead(how, m, offset, size);
+    const t = this.lookup(mem);
+    if (t === undefined) return;
+    const at = t.at + offset;
+    if (how === 'buffer.write') {
+      this.hazards.cpuWrite(how, t.m, at, size);
+    } else if (how === 'buffer.wrote') {
+      this.cpuWrote(t.m, at, size);
+    } else if (how === 'buffer.bytes' || how === 'buffer.view') {
+      this.hazards.pointerTaken(how, t.m, at, size);
+    } else {
+      this.hazards.cpuRead(how, t.m, at, size);
+    }
   }
 
   // --- VIO buffers ---------------------------------------------------------------------
@@ -477,14 +579,22 @@ export class Machine {
    * sanitizer marks the lines as written by a device.
    */
   deviceWillWrite(region: Region, offset: number, size: number): void {
-    if (!this.strict) return;
-    beforeDeviceWrite(region, offset, offset + size);
-    if (this.sanitizer.on) this.sanitizer.device.mark(region, offset, size);
+    if (this.sanitizer.on) {
+      this.hazards.deviceWriting(region, offset, size);
+      // Written, for the uninitialized-read check, in every cache model.
+      if (this.strict) this.sanitizer.device.mark(region, offset, size);
+      else this.sanitizer.device.written(region, offset, size);
+      this.sanitizer.epoch++;
+    }
+    if (this.strict) beforeDeviceWrite(region, offset, offset + size);
   }
 
   /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
   noteDeviceWrite(region: Region, offset: number, size: number): void {
-    if (this.sanitizer.on && this.strict) this.sanitizer.device.mark(region, offset, size);
+    if (this.sanitizer.on && this.strict) {
+      this.sanitizer.device.mark(region, offset, size);
+      this.sanitizer.epoch++;
+    }
   }
 
   /**
@@ -492,11 +602,11 @@ export class Machine {
    * in memory (cpu-cache.ts): only where the machine sees every writer of the memory, in
    * whole 4 KiB chunks, and with no BPU job in flight over it.
    */
-  private referenceMayBeMemory(m: Mapping, length: number): boolean {
+  private referenceMayBeMemory(m: Mapping, at: number, length: number): boolean {
     const owner = m.kind === 'registration' ? m.owner : m;
     if (!(owner.kind === 'vio' || owner.cached)) return false;
     if (owner.offset % REF_CHUNK !== 0 || owner.blockBytes % REF_CHUNK !== 0) return false;
-    return this.inFlightOver(m.phyAddr, length) === undefined;
+    return this.inFlightOver(m.phyAddr + at, length) === undefined;
   }
 
   // --- lookups -------------------------------------------------------------------------
@@ -543,45 +653,68 @@ export class Machine {
   }
 
   /** The mapping `mem` refers to, if it is live and consistent; else undefined. */
-  lookup(mem: MemSnapshot): Mapping | undefined {
+  lookup(mem: MemSnapshot): Target | undefined {
     const m = this.mappingOf(mem.virAddr);
     if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
-    return Number(mem.phyAddr) === m.phyAddr ? m : undefined;
+    const at = offsetInMapping(mem.virAddr as Uint8Array, m);
+    if (at < 0 || at >= m.size) return undefined;
+    return Number(mem.phyAddr) === m.phyAddr + at ? { m, at } : undefined;
   }
 
-  /** The live mapping `mem` refers to, or the failure code (with a message) if none. */
-  resolve(fn: string, mem: MemSnapshot): Mapping | HbSysFailureCode {
+  /**
+   * The live mapping `mem` refers to and where in it `mem` starts, or the failure code (with
+   * a message) if none. A sub-range mem (`phyAddr + off`, `virAddr.subarray(off)`) is
+   * accepted where it lies inside its mapping, as on the board.
+   */
+  resolve(fn: string, mem: MemSnapshot): Target | HbSysFailureCode {
     const view = mem.virAddr;
     if (view === null || view === undefined) {
       const was = this.ended.get(mem.source);
       if (was !== undefined) this.hazards.ended(fn, was);
       else if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
+      else if (this.sanitizer.on) this.hazards.notAHandle(fn, asShown(mem), 'is null');
       return failNoMapping(fn);
     }
     const m = this.mappingOf(view);
     if (m === undefined) {
       if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
+      else if (this.sanitizer.on) {
+        this.hazards.notAHandle(fn, asShown(mem), 'is not a mapping hbsys made');
+      }
       return failForeignMapping(fn);
     }
     if (!m.live) {
       this.hazards.ended(fn, m);
       return failStale(fn, m.phyAddr, m.kind === 'registration');
     }
-    if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr) {
+    const at = offsetInMapping(view as Uint8Array, m);
+    if (at < 0 || at >= m.size) {
+      return fail(
+        HB_SYS_INVALID_ARGUMENT,
+        fn,
+        `mem.virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} ` +
+          `(${m.size} bytes): a sub-range mem must lie inside the allocation or registration`,
+      );
+    }
+    if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr + at) {
       if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
+      if (at !== 0) return failSubRangePhyAddr(fn, mem.phyAddr, m, at);
       return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     }
-    return m;
+    return { m, at };
   }
 
   // --- internals -----------------------------------------------------------------------
 
   /**
-   * Hands `m`'s mapping to `mem`. With the sanitizer on, `virAddr` becomes an accessor so
-   * that every read of it by the program is checked for stale data.
+   * Hands `m`'s mapping to `mem`. With the sanitizer on, `virAddr` becomes an accessor, so
+   * that the program's reads of it can be checked: a read of `virAddr` takes a pointer,
+   * which Hazards.pointerTaken checks lazily. It looks only when the sanitizer's epoch moved
+   * since its last look (a device write, an INVALIDATE, a job submitted or completed), so a
+   * loop over `mem.virAddr[i]` costs one compare per read.
    */
   private setVirAddr(mem: hbSysMem, m: Mapping): void {
-    if (!this.sanitizer.on || !this.strict) {
+    if (!this.sanitizer.on) {
       mem.virAddr = m.view;
       return;
     }
@@ -590,29 +723,37 @@ export class Machine {
       mem.virAddr = m.view;
       return;
     }
-    Object.defineProperty(mem, RAW_VIR_ADDR, { value: m.view, writable: true, configurable: true });
-    const slot = mem as unknown as { [RAW_VIR_ADDR]: Uint8Array | null };
+    const own = (key: symbol, value: unknown) =>
+      Object.defineProperty(mem, key, { value, writable: true, configurable: true });
+    own(RAW_VIR_ADDR, m.view);
+    own(SEEN_EPOCH, -1);
+    own(CHECKER, { m, hazards: this.hazards } satisfies Checker);
     Object.defineProperty(mem, 'virAddr', {
       enumerable: true,
       configurable: true,
-      get: () => {
-        const view = slot[RAW_VIR_ADDR];
-        if (view !== null && m.live && view === m.view) {
-          this.hazards.cpuRead('mem.virAddr', m, 0, m.size);
-        }
-        return view;
-      },
-      set: (v: Uint8Array | null) => {
-        slot[RAW_VIR_ADDR] = v;
-      },
+      get: checkedVirAddr,
+      set: setCheckedVirAddr,
     });
   }
 
-  /** `mem.memSize` if it is a valid byte count of `m`, else -1 (with the failure recorded). */
-  private validBytes(fn: string, mem: MemSnapshot, m: Mapping): number {
+  /**
+   * `mem.memSize` if it is a valid byte count from where `mem` starts in its mapping, else
+   * -1 (with the failure recorded).
+   */
+  private validBytes(fn: string, mem: MemSnapshot, t: Target): number {
     const n = mem.memSize;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
-      failMemSize(fn, m.size, n);
+    const room = t.m.size - t.at;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > room) {
+      if (t.at === 0) failMemSize(fn, room, n);
+      else {
+        fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `mem.memSize must be an integer in 1 … ${room}: this sub-range starts ${t.at} bytes ` +
+            `into its mapping of ${t.m.size} bytes at 0x${hex(t.m.phyAddr)}, and must end ` +
+            `inside it; got ${describe(n)}`,
+        );
+      }
       return -1;
     }
     return n;
@@ -645,7 +786,12 @@ export class Machine {
     const zeroCpuCopy = cached || !this.strict;
     if (this.strict) beforeDeviceWrite(region, offset, offset + blockBytes);
     region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
-    if (this.sanitizer.on) this.sanitizer.device.clear(region, offset, blockBytes);
+    if (this.sanitizer.on) {
+      this.sanitizer.device.forget(region, offset, blockBytes);
+      // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any
+      // bytes, zeros included, makes its lines dirty (see README, the sanitizer).
+      if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
+    }
     const id = this.nextId++;
     region.setOwner(offset, blockBytes, id);
     const owner: Owner = {
@@ -710,6 +856,62 @@ export class Machine {
   }
 }
 
+/** RAW_VIR_ADDR as a constant of this module, which the getter's loads fold (an import does not). */
+const RAW: typeof RAW_VIR_ADDR = RAW_VIR_ADDR;
+/** The sanitizer's epoch as a constant of this module, for the same reason. */
+const EPOCH = sanitizerEpoch;
+/** Where a checked hbSysMem keeps the epoch its accessor last looked at. */
+const SEEN_EPOCH: unique symbol = Symbol('hbsys.seenEpoch');
+/** Where a checked hbSysMem keeps what its accessor checks. */
+const CHECKER: unique symbol = Symbol('hbsys.checker');
+
+interface Checker {
+  readonly m: Mapping;
+  readonly hazards: Hazards;
+}
+
+interface CheckedMem {
+  [RAW_VIR_ADDR]: Uint8Array | null;
+  [SEEN_EPOCH]: number;
+  [CHECKER]: Checker | undefined;
+}
+
+/**
+ * The getter of a checked `virAddr`: one function shared by every hbSysMem, its state on
+ * the object under private symbols, so that V8 inlines it and a loop over `mem.virAddr[i]`
+ * pays one compare per read. A read takes a pointer, checked lazily
+ * (Hazards.pointerTaken), and only when the sanitizer's epoch moved since this mem's last
+ * look.
+ */
+function checkedVirAddr(this: CheckedMem): Uint8Array | null {
+  const view = this[RAW];
+  if (EPOCH.value !== this[SEEN_EPOCH]) {
+    this[SEEN_EPOCH] = EPOCH.value;
+    const c = this[CHECKER];
+    if (c !== undefined && view !== null && c.m.live && view === c.m.view) {
+      c.hazards.pointerTaken('mem.virAddr', c.m, 0, c.m.size);
+    }
+  }
+  return view;
+}
+
+/**
+ * Removes what setVirAddr added beside `virAddr` (whose own restore is out-param.ts's) from
+ * a mem whose call failed: it leaves as it came.
+ */
+function forgetChecker(mem: object): void {
+  try {
+    if (Object.hasOwn(mem, CHECKER)) delete (mem as Partial<CheckedMem>)[CHECKER];
+    if (Object.hasOwn(mem, SEEN_EPOCH)) delete (mem as Partial<CheckedMem>)[SEEN_EPOCH];
+  } catch {
+    // An object that refuses the delete keeps two inert symbols: nothing reads them.
+  }
+}
+
+function setCheckedVirAddr(this: CheckedMem, v: Uint8Array | null): void {
+  this[RAW] = v;
+}
+
 /**
  * Base of {@link MappingTag}: its constructor returns the object given, so that the
  * subclass's constructor stamps its private field onto that object.
@@ -744,8 +946,70 @@ class MappingTag extends Stamp {
   }
 }
 
-function tag(view: Uint8Array, m: Mapping): void {
+const subarrayOf = Uint8Array.prototype.subarray;
+const byteOffsetOf = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  'byteOffset',
+)!.get! as (this: Uint8Array) => number;
+const bufferOf = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  'buffer',
+)!.get! as (this: Uint8Array) => ArrayBufferLike;
+
+/** The plane a mapping views: the cache for cached mappings, memory otherwise. */
+function planeOf(m: Mapping): Buffer {
+  return m.kind === 'registration' || m.cached ? m.region.cache : m.region.memory;
+}
+
+/**
+ * Tags a mapping handed out, and makes its `subarray` tag what it returns: a sub-range mem
+ * (`virAddr.subarray(off)`, a crop) is then known as part of the same mapping, and dies with
+ * it, so that a stale crop can never reach the memory's next owner.
+ */
+function tagView(view: Uint8Array, m: Mapping): void {
   MappingTag.tag(view, m);
+  Object.defineProperty(view, 'subarray', {
+    configurable: true,
+    writable: true,
+    value: taggedSubarray,
+  });
+}
+
+/**
+ * `subarray` of the views handed out: one function for all (its mapping is the view's
+ * tag). Only a view of the mapping's own plane is tagged: called on anything else, it is
+ * the plain `subarray`.
+ */
+function taggedSubarray(this: Uint8Array, begin?: number, end?: number): Uint8Array {
+  const sub = subarrayOf.call(this, begin, end);
+  const m = MappingTag.of(this);
+  if (m !== undefined && bufferOf.call(sub) === bufferOf.call(planeOf(m))) tagView(sub, m);
+  return sub;
+}
+
+/** Where `view` (tagged with `m`) starts in `m`, in bytes; read with the engine's getter. */
+function offsetInMapping(view: Uint8Array, m: Mapping): number {
+  const plane = planeOf(m);
+  return byteOffsetOf.call(view) - plane.byteOffset - m.offset;
+}
+
+function failSubRange(fn: string, m: Mapping, at: number, what: string): HbSysFailureCode {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `this mem's virAddr is a view (${at} bytes into the mapping at 0x${hex(m.phyAddr)}) other ` +
+      `than the one handed out, a sub-range mem, which cannot be ${what}`,
+  );
+}
+
+function failSubRangePhyAddr(fn: string, given: unknown, m: Mapping, at: number): HbSysFailureCode {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `mem.phyAddr (${describe(given)}) does not match mem.virAddr, a view ${at} bytes into the ` +
+      `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = 0x${hex(m.phyAddr)} + ${at} ` +
+      `= 0x${hex(m.phyAddr + at)}, with virAddr = virAddr.subarray(${at})`,
+  );
 }
 
 /** What the sanitizer shows of a mem that is no handle: values, never the caller's code. */

@@ -24,6 +24,12 @@ import { Tlsf } from './tlsf.js';
 /** A CPU cache line, in bytes (Cortex-A53 and A55 both use 64). */
 export const CACHE_LINE = 64;
 
+/**
+ * What the CPU sees of fresh cached memory under the sanitizer, before it writes or
+ * INVALIDATEs (0xA5, as debug heaps fill memory nobody wrote).
+ */
+export const FRESH_PATTERN = 0xa5;
+
 /** The granule of `Region.refInMemory`, in bytes. */
 export const REF_CHUNK = 4096;
 
@@ -113,6 +119,16 @@ export class Region {
     const from = offset >>> 3;
     const to = (offset + length) >>> 3;
     for (let i = first; i < last; i++) this.words[i]!.fill(0, from, to);
+  }
+
+  /**
+   * Fills the CPU's copy (cache and shadow) of `[offset, offset + length)` with
+   * {@link FRESH_PATTERN}, memory untouched: the sanitizer's fresh cached memory, whose
+   * lines any CPU write makes dirty, zeros included. Strict model only.
+   */
+  fillCpuCopy(offset: number, length: number): void {
+    this.cache.fill(FRESH_PATTERN, offset, offset + length);
+    this.shadow.fill(FRESH_PATTERN, offset, offset + length);
   }
 
   setOwner(offset: number, length: number, owner: number): void {

@@ -14,6 +14,7 @@ import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../handle-errors.js';
 import { dirtyLines } from './cpu-cache.js';
+import type { FindingsLog, LoggedFinding } from './findings.js';
 import type { SanitizeMode } from './options.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';
 
@@ -37,7 +38,13 @@ export type FindingKind =
   | 'task-leak'
   | 'task-limit'
   | 'tensor-too-small'
-  | 'model-released-busy';
+  | 'model-released-busy'
+  | 'cpu-write-in-flight'
+  | 'cpu-read-in-flight'
+  | 'uninitialized-read'
+  | 'register-failed'
+  | 'not-a-handle'
+  | 'sanitizer-tampered';
 
 export const FINDING_KINDS: readonly FindingKind[] = [
   'device-read-dirty',
@@ -59,12 +66,45 @@ export const FINDING_KINDS: readonly FindingKind[] = [
   'task-limit',
   'tensor-too-small',
   'model-released-busy',
+  'cpu-write-in-flight',
+  'cpu-read-in-flight',
+  'uninitialized-read',
+  'register-failed',
+  'not-a-handle',
+  'sanitizer-tampered',
 ];
+
+/**
+ * How bad a finding is: `error` for what corrupts data or breaks the program on a board
+ * (`hbsys check` fails on these), `warning` for waste (a flush that does nothing) and for
+ * failures a program may ignore (a refused registration), which are often the root cause of
+ * a later error.
+ */
+export type FindingSeverity = 'error' | 'warning';
+
+/** The kinds that are warnings; every other kind is an error. */
+const WARNING_KINDS: ReadonlySet<FindingKind> = new Set<FindingKind>([
+  'redundant-flush',
+  'register-failed',
+  'not-a-handle',
+]);
+
+/** The severity of a kind of finding. */
+export function severityOf(kind: FindingKind): FindingSeverity {
+  return WARNING_KINDS.has(kind) ? 'warning' : 'error';
+}
 
 /** One hazard, with what happened, where, and what to do. */
 export interface Finding {
   /** What kind of hazard (see {@link FindingKind}). */
   readonly kind: FindingKind;
+  /** `error` (corruption, a broken program) or `warning` (waste, an ignorable failure). */
+  readonly severity: FindingSeverity;
+  /**
+   * How many times it happened: the same kind at the same place (the same call site when
+   * stacks are on, else the same call and range) is one finding, counted.
+   */
+  readonly count: number;
   /** What happened, to which range, and what to do. */
   readonly message: string;
   /** Start of the range involved. */
@@ -95,6 +135,9 @@ const ARGUMENT_KINDS: ReadonlySet<FindingKind> = new Set([
   'task-limit',
   'tensor-too-small',
   'model-released-busy',
+  'register-failed',
+  'not-a-handle',
+  'sanitizer-tampered',
 ]);
 
 /** Thrown in `throw` mode at the hazard. Its name lets it pass the C-style guard. */
@@ -109,44 +152,83 @@ export class HbSysSanitizerError extends Error {
   }
 }
 
-export type FindingInput = Omit<Finding, 'time' | 'stack'>;
+export type FindingInput = Omit<Finding, 'time' | 'stack' | 'severity' | 'count'>;
+
+/** Two planes of line marks of one region: one byte a line each. */
+interface LinePlanes {
+  /** 1: a device (or a write behind the cache) changed the line, not INVALIDATEd since. */
+  readonly stale: Uint8Array;
+  /** 1: something wrote the line since its allocation. */
+  readonly written: Uint8Array;
+}
 
 /**
- * Line marks of device writes: a line is marked when the BPU (or a camera) writes it and
- * unmarked by INVALIDATE. A CPU read of a marked line through a cached mapping is stale.
+ * What the sanitizer knows of each cache line of physical memory, per region (plain typed
+ * arrays, made on first use, one byte a line so that marking and searching are the
+ * engine's fill and indexOf):
+ * - stale: written by a device (or behind the cache, through an uncached alias) and not
+ *   INVALIDATEd since; a CPU read of it through a cached mapping is stale;
+ * - written: written by anyone since its allocation; a job that reads a range none of whose
+ *   lines is written reads uninitialized memory.
  */
 export class DeviceLines {
-  private readonly marks = new Map<Region, Uint8Array>();
+  private readonly marks = new Map<Region, LinePlanes>();
 
-  private of(region: Region): Uint8Array {
+  private of(region: Region): LinePlanes {
     let m = this.marks.get(region);
     if (m === undefined) {
-      m = new Uint8Array(Math.ceil(region.size / CACHE_LINE));
+      const lines = Math.ceil(region.size / CACHE_LINE);
+      m = { stale: new Uint8Array(lines), written: new Uint8Array(lines) };
       this.marks.set(region, m);
     }
     return m;
   }
 
+  /** A device wrote `[offset, offset + size)`: its lines are stale for the CPU, and written. */
   mark(region: Region, offset: number, size: number): void {
-    this.of(region).fill(
-      1,
-      Math.floor(offset / CACHE_LINE),
-      Math.ceil((offset + size) / CACHE_LINE),
-    );
+    const m = this.of(region);
+    const [first, end] = lineSpan(offset, size);
+    m.stale.fill(1, first, end);
+    m.written.fill(1, first, end);
   }
 
+  /** INVALIDATE of `[offset, offset + size)`: its lines are no longer stale. */
   clear(region: Region, offset: number, size: number): void {
-    this.of(region).fill(
-      0,
-      Math.floor(offset / CACHE_LINE),
-      Math.ceil((offset + size) / CACHE_LINE),
-    );
+    const [first, end] = lineSpan(offset, size);
+    this.of(region).stale.fill(0, first, end);
   }
 
-  /** Offsets of the marked lines in `[offset, offset + size)`. */
+  /** A new owner: nothing of `[offset, offset + size)` is stale or written. */
+  forget(region: Region, offset: number, size: number): void {
+    const m = this.of(region);
+    const [first, end] = lineSpan(offset, size);
+    m.stale.fill(0, first, end);
+    m.written.fill(0, first, end);
+  }
+
+  /** The lines of `[offset, offset + size)` were written (by the CPU or a DMA). */
+  written(region: Region, offset: number, size: number): void {
+    const [first, end] = lineSpan(offset, size);
+    this.of(region).written.fill(1, first, end);
+  }
+
+  /** The lines at `lines` (line offsets) were written. */
+  writtenLines(region: Region, lines: readonly number[]): void {
+    const w = this.of(region).written;
+    for (const l of lines) w[l / CACHE_LINE] = 1;
+  }
+
+  /** The line at `lineOffset` holds data behind the cache: stale for the CPU, and written. */
+  markStaleLine(region: Region, lineOffset: number): void {
+    const m = this.of(region);
+    m.stale[lineOffset / CACHE_LINE] = 1;
+    m.written[lineOffset / CACHE_LINE] = 1;
+  }
+
+  /** Offsets of the stale lines in `[offset, offset + size)`. */
   marked(region: Region, offset: number, size: number): number[] {
-    const first = Math.floor(offset / CACHE_LINE);
-    const lines = this.of(region).subarray(first, Math.ceil((offset + size) / CACHE_LINE));
+    const [first, end] = lineSpan(offset, size);
+    const lines = this.of(region).stale.subarray(first, end);
     const out: number[] = [];
     for (let i = lines.indexOf(1); i !== -1; i = lines.indexOf(1, i + 1)) {
       out.push((first + i) * CACHE_LINE);
@@ -154,31 +236,63 @@ export class DeviceLines {
     return out;
   }
 
-  /** Whether any line of `[offset, offset + size)` is marked. */
+  /** Whether any line of `[offset, offset + size)` is stale. */
   anyMarked(region: Region, offset: number, size: number): boolean {
-    const first = Math.floor(offset / CACHE_LINE);
-    return (
-      this.of(region)
-        .subarray(first, Math.ceil((offset + size) / CACHE_LINE))
-        .indexOf(1) !== -1
-    );
+    const [first, end] = lineSpan(offset, size);
+    return this.of(region).stale.subarray(first, end).indexOf(1) !== -1;
+  }
+
+  /** Whether any line of `[offset, offset + size)` was written since its allocation. */
+  anyWritten(region: Region, offset: number, size: number): boolean {
+    const [first, end] = lineSpan(offset, size);
+    return this.of(region).written.subarray(first, end).indexOf(1) !== -1;
   }
 
   isMarked(region: Region, lineOffset: number): boolean {
-    return this.of(region)[lineOffset / CACHE_LINE] === 1;
+    return this.of(region).stale[lineOffset / CACHE_LINE] === 1;
   }
 }
+
+/** The first line of `[offset, offset + size)` and the line after its last, as indexes. */
+function lineSpan(offset: number, size: number): [number, number] {
+  return [Math.floor(offset / CACHE_LINE), Math.ceil((offset + size) / CACHE_LINE)];
+}
+
+/** The sanitizer's epoch (see Sanitizer.epoch), shared by every machine. @internal */
+export const sanitizerEpoch = { value: 0 };
 
 export class Sanitizer {
   readonly mode: SanitizeMode;
   readonly stacks: boolean;
   readonly device = new DeviceLines();
-  private readonly sink: Finding[];
+  /**
+   * Bumped by everything that can change what a CPU read of a mapping would find (a device
+   * write, an INVALIDATE, a job submitted or completed): the checked `virAddr` accessor
+   * looks again only when it moved, so a loop over `virAddr` costs one compare a read.
+   * One counter for every machine ({@link sanitizerEpoch}): a move in one only makes the
+   * accessors of another look once more.
+   */
+  get epoch(): number {
+    return sanitizerEpoch.value;
+  }
 
-  constructor(mode: SanitizeMode, stacks: boolean, sink: Finding[]) {
+  set epoch(value: number) {
+    sanitizerEpoch.value = value;
+  }
+  private readonly log: FindingsLog;
+  private readonly onNew: ((finding: Finding) => void) | undefined;
+
+  /** `onNew`: told of each new finding (the machine makes it an event for observers). */
+  constructor(
+    mode: SanitizeMode,
+    stacks: boolean,
+    log: FindingsLog,
+    onNew?: (finding: Finding) => void,
+  ) {
     this.mode = mode;
     this.stacks = stacks;
-    this.sink = sink;
+    this.log = log;
+    this.onNew = onNew;
   }
 
   get on(): boolean {
@@ -186,7 +300,7 @@ export class Sanitizer {
   }
 
   /**
-   * Records a finding (once per kind, place and range) and, in `throw` mode, throws it
+   * Records a finding (once per kind and place, counted) and, in `throw` mode, throws it
    * unless it is an invalid argument of a C-style call.
    */
   report(input: FindingInput): void {
@@ -196,31 +310,54 @@ export class Sanitizer {
     }
   }
 
-  /** Records a finding (once per kind, place and range), never throwing. */
-  record(input: FindingInput): Finding | undefined {
+  /**
+   * Records a finding (once per kind and place, counted), never throwing. `at`: the stack
+   * of its cause, when that was captured earlier.
+   */
+  record(input: FindingInput, at?: string): Finding | undefined {
     if (this.mode === 'off') return undefined;
     // A leak is found at exit or reset, whose stack says nothing: its allocStack says where.
-    const withStack = this.stacks && input.kind !== 'leak';
-    const finding: Finding = {
-      ...input,
-      ...(withStack ? { stack: captureStack() } : {}),
+    // A finding made later than its cause (a pointer checked after the synchronous run)
+    // passes the stack of the cause as `at`.
+    const stack = at ?? (this.stacks && input.kind !== 'leak' ? captureStack() : undefined);
+    const site = firstFrame(stack ?? input.allocStack);
+    // The same bug at the same place is one finding: by call site when stacks say it, else
+    // by the call and the range involved.
+    const key =
+      site === undefined
+        ? `${input.kind}|${input.where}|${Number(input.phyAddr)}|${input.size}`
+        : `${input.kind}|${input.where}|${site}`;
+    // One shape for every finding (no spreads): recording stays O(1) and cheap in a loop.
+    const finding: LoggedFinding = {
+      kind: input.kind,
+      severity: severityOf(input.kind),
+      count: 1,
+      message: input.message,
+      phyAddr: input.phyAddr,
+      size: input.size,
+      where: input.where,
+      label: input.label,
+      stack,
+      allocStack: input.allocStack,
+      freeStack: input.freeStack,
       time: performance.now(),
     };
-    const again = this.sink.some(
-      (f) =>
-        f.kind === input.kind &&
-        f.where === input.where &&
-        f.phyAddr === input.phyAddr &&
-        f.size === input.size,
-    );
-    if (!again) this.sink.push(finding);
-    return finding;
+    const logged = this.log.add(key, finding);
+    if (logged === finding) this.onNew?.(logged);
+    return logged;
   }
 
   /** Dirty lines (the CPU wrote, not yet cleaned) in a range of a region. */
   dirty(region: Region, offset: number, size: number): number[] {
     return region.strict ? dirtyLines(region, offset, offset + size) : [];
   }
+}
+
+/** The first frame of a stack as captured, trimmed; undefined for none. */
+function firstFrame(stack: string | undefined): string | undefined {
+  if (stack === undefined || stack === '') return undefined;
+  const end = stack.indexOf('\n');
+  return (end === -1 ? stack : stack.slice(0, end)).trim();
 }
 
 /** A span of line offsets as text: "[0x…, 0x…)" with the count. */
@@ -280,11 +417,16 @@ export function captureStack(): string {
 /** The findings as a readable report, for stderr. */
 export function formatReport(findings: readonly Finding[]): string {
   if (findings.length === 0) return 'hbsys sanitizer: no findings\n';
-  const lines = [`hbsys sanitizer: ${findings.length} finding(s)`];
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  const lines = [
+    `hbsys sanitizer: ${findings.length} finding(s): ${errors} error(s), ` +
+      `${findings.length - errors} warning(s)`,
+  ];
   for (const [i, f] of findings.entries()) {
+    const times = f.count > 1 ? `, ${f.count} times` : '';
     lines.push(
       '',
-      `#${i + 1} ${f.kind} at 0x${hex(f.phyAddr)} (+${f.size} bytes)${f.label ? ` '${f.label}'` : ''}, in ${f.where}`,
+      `#${i + 1} ${f.severity} ${f.kind} at 0x${hex(f.phyAddr)} (+${f.size} bytes)${f.label ? ` '${f.label}'` : ''}, in ${f.where}${times}`,
     );
     lines.push(`   ${f.message}`);
     if (f.stack) lines.push('   at:', indent(f.stack));

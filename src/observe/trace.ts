@@ -68,9 +68,10 @@ export const TRACKS = {
   bpu: { tid: 500, name: 'BPU jobs' },
   native: { tid: 600, name: 'native allocations' },
   counters: { tid: 1, name: 'memory' },
+  findings: { tid: 2, name: 'sanitizer findings' },
 } as const;
 
-type TrackName = Exclude<keyof typeof TRACKS, 'counters'>;
+type TrackName = Exclude<keyof typeof TRACKS, 'counters' | 'findings'>;
 
 interface Slice {
   track: TrackName;
@@ -105,6 +106,8 @@ export class TraceRecorder {
   private readonly slices: Slice[] = [];
   private readonly open = new Map<string, Slice>();
   private readonly counters: TraceEvent[] = [];
+  /** The sanitizer's findings, as instants on their own track, at the moment they were made. */
+  private readonly findings: TraceEvent[] = [];
   private readonly stops: (() => void)[] = [];
   private generation = 0;
   private events = 0;
@@ -172,6 +175,17 @@ export class TraceRecorder {
       args: { name: TRACKS.counters.name },
     });
     traceEvents.push(...this.counters);
+    if (this.findings.length > 0) {
+      traceEvents.push({
+        name: 'thread_name',
+        ph: 'M',
+        ts: 0,
+        pid: PID,
+        tid: TRACKS.findings.tid,
+        args: { name: TRACKS.findings.name },
+      });
+      traceEvents.push(...this.findings);
+    }
     return {
       traceEvents,
       displayTimeUnit: 'ms',
@@ -287,6 +301,26 @@ export class TraceRecorder {
         if (s !== undefined && e.type === 'bpu-fault') s.args.fault = e.message ?? 'fault';
         break;
       }
+      case 'finding':
+        // An instant on the findings track: a viewer shows it as a mark at the moment the
+        // hazard was revealed, over the slices of the memory involved.
+        this.findings.push({
+          name: e.kind,
+          ph: 'i',
+          s: 't',
+          ts: us(time),
+          pid: PID,
+          tid: TRACKS.findings.tid,
+          cat: `finding,${e.severity}`,
+          args: {
+            severity: e.severity,
+            phyAddr: hexAddress(e.phyAddr),
+            size: e.size,
+            where: e.where,
+            message: e.message,
+          },
+        });
+        break;
       case 'reset':
         break;
     }

@@ -238,6 +238,7 @@ const cases: Case[] = [
     async buggy() {
       const a = uncachedMem(1 << 16);
       const b = uncachedMem(1 << 16);
+      a.virAddr!.fill(1);
       const job = emulator.bpu.copy(b.phyAddr, a.phyAddr, 1 << 16);
       freeAll(a); // the job still reads it
       await job;
@@ -246,6 +247,7 @@ const cases: Case[] = [
     async fixed() {
       const a = uncachedMem(1 << 16);
       const b = uncachedMem(1 << 16);
+      a.virAddr!.fill(1);
       await emulator.bpu.copy(b.phyAddr, a.phyAddr, 1 << 16);
       freeAll(a, b);
     },
@@ -303,13 +305,15 @@ describe('cpu-read-stale through every CPU read path', () => {
     await emulator.bpu.fill(out.phyAddr, 3, 128);
     const reads: [string, () => unknown][] = [
       ['read', () => out.read()],
-      ['bytes', () => out.bytes],
-      ['view', () => out.view(Int8Array)],
+      ['bytes', () => out.bytes[0]],
+      ['view', () => out.view(Int8Array)[0]],
       ['virAddr', () => out.mem.virAddr![0]],
     ];
     for (const [name, read] of reads) {
       emulator.clearFindings();
       read();
+      // A pointer taken (bytes, view, virAddr) is checked when the synchronous run ends.
+      await Promise.resolve();
       assert.deepEqual(kinds(), ['cpu-read-stale'], name);
       assert.equal(emulator.findings()[0]!.label, 'logits');
     }
@@ -320,13 +324,14 @@ describe('cpu-read-stale through every CPU read path', () => {
     assert.deepEqual(emulator.findings(), []);
   });
 
-  test('a camera frame read through its registration before INVALIDATE', () => {
+  test('a camera frame read through its registration before INVALIDATE', async () => {
     const frame = emulator.vio.alloc(4096);
     emulator.vio.write(frame.phyAddr, new Uint8Array(4096).fill(0x80));
     const reg = { phyAddr: frame.phyAddr, memSize: 4096 } as hbSysMem;
     hbSysRegisterMem(reg);
     const y = reg.virAddr![0];
     assert.equal(y, 0, 'stale, as on a board without INVALIDATE');
+    await Promise.resolve();
     assert.deepEqual(kinds(), ['cpu-read-stale']);
     emulator.clearFindings();
     hbSysFlushMem(reg, HB_SYS_MEM_CACHE_INVALIDATE);

@@ -143,3 +143,34 @@ test('the trace follows emulator.reset: the old machine ends at the reset, label
   assert.ok(x.every((e) => /^0x[0-9a-f]{8,}$/.test(String(e.args!.phyAddr ?? '0x00000000'))));
   void kept;
 });
+
+test("the sanitizer's findings as instants on their own track, when they were made", async () => {
+  await smallMachine({ sanitize: 'report' });
+  emulator.clearFindings();
+  const rec = new TraceRecorder();
+  const a = allocate(4096, { cached: true, label: 'input' });
+  a.write(new Uint8Array(64).fill(7)); // dirty lines, never CLEANed ...
+  await emulator.bpu.copy(a.phyAddr, a.phyAddr + 2048n, 64).catch(() => {}); // ... read by the BPU
+  a.free();
+  rec.stop();
+  const found = emulator.findings();
+  assert.ok(found.length > 0, 'the buggy program has a finding');
+  const events = rec.toTrace().traceEvents;
+  const instants = events.filter((e) => e.ph === 'i' && e.tid === TRACKS.findings.tid);
+  assert.deepEqual(
+    instants.map((e) => e.name),
+    found.map((f) => f.kind),
+  );
+  for (const e of instants) {
+    assert.ok(['error', 'warning'].includes(e.args!.severity as string));
+    assert.match(e.args!.phyAddr as string, /^0x[0-9a-f]{8,}$/);
+  }
+  const alloc = slices(events, TRACKS.allocation.tid).find((e) => e.name === 'input')!;
+  assert.ok(instants[0]!.ts >= alloc.ts && instants[0]!.ts <= alloc.ts + alloc.dur!);
+  assert.ok(
+    events.some((e) => e.ph === 'M' && e.tid === TRACKS.findings.tid),
+    'the track is named',
+  );
+  emulator.clearFindings();
+  await smallMachine();
+});
