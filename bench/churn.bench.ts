@@ -8,7 +8,8 @@
  *   `hbSysAllocMem` of a new random size into a fresh `{}` kept in that slot, so 100k stay
  *   live. A tenth of the trace runs first, untimed, for the JIT.
  * - Baseline in the same run: glibc replaying the same trace (bench/malloc-replay.c
- *   `churn … zero`): free, then malloc + memset(0) of the new size.
+ *   `churn … zero`): free, then malloc + memset(0) of the new size; the same tenth first,
+ *   untimed, so both time the same operations.
  * - The figure is the mean per operation (total time / operations, one clock read per batch
  *   of 32): the median of batches would leave the garbage collector's pauses out, and they
  *   are part of what the API costs.
@@ -99,7 +100,7 @@ export async function churnBench(live: number, ops: number): Promise<ChurnResult
   if ('path' in replayer) {
     const file = join(repoRoot(), '.tmp', `api-churn-${live}.trace`);
     writeReplayTrace(file, trace, BATCH);
-    glibc = replayGlibc(replayer.path, 'churn', file, BATCH, true);
+    glibc = replayGlibc(replayer.path, 'churn', file, BATCH, true, warm);
   } else {
     notes.push(`glibc skipped: ${replayer.missing}`);
   }

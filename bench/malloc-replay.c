@@ -2,14 +2,15 @@
  * glibc malloc/free replaying the benchmark's traces, timing itself with clock_gettime.
  * Built by the suite with `gcc -O2`; it prints one JSON object on stdout.
  *
- *   malloc-replay churn FILE [zero]
+ *   malloc-replay churn FILE [zero|plain [WARM]]
  *                              after N setup allocations, each op frees the live block in
  *                              slot victim[i] and allocates sizes[i] bytes into that slot
- *   malloc-replay pairs FILE [zero]
+ *   malloc-replay pairs FILE [zero|plain [WARM]]
  *                              after N setup allocations, each op is malloc(sizes[i]) then
  *                              free of that block
  *   With `zero`, every malloc (setup and timed) is followed by memset(p, 0, size): what
- *   hbSysAllocMem promises (new memory reads 0), so the baseline of the API's figures.
+ *   hbSysAllocMem promises (new memory reads 0), so the baseline of the API's figures
+ *   (`plain`: without). WARM: the first WARM ops run untimed (a multiple of BATCH).
  *   malloc-replay frag FILE HEAP FROM
  *                              the fragmentation trace (see fragmentation.bench.ts) with the
  *                              heap bounded to HEAP bytes: all memory from brk (no mmap),
@@ -82,7 +83,7 @@ static long data_bytes_now(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: malloc-replay churn|pairs FILE [zero] | frag FILE HEAP FROM\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: malloc-replay churn|pairs FILE [zero|plain [WARM]] | frag FILE HEAP FROM\n"); return 2; }
   int32_t n, m, batch;
   int32_t *t = read_trace(argv[2], &n, &m, &batch);
   int32_t *setup = t, *victims = t + n, *sizes = t + n + m;
@@ -131,8 +132,15 @@ int main(int argc, char **argv) {
     if (zero) zero_fill(slot[i], 0, (size_t)setup[i]);
     else *(char *)slot[i] = 1;
   }
-  int32_t batches = m / batch;
-  uint64_t *ns = malloc(sizeof(uint64_t) * (size_t)batches);
+  /* The first WARM ops run untimed, as the JS side's warm-up does, so that both time the
+   * same ops on the same state (and glibc's first mmap'd blocks are not counted). */
+  int32_t warm = argc > 4 ? (int32_t)atol(argv[4]) : 0;
+  if (warm < 0 || warm > m || warm % batch != 0) {
+    fprintf(stderr, "WARM must be a multiple of BATCH within the trace\n");
+    return 2;
+  }
+  int32_t warmBatches = warm / batch, batches = m / batch;
+  uint64_t *ns = malloc(sizeof(uint64_t) * (size_t)(batches > 0 ? batches : 1));
   int churn = strcmp(argv[1], "churn") == 0;
   /* A volatile sink keeps the compiler from pairing malloc with free away. */
   void *volatile sink;
@@ -157,7 +165,7 @@ int main(int argc, char **argv) {
     }
     ns[b] = now_ns() - t0;
   }
-  print_batches(ns, batches, timer_cost());
+  print_batches(ns + warmBatches, batches - warmBatches, timer_cost());
   for (int32_t i = 0; i < n; i++) free(slot[i]);
   return 0;
 }

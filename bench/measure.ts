@@ -262,8 +262,9 @@ export function writeReplayTrace(
 }
 
 /**
- * glibc replaying a trace file (`churn` or `pairs`; `zero`: memset(0) after each malloc):
- * per-operation figures over batches, as the JS side reports them.
+ * glibc replaying a trace file (`churn` or `pairs`; `zero`: memset(0) after each malloc;
+ * the first `warm` operations untimed): per-operation figures over batches, as the JS side
+ * reports them.
  */
 export function replayGlibc(
   binary: string,
@@ -271,8 +272,10 @@ export function replayGlibc(
   file: string,
   batch: number,
   zero: boolean,
+  warm = 0,
 ): TimeStats {
-  const out = runReplayer(binary, [workload, file, ...(zero ? ['zero'] : [])]) as {
+  const args = [workload, file, zero ? 'zero' : 'plain', String(warm)];
+  const out = runReplayer(binary, args) as {
     timerNs: number;
     batchNs: number[];
   };

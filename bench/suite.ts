@@ -18,6 +18,7 @@ import {
   fmt,
   formatBytes,
   formatCount,
+  fullGc,
   type MachineInfo,
   machineInfo,
   type TimeStats,
@@ -75,9 +76,9 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
   let step = 0;
   const progress = (what: string) => options.onProgress?.(Math.min(1, step / steps), what);
   const next = (what: string) => {
-    // Each section starts on a collected heap (with --expose-gc), so one section's garbage
-    // is not timed in the next.
-    (globalThis as { gc?: () => void }).gc?.();
+    // Each section starts on a collected heap, so one section's garbage is not timed in the
+    // next.
+    fullGc();
     options.onProgress?.(step / steps, what);
     step++;
   };
