@@ -12,11 +12,11 @@
  *   28x28x128 (98 KiB) feature maps;
  * - many small (60%): 7x7x512 (24.5 KiB), a 1000-class float output (3.9 KiB), 1x1x1280
  *   (1.25 KiB), 16 KiB and 2 KiB parameter blocks, 256 B of box results.
- * Phases: fill to 70% of the heap; churn for CHURN_OPS operations around that level (free
- * while above it, allocate while below), which scatters holes of every size; then the
- * pressure phase: an allocation 2 times in 3, a free 1 time in 3, asking for far more than
- * the heap holds. A failed allocation is skipped (as a program that retries later would do)
- * and the trace goes on. The trace is written beforehand by simulating the live list
+ * Phases: fill to 70% of the heap; churn for 8000 operations (quick: 4000) around that
+ * level (free while above it, allocate while below), which scatters holes of every size;
+ * then the pressure phase: an allocation 2 times in 3, a free 1 time in 3, asking for far
+ * more than the heap holds, up to 20000 operations in all (quick: 10000). A failed
+ * allocation is skipped (as a program that retries later would do) and the trace goes on. The trace is written beforehand by simulating the live list
  * without failures; each contestant's live list departs from it only by its own failures.
  * The figure: the mean, over the pressure phase, of the bytes asked for by the live blocks,
  * divided by the heap size: how full an allocator keeps the heap when every request it
@@ -42,8 +42,6 @@ import { HB_SYS_SUCCESS } from '../src/status.js';
 import { buildReplayer, repoRoot, rng, runReplayer } from './measure.js';
 
 export const FRAG_HEAP = 64 * 1024 * 1024;
-const CHURN_OPS = 8000;
-const MAX_OPS = 20_000;
 const LEVEL = 0.7;
 
 const LARGE = [614_400, 1_228_800, 1_638_400, 1_638_400, 3_670_016];
@@ -58,21 +56,21 @@ export interface FragTrace {
   pressureFrom: number;
 }
 
-export function fragTrace(seed: number): FragTrace {
+export function fragTrace(seed: number, churnOps: number, totalOps: number): FragTrace {
   const r = rng(seed);
-  const victims = new Int32Array(MAX_OPS);
-  const sizes = new Int32Array(MAX_OPS);
+  const victims = new Int32Array(totalOps);
+  const sizes = new Int32Array(totalOps);
   const pick = (list: number[]) => list[Math.floor(r() * list.length)]!;
   // The live list as the replay keeps it, so that the live bytes are known at each step.
   const live: number[] = [];
   let bytes = 0;
   let churned = 0;
-  let pressureFrom = MAX_OPS;
-  for (let i = 0; i < MAX_OPS; i++) {
+  let pressureFrom = totalOps;
+  for (let i = 0; i < totalOps; i++) {
     const filling = churned === 0 && bytes < LEVEL * FRAG_HEAP;
-    const churning = !filling && churned < CHURN_OPS;
+    const churning = !filling && churned < churnOps;
     if (churning) churned++;
-    else if (!filling && pressureFrom === MAX_OPS) pressureFrom = i;
+    else if (!filling && pressureFrom === totalOps) pressureFrom = i;
     const free = filling ? false : churning ? bytes >= LEVEL * FRAG_HEAP : r() < 1 / 3;
     if (free && live.length > 0) {
       const v = Math.floor(r() * 0x7fff_ffff);
@@ -154,8 +152,10 @@ function replay<H>(
   return { meanFrom: sum / (t.victims.length - t.pressureFrom), atFirstFailure, failed };
 }
 
-export async function fragmentationBench(): Promise<FragResult> {
-  const t = fragTrace(0xf4a6);
+/** `quick`: a churn of 4000 operations and 10000 in all, instead of 8000 and 20000. */
+export async function fragmentationBench(quick = false): Promise<FragResult> {
+  const t = fragTrace(0xf4a6, quick ? 4000 : 8000, quick ? 10_000 : 20_000);
+  const totalOps = t.victims.length;
   const notes: string[] = [];
   await emulator.reset({ heapSize: FRAG_HEAP, pageSize: 4096, maxAllocations: 1 << 20 });
   const hbsys = replay(
@@ -181,10 +181,10 @@ export async function fragmentationBench(): Promise<FragResult> {
   const replayer = buildReplayer();
   if ('path' in replayer) {
     const file = join(repoRoot(), '.tmp', 'fragmentation.trace');
-    const data = new Int32Array(3 + 2 * MAX_OPS);
-    data.set([0, MAX_OPS, 1]);
+    const data = new Int32Array(3 + 2 * totalOps);
+    data.set([0, totalOps, 1]);
     data.set(t.victims, 3);
-    data.set(t.sizes, 3 + MAX_OPS);
+    data.set(t.sizes, 3 + totalOps);
     writeFileSync(file, new Uint8Array(data.buffer));
     const out = runReplayer(replayer.path, [
       'frag',

@@ -93,7 +93,7 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
   const lives = quick ? [1000] : [1000, 100_000, 1_000_000];
   const allocator = allocatorBench(lives, quick ? 30_000 : 100_000, quick ? 200 : 500, progress);
   next('fragmentation');
-  const fragmentation = await fragmentationBench();
+  const fragmentation = await fragmentationBench(quick);
   next('copies');
   const sizes = copySizes(quick);
   const copies = await copiesBench(sizes, quick ? 100 : 300, progress);
