@@ -17,11 +17,19 @@
  * it is given a time budget and replays only a prefix of the trace (its `ops` says how many).
  */
 
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MemPool } from '@thi.ng/malloc';
 import { Tlsf } from '../src/emulator/tlsf.js';
-import { buildReplayer, type OpStats, opStats, repoRoot, rng, runReplayer } from './measure.js';
+import {
+  buildReplayer,
+  type OpStats,
+  opStats,
+  replayGlibc,
+  repoRoot,
+  rng,
+  timerCostNs,
+  writeReplayTrace,
+} from './measure.js';
 
 export const BATCH = 32;
 const UNIT = 64;
@@ -48,26 +56,6 @@ export function makeTrace(live: number, ops: number, seed: number): AllocatorTra
     sizes[i] = size();
   }
   return { live, ops, setup, victims, sizes };
-}
-
-function writeTrace(t: AllocatorTrace, path: string): void {
-  const data = new Int32Array(3 + t.live + 2 * t.ops);
-  data.set([t.live, t.ops, BATCH]);
-  data.set(t.setup, 3);
-  data.set(t.victims, 3 + t.live);
-  data.set(t.sizes, 3 + t.live + t.ops);
-  writeFileSync(path, new Uint8Array(data.buffer));
-}
-
-/** The cost of one performance.now() pair, the smallest of many. */
-function timerCostNs(): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 2000; i++) {
-    const a = performance.now();
-    const b = performance.now();
-    if (b - a < best) best = b - a;
-  }
-  return best * 1e6;
 }
 
 function perOp(batchMs: Float64Array, count: number, timerNs: number): Float64Array {
@@ -168,17 +156,6 @@ function arrayBufferRun(t: AllocatorTrace, churn: boolean, timerNs: number): OpS
   return opStats(perOp(ms, batches, timerNs), batches * BATCH);
 }
 
-// --- glibc -----------------------------------------------------------------------------
-
-function glibcRun(churn: boolean, file: string, binary: string): OpStats {
-  const out = runReplayer(binary, [churn ? 'churn' : 'pairs', file]) as {
-    timerNs: number;
-    batchNs: number[];
-  };
-  const perOpNs = out.batchNs.map((ns) => Math.max(0, ns - out.timerNs) / BATCH);
-  return opStats(perOpNs, out.batchNs.length * BATCH);
-}
-
 // --- the benchmark ---------------------------------------------------------------------
 
 export type Contestant = 'hbsys' | 'glibc' | 'thi.ng' | 'ArrayBuffer';
@@ -202,7 +179,7 @@ export function allocatorBench(
   for (const live of lives) {
     const trace = makeTrace(live, ops, 0x5eed + live);
     const file = join(repoRoot(), '.tmp', `allocator-${live}.trace`);
-    writeTrace(trace, file);
+    writeReplayTrace(file, trace, BATCH);
     for (const workload of ['pairs', 'churn'] as const) {
       const churn = workload === 'churn';
       const notes: string[] = [];
@@ -212,7 +189,7 @@ export function allocatorBench(
       results.hbsys = tlsfRun(trace, churn, timerNs);
       if ('path' in replayer) {
         progress(`allocator ${workload} at ${live} live: glibc`);
-        results.glibc = glibcRun(churn, file, replayer.path);
+        results.glibc = replayGlibc(replayer.path, workload, file, BATCH, false);
       } else {
         notes.push(`glibc skipped: ${replayer.missing}`);
       }

@@ -1,54 +1,108 @@
 /**
- * Workload: the C-style API on top of the allocator. hbSysAllocMem of 4 KiB and of 1 MiB
- * followed by hbSysFreeMem of the same hbSysMem, on an emulator with a 64 MiB heap and
- * 4 KiB pages (the defaults otherwise: strict cache model, sanitizer off). New memory is
- * zero-filled, so the 1 MiB pair includes clearing 1 MiB. Baseline in the same run:
- * `new ArrayBuffer(size)` (also zero-filled), dropped at once.
- * Each tinybench sample runs 256 pairs (4 KiB) or 16 (1 MiB); figures are per pair.
+ * Workload: hbSysAllocMem (or hbSysAllocCachedMem) + hbSysFreeMem pairs through the public
+ * API, as a user calls them: a fresh `const mem = {}` per call (the README's idiom), on an
+ * emulator with a 64 MiB heap and 4 KiB pages (otherwise the defaults: strict cache model,
+ * sanitizer off). New memory reads 0, so each pair includes zeroing its size.
+ * - 4 KiB, fresh mem (the aim), and 4 KiB with one mem reused (for information: what the
+ *   per-call object costs);
+ * - 1 MiB uncached and 1 MiB cached, fresh mem.
+ * Baseline in the same run: glibc malloc + memset(0) + free of the same size
+ * (bench/malloc-replay.c `pairs … zero`), which is what a C program on the board pays for
+ * zeroed memory of its own.
+ * Timing, both sides alike: a quarter of the pairs first, untimed (warm-up), then one clock
+ * read per batch (32 pairs of 4 KiB, 4 of 1 MiB), less the clock's cost; median and p99
+ * over batches, mean = total / pairs.
  */
 
-import { emulator } from '../src/emulator/index.js';
-import { hbSysAllocMem, hbSysFreeMem } from '../src/hbsys.js';
+import { join } from 'node:path';
+import {
+  emulator,
+  HB_SYS_SUCCESS,
+  hbSysAllocCachedMem,
+  hbSysAllocMem,
+  hbSysFreeMem,
+} from '../src/index.js';
 import type { hbSysMem } from '../src/mem.js';
-import { type OpStats, tiny } from './measure.js';
+import {
+  buildReplayer,
+  opStats,
+  replayGlibc,
+  repoRoot,
+  type TimeStats,
+  timeBatches,
+  timerCostNs,
+  writeReplayTrace,
+} from './measure.js';
+
+export const KIB = 1024;
+const MIB = 1024 * 1024;
+
+export type PairKind = 'fresh' | 'reused' | 'uncached' | 'cached';
 
 export interface ApiResult {
   size: number;
-  hbsys: OpStats;
-  arrayBuffer: OpStats;
+  /** fresh / reused: 4 KiB hbSysAllocMem; uncached / cached: 1 MiB, fresh mem. */
+  kind: PairKind;
+  hbsys: TimeStats;
+  /** glibc malloc + memset(0) + free of `size`; undefined without gcc (see notes). */
+  glibc: TimeStats | undefined;
+  notes: string[];
 }
 
-// biome-ignore lint/correctness/noUnusedVariables: a sink keeps the allocation from being optimised away
-let sink: ArrayBuffer | undefined;
-
-export async function apiBench(timeMs: number): Promise<ApiResult[]> {
-  await emulator.reset({ heapSize: 64 * 1024 * 1024, pageSize: 4096 });
-  const out: ApiResult[] = [];
-  for (const size of [4096, 1024 * 1024]) {
-    const reps = size <= 4096 ? 256 : 16;
-    const mem = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
-    const hbsys = tiny(
-      `hbSysAllocMem+hbSysFreeMem ${size}`,
-      () => {
-        for (let i = 0; i < reps; i++) {
-          if (hbSysAllocMem(mem, size) !== 0 || hbSysFreeMem(mem) !== 0) {
-            throw new Error('alloc/free failed');
+/** `ops` pairs of `size` through the API, in batches of `batch`. */
+function hbsysPairs(kind: PairKind, size: number, ops: number, batch: number, timerNs: number) {
+  const alloc = kind === 'cached' ? hbSysAllocCachedMem : hbSysAllocMem;
+  const reused = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
+  const fail = () => {
+    throw new Error(`hbSysAllocMem/hbSysFreeMem of ${size} failed in the benchmark`);
+  };
+  const run =
+    kind === 'reused'
+      ? () => {
+          for (let j = 0; j < batch; j++) {
+            if (alloc(reused, size) !== HB_SYS_SUCCESS || hbSysFreeMem(reused) !== HB_SYS_SUCCESS)
+              fail();
           }
         }
-      },
-      reps,
-      { timeMs },
-    );
-    const arrayBuffer = tiny(
-      `new ArrayBuffer ${size}`,
-      () => {
-        for (let i = 0; i < reps; i++) sink = new ArrayBuffer(size);
-      },
-      reps,
-      { timeMs },
-    );
-    sink = undefined;
-    out.push({ size, hbsys, arrayBuffer });
+      : () => {
+          for (let j = 0; j < batch; j++) {
+            const mem = {} as hbSysMem;
+            if (alloc(mem, size) !== HB_SYS_SUCCESS || hbSysFreeMem(mem) !== HB_SYS_SUCCESS) fail();
+          }
+        };
+  const batches = Math.max(1, Math.floor(ops / batch));
+  timeBatches(Math.max(1, batches >> 2), batch, timerNs, run); // warm-up: the JIT compiles it
+  return opStats(timeBatches(batches, batch, timerNs, run), batches * batch);
+}
+
+/** 4 KiB pairs: `smallOps`; 1 MiB pairs: `largeOps`. */
+export async function apiBench(smallOps: number, largeOps: number): Promise<ApiResult[]> {
+  await emulator.reset({ heapSize: 64 * MIB, pageSize: 4096 });
+  const timerNs = timerCostNs();
+  const replayer = buildReplayer();
+  const glibc = (size: number, ops: number, batch: number): [TimeStats | undefined, string[]] => {
+    if (!('path' in replayer)) return [undefined, [`glibc skipped: ${replayer.missing}`]];
+    const file = join(repoRoot(), '.tmp', `api-pairs-${size}.trace`);
+    // A warm-up of the same length as the JS side's, untimed: glibc's first blocks of 1 MiB
+    // come from mmap (and fault in page by page) until free raises its mmap threshold.
+    const batches = Math.max(1, Math.floor(ops / batch));
+    const warm = Math.max(1, batches >> 2) * batch;
+    const total = warm + batches * batch;
+    const sizes = new Int32Array(total).fill(size);
+    const trace = { setup: new Int32Array(0), victims: new Int32Array(total), sizes };
+    writeReplayTrace(file, trace, batch);
+    return [replayGlibc(replayer.path, 'pairs', file, batch, true, warm), []];
+  };
+  const out: ApiResult[] = [];
+  const [small, smallNotes] = glibc(4 * KIB, smallOps, 32);
+  for (const kind of ['fresh', 'reused'] as const) {
+    const hbsys = hbsysPairs(kind, 4 * KIB, smallOps, 32, timerNs);
+    out.push({ size: 4 * KIB, kind, hbsys, glibc: small, notes: smallNotes });
+  }
+  const [large, largeNotes] = glibc(MIB, largeOps, 4);
+  for (const kind of ['uncached', 'cached'] as const) {
+    const hbsys = hbsysPairs(kind, MIB, largeOps, 4, timerNs);
+    out.push({ size: MIB, kind, hbsys, glibc: large, notes: largeNotes });
   }
   return out;
 }

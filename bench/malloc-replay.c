@@ -2,14 +2,21 @@
  * glibc malloc/free replaying the benchmark's traces, timing itself with clock_gettime.
  * Built by the suite with `gcc -O2`; it prints one JSON object on stdout.
  *
- *   malloc-replay churn FILE   after N setup allocations, each op frees the live block in
+ *   malloc-replay churn FILE [zero|plain [WARM]]
+ *                              after N setup allocations, each op frees the live block in
  *                              slot victim[i] and allocates sizes[i] bytes into that slot
- *   malloc-replay pairs FILE   after N setup allocations, each op is malloc(sizes[i]) then
+ *   malloc-replay pairs FILE [zero|plain [WARM]]
+ *                              after N setup allocations, each op is malloc(sizes[i]) then
  *                              free of that block
- *   malloc-replay frag FILE HEAP
+ *   With `zero`, every malloc (setup and timed) is followed by memset(p, 0, size): what
+ *   hbSysAllocMem promises (new memory reads 0), so the baseline of the API's figures
+ *   (`plain`: without). WARM: the first WARM ops run untimed (a multiple of BATCH).
+ *   malloc-replay frag FILE HEAP FROM
  *                              the fragmentation trace (see fragmentation.bench.ts) with the
  *                              heap bounded to HEAP bytes: all memory from brk (no mmap),
- *                              RLIMIT_DATA set to what the process uses now plus HEAP
+ *                              RLIMIT_DATA set to what the process uses now plus HEAP; failed
+ *                              allocations are skipped; reports the first failure and the
+ *                              mean live bytes after each op from op FROM on
  *
  * FILE (little-endian int32): N, M, BATCH, then N setup sizes, M victims, M sizes.
  * For frag, victims[i] < 0 means allocate sizes[i]; >= 0 means free live block
@@ -38,6 +45,10 @@ static int32_t *read_trace(const char *path, int32_t *n, int32_t *m, int32_t *ba
   fclose(f);
   return data;
 }
+
+/* memset through a volatile pointer: gcc would otherwise fuse malloc + memset(0) into
+ * calloc, which skips the zeroing of fresh mmap'd blocks and so would not do the work. */
+static void *(*volatile zero_fill)(void *, int, size_t) = memset;
 
 static inline uint64_t now_ns(void) {
   struct timespec t;
@@ -72,44 +83,64 @@ static long data_bytes_now(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: malloc-replay churn|pairs|frag FILE [HEAP]\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: malloc-replay churn|pairs FILE [zero|plain [WARM]] | frag FILE HEAP FROM\n"); return 2; }
   int32_t n, m, batch;
   int32_t *t = read_trace(argv[2], &n, &m, &batch);
   int32_t *setup = t, *victims = t + n, *sizes = t + n + m;
 
   if (strcmp(argv[1], "frag") == 0) {
     long heap = argc > 3 ? atol(argv[3]) : 0;
+    int32_t from = argc > 4 ? (int32_t)atol(argv[4]) : 0;
     mallopt(M_MMAP_MAX, 0);
     mallopt(M_TRIM_THRESHOLD, -1);
     void **live = malloc(sizeof(void *) * (size_t)m);
     int32_t *liveSize = malloc(4 * (size_t)m);
     struct rlimit lim = { (rlim_t)(data_bytes_now() + heap), (rlim_t)(data_bytes_now() + heap) };
     setrlimit(RLIMIT_DATA, &lim);
-    int32_t count = 0;
-    long bytes = 0;
-    int32_t i = 0;
-    for (; i < m; i++) {
+    int32_t count = 0, failed = 0, firstFailure = -1;
+    long bytes = 0, bytesAtFirstFailure = 0;
+    double sumFrom = 0;
+    for (int32_t i = 0; i < m; i++) {
       if (victims[i] < 0) {
         void *p = malloc((size_t)sizes[i]);
-        if (!p) break;
-        memset(p, 1, 1); /* touch it, as a user would */
-        live[count] = p; liveSize[count] = sizes[i]; count++;
-        bytes += sizes[i];
+        if (!p) {
+          /* A failed allocation is skipped, as a program that waits and retries would. */
+          if (firstFailure < 0) { firstFailure = i; bytesAtFirstFailure = bytes; }
+          failed++;
+        } else {
+          memset(p, 1, 1); /* touch it, as a user would */
+          live[count] = p; liveSize[count] = sizes[i]; count++;
+          bytes += sizes[i];
+        }
       } else if (count > 0) {
         int32_t k = victims[i] % count;
         free(live[k]);
         bytes -= liveSize[k];
         live[k] = live[count - 1]; liveSize[k] = liveSize[count - 1]; count--;
       }
+      if (i >= from) sumFrom += (double)bytes;
     }
-    printf("{\"failedAtOp\":%d,\"bytesAllocated\":%ld,\"liveBlocks\":%d}\n", i < m ? i : -1, bytes, count);
+    printf("{\"failedAtOp\":%d,\"bytesAtFirstFailure\":%ld,\"failedAllocs\":%d,\"meanBytesFrom\":%.1f}\n",
+           firstFailure, bytesAtFirstFailure, failed, m > from ? sumFrom / (m - from) : 0.0);
     return 0;
   }
 
+  int zero = argc > 3 && strcmp(argv[3], "zero") == 0;
   void **slot = malloc(sizeof(void *) * (size_t)(n > 0 ? n : 1));
-  for (int32_t i = 0; i < n; i++) { slot[i] = malloc((size_t)setup[i]); *(char *)slot[i] = 1; }
-  int32_t batches = m / batch;
-  uint64_t *ns = malloc(sizeof(uint64_t) * (size_t)batches);
+  for (int32_t i = 0; i < n; i++) {
+    slot[i] = malloc((size_t)setup[i]);
+    if (zero) zero_fill(slot[i], 0, (size_t)setup[i]);
+    else *(char *)slot[i] = 1;
+  }
+  /* The first WARM ops run untimed, as the JS side's warm-up does, so that both time the
+   * same ops on the same state (and glibc's first mmap'd blocks are not counted). */
+  int32_t warm = argc > 4 ? (int32_t)atol(argv[4]) : 0;
+  if (warm < 0 || warm > m || warm % batch != 0) {
+    fprintf(stderr, "WARM must be a multiple of BATCH within the trace\n");
+    return 2;
+  }
+  int32_t warmBatches = warm / batch, batches = m / batch;
+  uint64_t *ns = malloc(sizeof(uint64_t) * (size_t)(batches > 0 ? batches : 1));
   int churn = strcmp(argv[1], "churn") == 0;
   /* A volatile sink keeps the compiler from pairing malloc with free away. */
   void *volatile sink;
@@ -121,17 +152,20 @@ int main(int argc, char **argv) {
         int32_t k = victims[j];
         free(slot[k]);
         slot[k] = malloc((size_t)sizes[j]);
+        if (zero) zero_fill(slot[k], 0, (size_t)sizes[j]);
       }
     } else {
       for (int32_t j = base; j < base + batch; j++) {
         void *p = malloc((size_t)sizes[j]);
+        /* The block escapes through the volatile sink, so the memset is not elided. */
+        if (zero) zero_fill(p, 0, (size_t)sizes[j]);
         sink = p;
         free(sink);
       }
     }
     ns[b] = now_ns() - t0;
   }
-  print_batches(ns, batches, timer_cost());
+  print_batches(ns + warmBatches, batches - warmBatches, timer_cost());
   for (int32_t i = 0; i < n; i++) free(slot[i]);
   return 0;
 }

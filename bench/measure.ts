@@ -4,10 +4,12 @@
  */
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { Bench } from 'tinybench';
 
 /** The repository root, found from this file whether it runs from bench/ or build/bench/. */
@@ -74,8 +76,73 @@ export interface OpStats {
   ops: number;
 }
 
-export function opStats(perOpNs: ArrayLike<number>, ops: number): OpStats {
-  return { medianNs: quantile(perOpNs, 0.5), p99Ns: quantile(perOpNs, 0.99), ops };
+/** Median, p99 and mean of per-operation nanoseconds. */
+export interface TimeStats extends OpStats {
+  /**
+   * Total time / operations: unlike the median, it carries the rare slow batch (a GC pause,
+   * a page fault), so it is the figure for workloads whose cost includes collection.
+   */
+  meanNs: number;
+}
+
+export function opStats(perOpNs: ArrayLike<number>, ops: number): TimeStats {
+  let sum = 0;
+  for (let i = 0; i < perOpNs.length; i++) sum += perOpNs[i]!;
+  return {
+    medianNs: quantile(perOpNs, 0.5),
+    p99Ns: quantile(perOpNs, 0.99),
+    meanNs: perOpNs.length > 0 ? sum / perOpNs.length : Number.NaN,
+    ops,
+  };
+}
+
+/** The cost of one performance.now() pair, the smallest of many, in ns. */
+export function timerCostNs(): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 2000; i++) {
+    const a = performance.now();
+    const b = performance.now();
+    if (b - a < best) best = b - a;
+  }
+  return best * 1e6;
+}
+
+/**
+ * Times `batches` calls of `run(first)`, each doing `batch` operations from `first` on, with
+ * one clock read per batch (as bench/malloc-replay.c does); per-operation nanoseconds of
+ * each batch, less the clock's own cost.
+ */
+export function timeBatches(
+  batches: number,
+  batch: number,
+  timerNs: number,
+  run: (first: number) => void,
+): Float64Array {
+  const ms = new Float64Array(batches);
+  for (let b = 0; b < batches; b++) {
+    const t0 = performance.now();
+    run(b * batch);
+    ms[b] = performance.now() - t0;
+  }
+  const out = new Float64Array(batches);
+  for (let i = 0; i < batches; i++) out[i] = Math.max(0, ms[i]! * 1e6 - timerNs) / batch;
+  return out;
+}
+
+/**
+ * A full garbage collection, with or without `node --expose-gc`: without the flag, V8's
+ * `gc` is exposed at run time (v8.setFlagsFromString) and taken from a fresh context, so
+ * `hbsys bench` measures heap figures as `npm run bench` does.
+ */
+export function fullGc(): void {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+    (globalThis as { gc?: () => void }).gc = gc;
+  }
+  gc();
+  gc();
 }
 
 /**
@@ -88,7 +155,7 @@ export function tiny(
   fn: () => void,
   reps: number,
   opts: { timeMs: number; beforeEach?: () => void; minIterations?: number },
-): OpStats {
+): TimeStats {
   const bench = new Bench({
     time: opts.timeMs,
     iterations: opts.minIterations ?? 10,
@@ -106,6 +173,7 @@ export function tiny(
   return {
     medianNs: (r.latency.p50 * 1e6) / reps,
     p99Ns: (r.latency.p99 * 1e6) / reps,
+    meanNs: (r.latency.mean * 1e6) / reps,
     ops: r.latency.samplesCount * reps,
   };
 }
@@ -171,6 +239,48 @@ export function buildReplayer(): { path: string } | { missing: string } {
     const e = error as { message?: string; stderr?: Buffer };
     return { missing: `gcc failed: ${e.stderr?.toString().trim() || e.message}` };
   }
+}
+
+/**
+ * A trace for the replayer (int32, little-endian): N, M, BATCH, then N setup sizes,
+ * M victims, M sizes.
+ */
+export function writeReplayTrace(
+  path: string,
+  t: { setup: Int32Array; victims: Int32Array; sizes: Int32Array },
+  batch: number,
+): void {
+  const n = t.setup.length;
+  const m = t.sizes.length;
+  const data = new Int32Array(3 + n + 2 * m);
+  data.set([n, m, batch]);
+  data.set(t.setup, 3);
+  data.set(t.victims, 3 + n);
+  data.set(t.sizes, 3 + n + m);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, new Uint8Array(data.buffer));
+}
+
+/**
+ * glibc replaying a trace file (`churn` or `pairs`; `zero`: memset(0) after each malloc;
+ * the first `warm` operations untimed): per-operation figures over batches, as the JS side
+ * reports them.
+ */
+export function replayGlibc(
+  binary: string,
+  workload: 'churn' | 'pairs',
+  file: string,
+  batch: number,
+  zero: boolean,
+  warm = 0,
+): TimeStats {
+  const args = [workload, file, zero ? 'zero' : 'plain', String(warm)];
+  const out = runReplayer(binary, args) as {
+    timerNs: number;
+    batchNs: number[];
+  };
+  const perOpNs = out.batchNs.map((ns) => Math.max(0, ns - out.timerNs) / batch);
+  return opStats(perOpNs, out.batchNs.length * batch);
 }
 
 /** Runs the replayer on a trace file; it prints one JSON object. */

@@ -1,71 +1,87 @@
 /**
- * Workload: bytes of metadata per live allocation, at 1 million live (quick: 100 thousand).
- * - allocator: a TLSF of the allocator benchmark's shape (units of 64 B, capacity 2^25
- *   units = 2 GiB, sizes 64 B … 2 KiB) filled with N blocks; measured as the growth of the
- *   process's JS heap plus array-buffer memory (process.memoryUsage, after a GC when node
- *   runs with --expose-gc) divided by N, and as Tlsf.metadataBytes() / N.
- * - emulator: N live hbSysAllocMem(1 KiB) on a 2 GiB heap with 1 KiB pages (coherent cache
- *   model, so no cache planes are touched), everything the machine keeps per allocation
- *   (its owner record, mapping view, lookup tables, the caller's hbSysMem object); the
- *   planes are made before the first measurement, so they are not counted. For
- *   information: the aim is about the allocator.
+ * Workload: JS heap bytes per live allocation, at 1 million live (quick: 100 thousand).
+ * - emulator (the aim): N live `hbSysAllocMem(mem, size)`, a fresh `const mem = {}` each,
+ *   sizes uniform in 64 B … 2 KiB (seeded), on a heap of 2.5 KiB per allocation (at most
+ *   2 GiB) with 64 B pages (otherwise the
+ *   defaults: strict cache model, sanitizer off). Everything the process keeps for them
+ *   counts: the machine's records, tables and views, and the mems themselves with what
+ *   hbSysAllocMem put in them (phyAddr, virAddr, memSize). Measured as the growth of the JS
+ *   heap plus array-buffer memory (process.memoryUsage) after a full GC, divided by N.
+ * - caller's floor, for comparison in the same run: N plain objects
+ *   `{ phyAddr, virAddr: null, memSize }` with a distinct bigint each, measured the same way:
+ *   what a caller's records cost with no emulator behind them.
+ * - allocator, for information: a TLSF of the allocator benchmark's shape filled with N
+ *   blocks, as Tlsf.metadataBytes() / N and as measured heap growth / N.
+ * The full GC needs no flag (see fullGc in measure.ts).
  */
 
-import { emulator } from '../src/emulator/index.js';
 import { Tlsf } from '../src/emulator/tlsf.js';
-import { hbSysAllocMem } from '../src/hbsys.js';
+import { emulator, HB_SYS_SUCCESS, hbSysAllocMem } from '../src/index.js';
 import type { hbSysMem } from '../src/mem.js';
 import { makeTrace } from './allocator.bench.js';
+import { fullGc } from './measure.js';
+
+const MIB = 1024 * 1024;
 
 export interface MemoryResult {
   live: number;
-  gcExposed: boolean;
+  /** Bytes per live hbSysAllocMem, the whole emulator and the caller's mems. */
+  emulatorMeasured: number;
+  /** Bytes per plain `{ phyAddr, virAddr, memSize }` object. */
+  plainObject: number;
   allocatorMeasured: number;
   allocatorReported: number;
-  emulatorMeasured: number;
 }
 
-function used(): number {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) {
-    gc();
-    gc();
-  }
+/**
+ * Heap in use after a full GC. The event loop turns once between two collections, so that
+ * what waits for it (finalization callbacks, a reset machine's leftovers) is gone too.
+ */
+async function used(): Promise<number> {
+  fullGc();
+  await new Promise((r) => setImmediate(r));
+  fullGc();
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
 
 export async function memoryBench(live: number): Promise<MemoryResult> {
   const trace = makeTrace(live, 0, 0x3e3);
-  const before = used();
+
+  // A heap with room for the live bytes (1 KiB on average), at most the 2 GiB limit: its size
+  // changes nothing per allocation, and a small one is quicker to set up.
+  const heapSize = Math.min(2 ** 31, Math.ceil((live * 2560) / MIB) * MIB);
+  await emulator.reset({ heapSize, pageSize: 64, maxAllocations: live });
+  let mems: hbSysMem[] = new Array(live).fill(null);
+  const base = await used();
+  for (let i = 0; i < live; i++) {
+    const mem = {} as hbSysMem;
+    if (hbSysAllocMem(mem, trace.setup[i]!) !== HB_SYS_SUCCESS) {
+      throw new Error('hbSysAllocMem failed in the metadata benchmark');
+    }
+    mems[i] = mem;
+  }
+  const emulatorMeasured = ((await used()) - base) / live;
+  // A use after the measurement: a local that is never read again may be collected early.
+  if (mems.length !== live) throw new Error('the mems were lost');
+  mems = [];
+  await emulator.reset({ heapSize: 64 * MIB });
+
+  let plain: { phyAddr: bigint; virAddr: null; memSize: number }[] = new Array(live).fill(null);
+  const plainBase = await used();
+  for (let i = 0; i < live; i++) {
+    plain[i] = { phyAddr: BigInt(0x4000_0000 + i * 64), virAddr: null, memSize: trace.setup[i]! };
+  }
+  const plainObject = ((await used()) - plainBase) / live;
+  if (plain.length !== live) throw new Error('the plain objects were lost');
+  plain = [];
+
+  const before = await used();
   const tlsf = new Tlsf(2 ** 25);
   for (let i = 0; i < live; i++) {
     if (tlsf.alloc(Math.ceil(trace.setup[i]! / 64)) < 0) throw new Error('TLSF full');
   }
-  const allocatorMeasured = (used() - before) / live;
+  const allocatorMeasured = ((await used()) - before) / live;
   const allocatorReported = tlsf.metadataBytes() / live;
-
-  await emulator.reset({
-    heapSize: 2 ** 31,
-    pageSize: 1024,
-    maxAllocations: live,
-    cacheModel: 'coherent',
-  });
-  const mems: hbSysMem[] = new Array(live);
-  const base = used();
-  for (let i = 0; i < live; i++) {
-    const mem = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
-    if (hbSysAllocMem(mem, 1024) !== 0) throw new Error('hbSysAllocMem failed');
-    mems[i] = mem;
-  }
-  const emulatorMeasured = (used() - base) / live;
-  mems.length = 0;
-  await emulator.reset({ heapSize: 64 * 1024 * 1024 });
-  return {
-    live,
-    gcExposed: typeof (globalThis as { gc?: unknown }).gc === 'function',
-    allocatorMeasured,
-    allocatorReported,
-    emulatorMeasured,
-  };
+  return { live, emulatorMeasured, plainObject, allocatorMeasured, allocatorReported };
 }
