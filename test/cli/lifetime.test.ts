@@ -102,11 +102,15 @@ describe('SIGINT and SIGTERM end the script with hbsys', { concurrency: true }, 
       ['serve', '--port', '0', quick],
       {},
       {
-        timeoutMs: 30_000,
+        timeoutMs: 30_000 * PATIENCE,
         onStart: (c) => (child = c),
       },
     );
-    while (!/still serving/.test((await peekStderr(child!)) ?? '')) {
+    // Until hbsys says it still serves, or ends without saying so (then the assertion below
+    // shows why).
+    let ended = false;
+    void done.then(() => (ended = true));
+    while (!ended && !/still serving/.test((await peekStderr(child!)) ?? '')) {
       await new Promise((r) => setTimeout(r, 25));
     }
     child!.kill('SIGTERM');
