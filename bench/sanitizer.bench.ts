@@ -12,6 +12,8 @@
  * The findings are also timed by CPU time (process.cpuUsage), which other processes on a
  * shared machine do not inflate as they do the wall time.
  *
+ * Part of the suite (bench/suite.ts), whose summary checks both aims: the read loop within 2x
+ * of the loop with the sanitizer off, the 20,000 findings in under 100 ms (wall time, median).
  * Run alone: `node build/bench/sanitizer.bench.js [--quick]`.
  */
 

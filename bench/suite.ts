@@ -25,12 +25,14 @@ import {
   table,
 } from './measure.js';
 import { type MemoryResult, memoryBench } from './memory.bench.js';
+import { formatSanitizer, type SanitizerResult, sanitizerBench } from './sanitizer.bench.js';
 import { type ThreadsResult, threadsBench } from './threads.bench.js';
 
 export interface BenchOptions {
   /**
    * A short subset (about half a minute): every aim, on fewer sizes and operations (no
-   * 1 million live, copies up to 16 MiB, the bare allocator at 1k live only).
+   * 1 million live, copies up to 16 MiB, the bare allocator at 1k live only, a read loop of
+   * 1 million elements instead of 10 million under the sanitizer).
    */
   quick?: boolean;
   /** Called as each step starts: the fraction done (0 … 1) and what runs now. */
@@ -65,6 +67,7 @@ export interface BenchReport {
   memory: MemoryResult;
   bpu: BpuResult;
   dnn: DnnResult;
+  sanitizer: SanitizerResult;
   summary: SummaryRow[];
 }
 
@@ -72,7 +75,7 @@ export interface BenchReport {
 export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchReport> {
   const quick = options.quick ?? false;
   const began = performance.now();
-  const steps = 10;
+  const steps = 11;
   let step = 0;
   const progress = (what: string) => options.onProgress?.(Math.min(1, step / steps), what);
   const next = (what: string) => {
@@ -105,6 +108,8 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
   const bpu = await bpuBench(quick, progress);
   next('models');
   const dnn = await dnnBench(quick, progress);
+  next('the sanitizer: element reads, findings');
+  const sanitizer = await sanitizerBench(quick);
   options.onProgress?.(1, 'done');
 
   const report: BenchReport = {
@@ -121,6 +126,7 @@ export async function runBenchSuite(options: BenchOptions = {}): Promise<BenchRe
     memory,
     bpu,
     dnn,
+    sanitizer,
     summary: [],
   };
   report.summary = summarize(report);
@@ -311,6 +317,26 @@ export function summarize(r: BenchReport): SummaryRow[] {
     ratio: x(cost),
     aim: '≤ 3× slower, 0 findings',
     verdict: verdict(cost <= 3 && b.pipeline.findings === 0),
+  });
+
+  const san = r.sanitizer;
+  const loop = san.readLoop;
+  rows.push({
+    figure: `sanitizer: read loop of ${formatCount(loop.elements)} elements as mem.virAddr[i], cached, after INVALIDATE, median`,
+    hbsys: `${fmt(loop.reportMs)} ms report`,
+    baseline: `${fmt(loop.offMs)} ms the same loop, sanitizer off`,
+    ratio: x(loop.ratio),
+    aim: '≤ 2× sanitizer off',
+    verdict: verdict(loop.ratio <= 2),
+  });
+  const found = san.findings;
+  rows.push({
+    figure: `sanitizer: ${formatCount(found.count)} distinct findings recorded (redundant flushes), median wall time`,
+    hbsys: `${fmt(found.reportMs)} ms (${fmt(found.reportCpuMs)} ms CPU, least of 5)`,
+    baseline: `${fmt(found.offMs)} ms the same calls, sanitizer off`,
+    ratio: x(found.reportMs / found.offMs),
+    aim: '< 100 ms',
+    verdict: verdict(found.reportMs < 100),
   });
 
   const inf = r.dnn.inference;
@@ -608,6 +634,9 @@ export function formatReport(r: BenchReport): string {
       ],
     ),
   );
+
+  out.push('\nThe sanitizer against the same work with it off (median; CPU time: least of 5)');
+  out.push(formatSanitizer(r.sanitizer));
 
   out.push('\nSummary');
   out.push(

@@ -3,9 +3,12 @@
  *
  * Every argument is checked here, with the emulator's status codes, before anything reaches
  * C: a mem is live only while its `virAddr` is the very Uint8Array this backend handed out
- * for a live allocation or registration and its `phyAddr` matches (as the emulator decides).
- * So a stale copy of a freed hbSysMem, a forged one, or a view of freed memory used as
- * host bytes is refused with INVALID_ARGUMENT and never becomes a dangling pointer in C.
+ * for a live allocation or registration and its `phyAddr` matches (as the emulator decides),
+ * or a sub-range of one (a crop: `virAddr.subarray(off)` with `phyAddr + off` and a memSize
+ * that ends inside the mapping), which flush, read, write and the model API take as the
+ * board does, and free and unregister refuse. So a stale copy of a freed hbSysMem, a forged
+ * one, or a view of freed memory used as host bytes is refused with INVALID_ARGUMENT and
+ * never becomes a dangling pointer in C.
  *
  * Every pointer and length that reaches C is hbsys's own: the struct is one hbsys allocated
  * and filled from values it validated (the caller's object was read once, in a snapshot),
@@ -19,7 +22,9 @@
  * or handed to someone else.
  */
 
+import { types } from 'node:util';
 import type { Backend, RegisterRequest } from '../backend.js';
+import { describe } from '../describe.js';
 import type { DnnBackend } from '../dnn/backend.js';
 import {
   failForeignMapping,
@@ -31,7 +36,7 @@ import {
   failUnfillable,
   hex,
 } from '../handle-errors.js';
-import { bufferOf, bytesLeft } from '../host-bytes.js';
+import { bufferOf, bytesLeft, hostBytes } from '../host-bytes.js';
 import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag } from '../mem.js';
 import { clearVirAddr, writeFields } from '../out-param.js';
 import type { MemSnapshot } from '../snapshot.js';
@@ -76,11 +81,11 @@ export interface NativeBackend extends Backend {
 /** What C needs of one live hbSysMem: the fields of its native struct. */
 export interface NativeMemRef {
   readonly phyAddr: bigint;
-  /** The CPU address of the mapping (what C's `virAddr` holds). */
+  /** The CPU address of the mem's first byte (what C's `virAddr` holds; a crop's is inside). */
   readonly virAddr: bigint;
   /** The caller's memSize, checked to lie in 1 … {@link NativeMemRef.size}. */
   readonly memSize: number;
-  /** Bytes of the allocation or registration. */
+  /** Bytes from `virAddr` to the end of the allocation or registration (a crop has less). */
   readonly size: number;
 }
 
@@ -98,6 +103,13 @@ interface Mapping {
   live: boolean;
 }
 
+/** A live mapping and where in it a mem starts (a sub-range mem, a crop, starts inside). */
+interface Target {
+  readonly m: Mapping;
+  /** Offset of the mem's first byte in the mapping. */
+  readonly at: number;
+}
+
 type Transferable = ArrayBuffer & { transfer?: (length?: number) => ArrayBuffer };
 
 const canDetach = typeof (ArrayBuffer.prototype as Transferable).transfer === 'function';
@@ -113,30 +125,75 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
   /** What was handed out: counts, bytes, the live list for stats, dumps and the leak report. */
   const ledger = new NativeLedger();
 
-  /** The mapping a snapshot's `virAddr` is, by identity: no code of the caller's runs. */
-  function mappingOf(view: unknown): Mapping | undefined {
-    return typeof view === 'object' && view !== null ? byView.get(view as Uint8Array) : undefined;
+  /**
+   * The mapping a snapshot's `virAddr` views, and where the view starts in it: the view
+   * handed out (by identity), or another Uint8Array over the same native memory (a crop),
+   * found by its ArrayBuffer through the engine's own accessors: no code of the caller's runs.
+   * A view that starts outside the mapping has `at` out of 0 … size - 1.
+   */
+  function locate(view: unknown): Target | undefined {
+    if (typeof view !== 'object' || view === null) return undefined;
+    const exact = byView.get(view as Uint8Array);
+    if (exact !== undefined) return { m: exact, at: 0 };
+    if (!types.isUint8Array(view)) return undefined;
+    const m = byBuffer.get(bufferOf(view));
+    if (m === undefined) return undefined;
+    // A view of freed memory is stale whatever its offset (it may be detached, Node 22+).
+    if (!m.live) return { m, at: 0 };
+    const own = hostBytes(view);
+    return typeof own === 'string' ? undefined : { m, at: own.byteOffset - m.view.byteOffset };
   }
 
-  function resolve(fn: string, mem: MemSnapshot): Mapping | HbSysFailureCode {
+  /** The mapping `mem` refers to and where in it `mem` starts, or the code of the failure. */
+  function resolve(fn: string, mem: MemSnapshot): Target | HbSysFailureCode {
     const view = mem.virAddr;
     if (view === null || view === undefined) return failNoMapping(fn);
-    const m = mappingOf(view);
-    if (m === undefined) return failForeignMapping(fn);
+    const t = locate(view);
+    if (t === undefined) return failForeignMapping(fn);
+    const { m, at } = t;
     if (!m.live) return failStale(fn, m.phyAddr, m.kind === 'registration');
-    if (mem.phyAddr !== m.phyAddr) return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
-    return m;
+    if (at < 0 || at >= m.size) return failOutside(fn, m);
+    if (mem.phyAddr !== m.phyAddr + BigInt(at)) {
+      return at === 0
+        ? failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr)
+        : failCropPhyAddr(fn, mem.phyAddr, m, at);
+    }
+    return t;
   }
 
-  /** `mem.memSize` if it is a valid byte count of `m` (then also set in the struct), else -1. */
-  function validBytes(fn: string, mem: MemSnapshot, m: Mapping): number {
+  /**
+   * `mem.memSize` if it is a valid byte count from where `mem` starts in its mapping, else -1
+   * (with the failure recorded).
+   */
+  function validBytes(fn: string, mem: MemSnapshot, t: Target): number {
     const n = mem.memSize;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
-      failMemSize(fn, m.size, n);
+    const room = t.m.size - t.at;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > room) {
+      if (t.at === 0) failMemSize(fn, room, n);
+      else failCropSize(fn, t, n);
       return -1;
     }
-    m.struct.u32[MEM_SIZE] = n;
     return n;
+  }
+
+  /** A crop's own struct for C (each call fills it anew); the mapping's own struct reused. */
+  let cropStruct: StructFields | undefined;
+
+  /**
+   * The native hbSysMem of `n` bytes from `t`: the mapping's own struct for a mem that starts
+   * at the mapping, else a struct of the crop (its address and pointer `at` bytes in), as a
+   * C program would pass for a crop.
+   */
+  function structOf(t: Target, n: number): StructFields {
+    if (t.at === 0) {
+      t.m.struct.u32[MEM_SIZE] = n;
+      return t.m.struct;
+    }
+    cropStruct ??= lib.allocStruct();
+    cropStruct.u64[PHY_ADDR] = t.m.phyAddr + BigInt(t.at);
+    cropStruct.u64[VIR_ADDR] = t.m.struct.u64[VIR_ADDR]! + BigInt(t.at);
+    cropStruct.u32[MEM_SIZE] = n;
+    return cropStruct;
   }
 
   /**
@@ -144,7 +201,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
    * or write memory that is no longer mapped), copied first if they are a view of memory
    * that overlaps the target (memcpy of overlapping ranges is undefined). Else as given.
    */
-  function hostBytes(fn: string, name: string, bytes: Uint8Array, size: number, target: Mapping) {
+  function hostSide(fn: string, name: string, bytes: Uint8Array, size: number, target: Target) {
     if (bytesLeft(bytes) < size) return failShrunk(fn, name, size, bytesLeft(bytes));
     const owner = byBuffer.get(bufferOf(bytes));
     if (owner === undefined) return bytes;
@@ -157,7 +214,8 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       );
     }
     const start = owner.phyAddr + BigInt(bytes.byteOffset - owner.view.byteOffset);
-    const overlaps = start < target.phyAddr + BigInt(size) && target.phyAddr < start + BigInt(size);
+    const to = target.m.phyAddr + BigInt(target.at);
+    const overlaps = start < to + BigInt(size) && to < start + BigInt(size);
     return overlaps ? bytes.slice(0, size) : bytes;
   }
 
@@ -251,24 +309,31 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
 
     flushMem(mem, flag: HbSysFlushFlag) {
       const fn = 'hbSysFlushMem';
-      const m = resolve(fn, mem);
-      if (typeof m === 'number') return m;
-      if (validBytes(fn, mem, m) < 0) return HB_SYS_INVALID_ARGUMENT;
+      const t = resolve(fn, mem);
+      if (typeof t === 'number') return t;
+      const n = validBytes(fn, mem, t);
+      if (n < 0) return HB_SYS_INVALID_ARGUMENT;
       const started = performance.now();
-      const code = lib.hbSysFlushMem(m.struct.pointer, flag);
+      // A crop flushes its own range: C gets its pointer and size, as a C program passes them.
+      const code = lib.hbSysFlushMem(structOf(t, n).pointer, flag);
       const clean = flag === HB_SYS_MEM_CACHE_CLEAN;
       if (code === HB_SYS_SUCCESS) {
-        ledger.flushed(m, clean ? 'clean' : 'invalidate', m.struct.u32[MEM_SIZE]!, started);
+        ledger.flushed(t.m, clean ? 'clean' : 'invalidate', n, started, t.at);
         return code;
       }
       const op = clean ? 'CLEAN' : 'INVALIDATE';
-      return failed(fn, code, `${op} 0x${hex(m.phyAddr)}`, 'check mem.memSize');
+      const at = t.m.phyAddr + BigInt(t.at);
+      return failed(fn, code, `${op} 0x${hex(at)}`, 'check mem.memSize');
     },
 
     freeMem(mem) {
       const fn = 'hbSysFreeMem';
-      const m = resolve(fn, mem);
-      if (typeof m === 'number') return m;
+      const t = resolve(fn, mem);
+      if (typeof t === 'number') return t;
+      const { m } = t;
+      if (mem.virAddr !== m.view) {
+        return failCrop(fn, t, 'freed: free the hbSysMem the alloc call filled');
+      }
       if (m.kind === 'registration') {
         return fail(
           HB_SYS_INVALID_ARGUMENT,
@@ -308,31 +373,33 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
 
     writeMem(dest, src, size) {
       const fn = 'hbSysWriteMem';
-      const m = resolve(fn, dest);
-      if (typeof m === 'number') return m;
-      const length = validBytes(fn, dest, m);
+      const t = resolve(fn, dest);
+      if (typeof t === 'number') return t;
+      const length = validBytes(fn, dest, t);
       if (length < 0) return HB_SYS_INVALID_ARGUMENT;
       if (size > length) return tooLarge(fn, size, length);
-      const bytes = hostBytes(fn, 'src', src, size, m);
+      const bytes = hostSide(fn, 'src', src, size, t);
       if (typeof bytes === 'number') return bytes;
       // C copies `size` bytes from `bytes`: hbsys's own fixed view, checked just above.
-      const code = lib.hbSysWriteMem(m.struct.pointer, bytes, size);
+      const code = lib.hbSysWriteMem(structOf(t, length).pointer, bytes, size);
       if (code === HB_SYS_SUCCESS) return code;
-      return failed(fn, code, `write ${size} bytes to 0x${hex(m.phyAddr)}`, 'check the sizes');
+      const to = t.m.phyAddr + BigInt(t.at);
+      return failed(fn, code, `write ${size} bytes to 0x${hex(to)}`, 'check the sizes');
     },
 
     readMem(dest, src, size) {
       const fn = 'hbSysReadMem';
-      const m = resolve(fn, src);
-      if (typeof m === 'number') return m;
-      const length = validBytes(fn, src, m);
+      const t = resolve(fn, src);
+      if (typeof t === 'number') return t;
+      const length = validBytes(fn, src, t);
       if (length < 0) return HB_SYS_INVALID_ARGUMENT;
       if (size > length) return tooLarge(fn, size, length);
-      const bytes = hostBytes(fn, 'dest', dest, size, m);
+      const bytes = hostSide(fn, 'dest', dest, size, t);
       if (typeof bytes === 'number') return bytes;
-      const code = lib.hbSysReadMem(bytes, m.struct.pointer, size);
+      const code = lib.hbSysReadMem(bytes, structOf(t, length).pointer, size);
       if (code !== HB_SYS_SUCCESS) {
-        return failed(fn, code, `read ${size} bytes from 0x${hex(m.phyAddr)}`, 'check the sizes');
+        const from = t.m.phyAddr + BigInt(t.at);
+        return failed(fn, code, `read ${size} bytes from 0x${hex(from)}`, 'check the sizes');
       }
       if (bytes !== dest) dest.set(bytes.subarray(0, size));
       return HB_SYS_SUCCESS;
@@ -383,8 +450,12 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
 
     unregisterMem(mem) {
       const fn = 'hbSysUnregisterMem';
-      const m = resolve(fn, mem);
-      if (typeof m === 'number') return m;
+      const t = resolve(fn, mem);
+      if (typeof t === 'number') return t;
+      const { m } = t;
+      if (mem.virAddr !== m.view) {
+        return failCrop(fn, t, 'unregistered: pass the hbSysMem hbSysRegisterMem filled');
+      }
       if (m.kind !== 'registration') {
         return fail(
           HB_SYS_INVALID_ARGUMENT,
@@ -412,9 +483,9 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
     },
 
     isCached(mem) {
-      const m = mappingOf(mem.virAddr);
-      if (m === undefined || !m.live || mem.phyAddr !== m.phyAddr) return undefined;
-      return m.cached;
+      const t = locate(mem.virAddr);
+      if (t === undefined || !t.m.live || t.at < 0 || t.at >= t.m.size) return undefined;
+      return mem.phyAddr === t.m.phyAddr + BigInt(t.at) ? t.m.cached : undefined;
     },
 
     nativeMappingOf(mem) {
@@ -426,34 +497,46 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
             'alloc or register call',
         };
       }
-      const m = view instanceof Uint8Array ? byView.get(view) : undefined;
-      if (m === undefined) {
+      const t = locate(view);
+      if (t === undefined) {
         return {
           problem:
             'virAddr is not a mapping made by hbSysAllocMem, hbSysAllocCachedMem or ' +
             'hbSysRegisterMem: pass the hbSysMem those calls filled',
         };
       }
+      const { m, at } = t;
       if (!m.live) {
         const what = m.kind === 'registration' ? 'unregistered' : 'freed';
         return { problem: `the memory at 0x${hex(m.phyAddr)} was ${what}: use live memory` };
       }
-      if (phyAddr !== m.phyAddr) {
+      if (at < 0 || at >= m.size) return { problem: outsideText(m) };
+      const start = m.phyAddr + BigInt(at);
+      if (phyAddr !== start) {
         return {
-          problem: `phyAddr (${String(phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}`,
+          problem:
+            at === 0
+              ? `phyAddr (${String(phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}`
+              : cropPhyAddrText(phyAddr, m, at),
         };
       }
+      const room = m.size - at;
       if (
         typeof memSize !== 'number' ||
         !Number.isInteger(memSize) ||
         memSize < 1 ||
-        memSize > m.size
+        memSize > room
       ) {
         return {
-          problem: `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(memSize)}`,
+          problem:
+            at === 0
+              ? `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(memSize)}`
+              : cropSizeText(t, memSize),
         };
       }
-      return { phyAddr: m.phyAddr, virAddr: m.struct.u64[VIR_ADDR]!, memSize, size: m.size };
+      // A crop's tensor points where the crop starts, as C code sets virAddr for one.
+      const virAddr = m.struct.u64[VIR_ADDR]! + BigInt(at);
+      return { phyAddr: start, virAddr, memSize, size: room };
     },
 
     dnn() {
@@ -493,5 +576,51 @@ function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
     HB_SYS_INVALID_ARGUMENT,
     fn,
     `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
+  );
+}
+
+function outsideText(m: Mapping): string {
+  return (
+    `virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} (${m.size} ` +
+    'bytes): a sub-range mem must lie inside the allocation or registration'
+  );
+}
+
+function cropPhyAddrText(given: unknown, m: Mapping, at: number): string {
+  return (
+    `phyAddr (${describe(given)}) does not match virAddr, a view ${at} bytes into the ` +
+    `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = 0x${hex(m.phyAddr)} + ${at} ` +
+    `= 0x${hex(m.phyAddr + BigInt(at))}, with virAddr = virAddr.subarray(${at})`
+  );
+}
+
+function cropSizeText(t: Target, given: unknown): string {
+  return (
+    `memSize must be an integer in 1 … ${t.m.size - t.at}: this sub-range starts ${t.at} ` +
+    `bytes into its mapping of ${t.m.size} bytes at 0x${hex(t.m.phyAddr)}, and must end ` +
+    `inside it; got ${describe(given)}`
+  );
+}
+
+/** A crop whose view starts outside its mapping (before it, or at or past its end). */
+function failOutside(fn: string, m: Mapping): HbSysFailureCode {
+  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${outsideText(m)}`);
+}
+
+function failCropPhyAddr(fn: string, given: unknown, m: Mapping, at: number): HbSysFailureCode {
+  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${cropPhyAddrText(given, m, at)}`);
+}
+
+function failCropSize(fn: string, t: Target, given: unknown): HbSysFailureCode {
+  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${cropSizeText(t, given)}`);
+}
+
+/** A crop passed where only the hbSysMem the alloc or register call filled will do. */
+function failCrop(fn: string, t: Target, what: string): HbSysFailureCode {
+  return fail(
+    HB_SYS_INVALID_ARGUMENT,
+    fn,
+    `this mem's virAddr is a view (${t.at} bytes into the mapping at 0x${hex(t.m.phyAddr)}) ` +
+      `other than the one handed out, a sub-range mem, which cannot be ${what}`,
   );
 }

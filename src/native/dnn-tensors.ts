@@ -1,7 +1,8 @@
 /**
  * The checks of a tensor that need the model and the memory, made in TypeScript before C
  * sees the tensor: a stale, foreign or too small hbSysMem would otherwise become a pointer
- * that libdnn (or the BPU) writes through.
+ * that libdnn (or the BPU) writes through. A sub-range of live memory (a crop, as hobot_dnn
+ * builds for camera frames) is a tensor's memory from where it starts, as on the board.
  */
 
 import type { TensorSnapshot } from '../dnn/backend.js';

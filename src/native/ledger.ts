@@ -161,8 +161,11 @@ export class NativeLedger {
     emit({ type: entry.kind === 'allocation' ? 'free' : 'unregister', entry });
   }
 
-  /** A flush of `size` bytes of `key` succeeded; `started` is when the call began. */
-  flushed(key: object, op: 'clean' | 'invalidate', size: number, started: number): void {
+  /**
+   * A flush of `size` bytes of `key`, from `at` bytes into it (a crop), succeeded; `started`
+   * is when the call began.
+   */
+  flushed(key: object, op: 'clean' | 'invalidate', size: number, started: number, at = 0): void {
     const c = this.counts;
     if (op === 'clean') {
       c.cleans++;
@@ -177,7 +180,7 @@ export class NativeLedger {
     emit({
       type: 'flush',
       op,
-      phyAddr: entry?.phyAddr ?? 0n,
+      phyAddr: entry === undefined ? 0n : entry.phyAddr + BigInt(at),
       size,
       label: entry?.label,
       time: started,

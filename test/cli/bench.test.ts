@@ -17,6 +17,8 @@ const AIMS = [
   /^JS heap per live hbSysAllocMem at 100k live, whole emulator/,
   /^4 KiB alloc\+free pair, fresh mem from a worker thread/,
   /^hbSysWriteMem 64 B from a worker thread/,
+  /^sanitizer: read loop of 1M elements as mem\.virAddr\[i\]/,
+  /^sanitizer: 20k distinct findings recorded/,
 ];
 
 test('bench --json: the quick suite, every aim beside its baseline', async () => {

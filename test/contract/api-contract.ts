@@ -446,6 +446,122 @@ export function apiContract(backend: ContractBackend): void {
       });
     });
 
+    describe('sub-range mems (crops)', () => {
+      /** The struct C code builds for `size` bytes of `parent` from `off`. */
+      function crop(parent: hbSysMem, off: number, size: number): hbSysMem {
+        return {
+          phyAddr: parent.phyAddr + BigInt(off),
+          virAddr: parent.virAddr!.subarray(off),
+          memSize: size,
+        };
+      }
+
+      for (const [name, fn] of allocators) {
+        test(`write, read and flush act on the crop's range of memory from ${name}`, () => {
+          const parent = alloc(8192, fn);
+          assert.equal(hbSysWriteMem(parent, pattern(8192, 3), 8192), HB_SYS_SUCCESS);
+          const c = crop(parent, 4096 + 100, 300);
+          const data = pattern(300, 5);
+          assert.equal(hbSysWriteMem(c, data, 300), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
+          assert.equal(hbSysFlushMem(c, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+          assert.equal(hbSysFlushMem(c, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
+          const whole = new Uint8Array(8192);
+          assert.equal(hbSysReadMem(whole, parent, 8192), HB_SYS_SUCCESS);
+          const want = pattern(8192, 3);
+          want.set(data, 4196);
+          assert.deepEqual(whole, want, 'the crop wrote its range, and nothing else');
+          const back = new Uint8Array(300);
+          assert.equal(hbSysReadMem(back, c, 300), HB_SYS_SUCCESS);
+          assert.deepEqual(back, data, 'the crop reads from where it starts');
+          free(parent);
+        });
+      }
+
+      test('a crop of a registration is taken too', () => {
+        const ext = backend.externalBuffer(8192);
+        const reg: hbSysMem = { phyAddr: ext.phyAddr, virAddr: null, memSize: 8192 };
+        assert.equal(hbSysRegisterMem(reg), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
+        const c = crop(reg, 512, 1024);
+        assert.equal(hbSysWriteMem(c, pattern(1024, 8), 1024), HB_SYS_SUCCESS);
+        assert.equal(hbSysFlushMem(c, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+        const back = new Uint8Array(1024);
+        assert.equal(hbSysReadMem(back, crop(reg, 512, 1024), 1024), HB_SYS_SUCCESS);
+        assert.deepEqual(back, pattern(1024, 8));
+        assertFails(hbSysUnregisterMem(c), HB_SYS_INVALID_ARGUMENT, 'hbSysUnregisterMem');
+        assert.match(hbSysGetLastError()!.message, /a sub-range mem, which cannot be unregistered/);
+        assert.equal(hbSysUnregisterMem(reg), HB_SYS_SUCCESS);
+        ext.free();
+      });
+
+      test('a crop that leaves its mapping is refused, with how to build one', () => {
+        const parent = alloc(4096);
+        const message = () => hbSysGetLastError()!.message;
+        assertFails(
+          hbSysFlushMem(crop(parent, 4000, 200), HB_SYS_MEM_CACHE_CLEAN),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysFlushMem',
+        );
+        assert.match(
+          message(),
+          /in 1 … 96: this sub-range starts 4000 bytes .* must end inside it/,
+        );
+        const moved = { ...crop(parent, 64, 64), phyAddr: parent.phyAddr };
+        assertFails(
+          hbSysWriteMem(moved, new Uint8Array(4), 4),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysWriteMem',
+        );
+        assert.match(
+          message(),
+          /for a sub-range set phyAddr = 0x[0-9a-f]{8} \+ 64 = 0x[0-9a-f]{8}/,
+        );
+        const past = {
+          phyAddr: parent.phyAddr + 4096n,
+          virAddr: parent.virAddr!.subarray(4096),
+          memSize: 1,
+        };
+        assertFails(
+          hbSysReadMem(new Uint8Array(1), past, 1),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysReadMem',
+        );
+        assert.match(message(), /starts outside its mapping .* must lie inside the allocation/);
+        assertFails(hbSysFreeMem(crop(parent, 64, 64)), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
+        assert.match(
+          message(),
+          /64 bytes into the mapping .* a sub-range mem, which cannot be freed/,
+        );
+        assertFails(hbSysFreeMem(crop(parent, 0, 64)), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');
+        free(parent);
+      });
+
+      test('a crop of freed memory is stale, even after its address went to a new owner', () => {
+        const parent = alloc(4096, hbSysAllocMem);
+        const c = crop(parent, 128, 64);
+        free(parent);
+        const next = alloc(4096, hbSysAllocMem);
+        assert.equal(hbSysWriteMem(next, new Uint8Array(4096).fill(0x5a), 4096), HB_SYS_SUCCESS);
+        assertFails(
+          hbSysWriteMem(c, new Uint8Array([1]), 1),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysWriteMem',
+        );
+        assertFails(
+          hbSysFlushMem(c, HB_SYS_MEM_CACHE_CLEAN),
+          HB_SYS_INVALID_ARGUMENT,
+          'hbSysFlushMem',
+        );
+        assert.match(hbSysGetLastError()!.message, /stale hbSysMem/);
+        const seen = new Uint8Array(4096);
+        assert.equal(hbSysReadMem(seen, next, 4096), HB_SYS_SUCCESS);
+        assert.ok(
+          seen.every((b) => b === 0x5a),
+          "the next owner's memory is untouched",
+        );
+        free(next);
+      });
+    });
+
     describe('the idiomatic buffer', () => {
       test('allocate, write, clean, invalidate, read, free', () => {
         const buf = allocate(4096, { cached: true, label: 'contract' });

@@ -56,7 +56,7 @@ export interface HostileWorld {
   readonly definesVirAddr?: boolean;
   /**
    * Whether another view of a mapping's bytes (`virAddr.subarray(0)`) is accepted by flush,
-   * read and write, as a sub-range mem is on the board (the emulator: yes). Free and
+   * read and write, as a sub-range mem is on the board (both backends: yes). Free and
    * unregister take only the view handed out.
    */
   readonly acceptsSubRanges?: boolean;

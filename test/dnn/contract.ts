@@ -308,6 +308,49 @@ export function dnnContract(backend: DnnContractBackend): void {
       assert.equal(hbDNNRelease(null as never), HB_DNN_INVALID_PACKED_DNN_HANDLE);
     });
 
+    test('crops of one allocation are a model’s input and output (tensors start where they do)', () => {
+      const mem = {} as hbSysMem;
+      ok(hbSysAllocCachedMem(mem, 4096));
+      live.push(mem);
+      const crop = (off: number, memSize = BYTES): hbSysMem => ({
+        phyAddr: mem.phyAddr + BigInt(off),
+        virAddr: mem.virAddr!.subarray(off),
+        memSize,
+      });
+      const properties = outputProperties(models.copy!);
+      const input: hbDNNTensor = { sysMem: [crop(256)], properties };
+      const output: hbDNNTensor = { sysMem: [crop(1024)], properties };
+      f32(input)
+        .subarray(0, BYTES / 4)
+        .forEach((_, i, a) => {
+          a[i] = 50 + i;
+        });
+      ok(hbSysFlushMem(input.sysMem[0]!, HB_SYS_MEM_CACHE_CLEAN));
+      const task = submit('copy', input, output);
+      assert.equal(hbSysFreeMem(mem), HB_SYS_INVALID_ARGUMENT, 'the task holds the crops');
+      ok(hbDNNWaitTaskDone(task.value!, 0));
+      ok(hbSysFlushMem(output.sysMem[0]!, HB_SYS_MEM_CACHE_INVALIDATE));
+      assert.deepEqual([...f32(output).subarray(0, BYTES / 4)], expected(50));
+      ok(hbDNNReleaseTask(task.value!));
+      for (const [bad, why] of [
+        [crop(4096 - 32), /memSize must be .* 1 … 32: this sub-range starts 4064 bytes/],
+        [
+          { ...crop(256), phyAddr: mem.phyAddr },
+          /for a sub-range set phyAddr = 0x[0-9a-f]{8} \+ 256/,
+        ],
+      ] as const) {
+        const t: Task = { value: null };
+        const tensor: hbDNNTensor = { sysMem: [bad], properties };
+        assert.equal(
+          hbDNNInfer(t, [output], [tensor], models.copy!, ctrl()),
+          HB_DNN_INVALID_ARGUMENT,
+        );
+        assert.match(hbDNNGetLastError()!.message, why);
+        assert.equal(t.value, null);
+      }
+      assert.equal(hbSysFreeMem(mem), 0);
+    });
+
     test('memory below alignedByteSize is refused before anything runs', () => {
       const input = tensor(80);
       const small = {} as hbSysMem;

@@ -359,6 +359,40 @@ output out   type=U8   layout=NHWC valid=1x4x8x1 bytes=48 k=1 b=0
     ok(s.api.hbDNNRelease(packed));
   });
 
+  test('NV12_SEPARATE planes as crops of one registered frame, as hobot_dnn builds them', () => {
+    const { packed, handle } = load(s, NV12);
+    const camera = handle('camera');
+    const phyAddr = s.sysExtras.vioAlloc(4096);
+    const frame: hbSysMem = { phyAddr, virAddr: null, memSize: 4096 };
+    assert.equal(s.sys.registerMem({ phyAddr, memSize: 4096, source: frame }), 0);
+    const bytes = new Uint8Array(48).map((_, i) => 7 * i + 3);
+    frame.virAddr!.set(bytes.subarray(0, 32), 512);
+    frame.virAddr!.set(bytes.subarray(32), 2048);
+    const plane = (off: number, memSize: number): hbSysMem => ({
+      phyAddr: phyAddr + BigInt(off),
+      virAddr: frame.virAddr!.subarray(off),
+      memSize,
+    });
+    const input: hbDNNTensor = {
+      sysMem: [plane(512, 32), plane(2048, 16)],
+      properties: {
+        ...properties(s, camera, 'input', 0),
+        tensorType: HB_DNN_IMG_TYPE_NV12_SEPARATE,
+      },
+    };
+    const output = tensor(s, properties(s, camera, 'output', 0));
+    const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
+    ok(s.api.hbDNNInfer(task, [output], [input], camera, ctrl()));
+    assert.equal(s.sys.unregisterMem(snap(frame)), HB_SYS_INVALID_ARGUMENT, 'the task holds it');
+    ok(s.api.hbDNNWaitTaskDone(task.value!, 0));
+    assert.deepEqual(read(s, output), bytes, 'C read each plane where its crop starts');
+    ok(s.api.hbDNNReleaseTask(task.value!));
+    assert.equal(s.sys.unregisterMem(snap(frame)), 0);
+    s.sysExtras.vioFree(phyAddr);
+    free(s, output.sysMem[0]!);
+    ok(s.api.hbDNNRelease(packed));
+  });
+
   test('a registered camera buffer is an input: C gets the registration’s own mapping', () => {
     const { packed, handle } = load(s, NV12);
     const camera = handle('camera');

@@ -35,6 +35,7 @@ const world = {
     cleans: extras.flushCount(2),
   }),
   refusesStaleViews: true,
+  acceptsSubRanges: true,
   onCase: log ? (d: string) => appendFileSync(log, `${d}\n`) : undefined,
   onResult: results.onResult,
 };

@@ -24,6 +24,7 @@ import {
   TraceRecorder,
   useBackend,
 } from '../../src/index.js';
+import { type LedgerEvent, onLedgerEvent } from '../../src/native/ledger.js';
 import { hbsys } from '../cli-helpers.js';
 import { nodeCommand } from '../helpers.js';
 import { standinPath } from './standin.js';
@@ -131,6 +132,30 @@ describe('stats, dump and trace on the native backend', () => {
     // One clock: microseconds since the process started.
     for (const e of events) assert.ok(e.ts > 0 && e.ts <= performance.now() * 1000);
     assert.equal(HB_SYS_MEM_CACHE_CLEAN, 2);
+  });
+});
+
+describe('crops in the ledger', () => {
+  test("a flush of a crop counts and is traced at the crop's address and size", () => {
+    const events: LedgerEvent[] = [];
+    const stop = onLedgerEvent((e) => events.push(e));
+    const frame = allocate(8192, { cached: true, label: 'frame' });
+    const before = observeStats();
+    const mem = frame.mem;
+    const crop = {
+      phyAddr: mem.phyAddr + 4096n,
+      virAddr: mem.virAddr!.subarray(4096),
+      memSize: 100,
+    };
+    assert.equal(hbSysFlushMem(crop, HB_SYS_MEM_CACHE_CLEAN), 0);
+    stop();
+    assert.equal(observeStats().bytesCleaned - before.bytesCleaned, 100);
+    const flushes = events.filter((e) => e.type === 'flush');
+    assert.deepEqual(
+      flushes.map((e) => [e.op, e.phyAddr, e.size, e.label]),
+      [['clean', mem.phyAddr + 4096n, 100, 'frame']],
+    );
+    frame.free();
   });
 });
 

@@ -223,6 +223,83 @@ describe('stale views and bad arguments never reach C', () => {
   });
 });
 
+describe('sub-range mems (crops) reach C as C code builds them', () => {
+  const crop = (parent: hbSysMem, off: number, size: number): hbSysMem => ({
+    phyAddr: parent.phyAddr + BigInt(off),
+    virAddr: parent.virAddr!.subarray(off),
+    memSize: size,
+  });
+
+  test("flush passes the crop's phyAddr, pointer and size to C, not the mapping's", () => {
+    const mem = alloc(16384);
+    assert.equal(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+    const whole = extras.lastFlush();
+    assert.deepEqual(whole, { phyAddr: mem.phyAddr, virAddr: whole.virAddr, memSize: 16384 });
+    const invalidates = extras.flushCount(HB_SYS_MEM_CACHE_INVALIDATE);
+    assert.equal(hbSysFlushMem(crop(mem, 4160, 2048), HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
+    assert.equal(extras.flushCount(HB_SYS_MEM_CACHE_INVALIDATE), invalidates + 1n);
+    assert.deepEqual(extras.lastFlush(), {
+      phyAddr: mem.phyAddr + 4160n,
+      virAddr: whole.virAddr + 4160n,
+      memSize: 2048,
+    });
+    // The mapping's own struct is untouched by the crop: the whole mem flushes whole again.
+    assert.equal(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
+    assert.deepEqual(extras.lastFlush(), whole);
+    assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS);
+  });
+
+  test('write and read copy within the crop, in C memory', () => {
+    const mem = alloc(8192, false);
+    const c = crop(mem, 1000, 24);
+    const data = new Uint8Array(24).map((_, i) => 200 + i);
+    assert.equal(hbSysWriteMem(c, data, 24), HB_SYS_SUCCESS);
+    const expected = new Uint8Array(8192);
+    expected.set(data, 1000);
+    assert.equal(extras.checksum(mem.phyAddr, 8192), fnv1a(expected));
+    mem.virAddr!.fill(7, 1000, 1024);
+    const back = new Uint8Array(24);
+    assert.equal(hbSysReadMem(back, c, 24), HB_SYS_SUCCESS);
+    assert.deepEqual(back, new Uint8Array(24).fill(7));
+    assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS);
+  });
+
+  test('a crop whose source overlaps it is copied as memmove does', () => {
+    const mem = alloc(4096, false);
+    for (let i = 0; i < 4096; i++) mem.virAddr![i] = i & 0xff;
+    const expected = mem.virAddr!.slice(0, 4000);
+    assert.equal(hbSysWriteMem(crop(mem, 96, 4000), mem.virAddr!, 4000), HB_SYS_SUCCESS);
+    assert.deepEqual(mem.virAddr!.subarray(96), expected);
+    assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS);
+  });
+
+  test('crops that leave their mapping, stale crops and crops to free never reach C', () => {
+    const mem = alloc(4096);
+    const freed = alloc(4096);
+    const stale = crop(freed, 64, 64);
+    assert.equal(hbSysFreeMem(freed), HB_SYS_SUCCESS);
+    const live = extras.liveAllocations();
+    withoutC(() => {
+      for (const bad of [
+        crop(mem, 4000, 97),
+        { ...crop(mem, 64, 64), phyAddr: mem.phyAddr },
+        { phyAddr: mem.phyAddr + 4096n, virAddr: mem.virAddr!.subarray(4096), memSize: 1 },
+        stale,
+        // A typed view other than Uint8Array is no crop (C's virAddr is a byte pointer).
+        { phyAddr: mem.phyAddr, virAddr: new Float32Array(mem.virAddr!.buffer), memSize: 64 },
+      ] as hbSysMem[]) {
+        assert.equal(hbSysFlushMem(bad, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_INVALID_ARGUMENT);
+        assert.equal(hbSysWriteMem(bad, new Uint8Array(1), 1), HB_SYS_INVALID_ARGUMENT);
+      }
+      assert.equal(hbSysFreeMem(crop(mem, 64, 64)), HB_SYS_INVALID_ARGUMENT);
+      assert.equal(hbSysFreeMem(crop(mem, 0, 4096)), HB_SYS_INVALID_ARGUMENT);
+    });
+    assert.equal(extras.liveAllocations(), live);
+    assert.equal(backend.isCached({ ...crop(mem, 8, 8), source: mem }), true);
+    assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS);
+  });
+});
+
 describe('codes libdnn returns', () => {
   test('an unknown status code is named as unknown, not as INVALID_ARGUMENT (row 13)', () => {
     const live = extras.liveAllocations();

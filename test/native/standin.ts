@@ -159,6 +159,8 @@ export interface StandinExtras {
   callCount(): bigint;
   /** The next call of the eight returns `code` and does nothing. */
   failNext(code: number): void;
+  /** The struct of the last successful hbSysFlushMem, as C received it. */
+  lastFlush(): { phyAddr: bigint; virAddr: bigint; memSize: number };
 }
 
 /** The extras of the stand-in at `path` (the same library instance the backend loads). */
@@ -173,6 +175,7 @@ export function standinExtras(path: string = standinPath()): StandinExtras {
   const flushCount = lib.func('uint64_t standinFlushCount(int32_t flag)');
   const callCount = lib.func('uint64_t standinCallCount(void)');
   const failNext = lib.func('void standinFailNext(int32_t code)');
+  const lastFlush = lib.func('uint64_t standinLastFlush(int32_t field)');
   return {
     vioAlloc(size) {
       const out = [0n];
@@ -190,6 +193,11 @@ export function standinExtras(path: string = standinPath()): StandinExtras {
     flushCount: (flag) => BigInt(flushCount(flag)),
     callCount: () => BigInt(callCount()),
     failNext: (code) => failNext(code),
+    lastFlush: () => ({
+      phyAddr: BigInt(lastFlush(0)),
+      virAddr: BigInt(lastFlush(1)),
+      memSize: Number(lastFlush(2)),
+    }),
   };
 }
 

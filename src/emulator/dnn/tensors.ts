@@ -17,7 +17,7 @@ import {
   type hbDNNTensorShape,
 } from '../../dnn/types.js';
 import { hex } from '../../handle-errors.js';
-import type { Machine, Mapping } from '../machine.js';
+import type { Machine } from '../machine.js';
 import type { Region } from '../physical-memory.js';
 
 /** One hbSysMem of a tensor, resolved: what the BPU touches. */
@@ -169,19 +169,14 @@ export function checkTensor(
     if (typeof r === 'number') return r;
     if (r.memSize < need) {
       if (machine.sanitizer.on) {
-        machine.hazards.tensorTooSmall(fn, r.mapping.phyAddr, r.memSize, need, which);
+        machine.hazards.tensorTooSmall(fn, r.phyAddr, r.memSize, need, which);
       }
       return bad(
         `sysMem[${i}].memSize is ${r.memSize} but its aligned shape ${shapeText(aligned)} needs ` +
           `${need} bytes (alignedByteSize): allocate it with properties.alignedByteSize bytes`,
       );
     }
-    memory.push({
-      phyAddr: r.mapping.phyAddr,
-      size: need,
-      region: r.mapping.region,
-      offset: r.mapping.offset,
-    });
+    memory.push({ phyAddr: r.phyAddr, size: need, region: r.region, offset: r.offset });
   }
   if (type === HB_DNN_IMG_TYPE_NV12) {
     // One hbSysMem: Y then UV; the model reads them as two ranges.
@@ -205,13 +200,31 @@ export function rowStride(type: number, layout: number, aligned: readonly number
   return 0;
 }
 
-/** A snapshot's hbSysMem, live on this machine, with its memSize. */
+/** Where a tensor's hbSysMem starts in memory, and its memSize. */
+interface ResolvedMem {
+  readonly phyAddr: number;
+  readonly region: Region;
+  /** Of the mem's first byte in its region. */
+  readonly offset: number;
+  readonly memSize: number;
+}
+
+const byteOffsetOf = Object.getOwnPropertyDescriptor(
+  Object.getPrototypeOf(Uint8Array.prototype),
+  'byteOffset',
+)!.get! as (this: Uint8Array) => number;
+
+/**
+ * A snapshot's hbSysMem, live on this machine, with its memSize. A sub-range mem (a crop:
+ * `phyAddr + off`, `virAddr.subarray(off)`, memSize to at most the mapping's end) is taken
+ * as the board takes it: the tensor starts where the crop does.
+ */
 function resolveMem(
   machine: Machine,
   fn: string,
   which: string,
   s: TensorSnapshot['sysMem'][number],
-): { mapping: Mapping; memSize: number } | number {
+): ResolvedMem | number {
   const bad = (why: string) => dnnFail(HB_DNN_INVALID_ARGUMENT, fn, `${which}: ${why}`);
   const view = s.virAddr;
   if (view === null || view === undefined) {
@@ -234,19 +247,36 @@ function resolveMem(
         `${m.kind === 'registration' ? 'unregistered' : 'freed'}; allocate the tensor anew`,
     );
   }
-  if (typeof s.phyAddr !== 'bigint' || s.phyAddr !== BigInt(m.phyAddr)) {
+  const at =
+    m.view === null ? 0 : byteOffsetOf.call(view as Uint8Array) - byteOffsetOf.call(m.view);
+  if (at < 0 || at >= m.size) {
     return bad(
-      `phyAddr (${String(s.phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}: do not ` +
-        'change phyAddr',
+      `virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} (${m.size} ` +
+        'bytes): a sub-range mem must lie inside the allocation or registration',
+    );
+  }
+  if (typeof s.phyAddr !== 'bigint' || s.phyAddr !== BigInt(m.phyAddr + at)) {
+    return bad(
+      at === 0
+        ? `phyAddr (${String(s.phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}: ` +
+            'do not change phyAddr'
+        : `phyAddr (${String(s.phyAddr)}) does not match virAddr, a view ${at} bytes into the ` +
+            `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = ` +
+            `0x${hex(m.phyAddr)} + ${at} = 0x${hex(m.phyAddr + at)}`,
     );
   }
   const n = s.memSize;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > m.size) {
+  const room = m.size - at;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > room) {
     return bad(
-      `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`,
+      at === 0
+        ? `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`
+        : `memSize must be an integer in 1 … ${room}: this sub-range starts ${at} bytes into ` +
+            `its mapping of ${m.size} bytes at 0x${hex(m.phyAddr)}, and must end inside it; ` +
+            `got ${String(n)}`,
     );
   }
-  return { mapping: m, memSize: n };
+  return { phyAddr: m.phyAddr + at, region: m.region, offset: m.offset + at, memSize: n };
 }
 
 /** An image tensor of hbDNNResize, checked against its own properties. */
@@ -311,18 +341,13 @@ export function checkImageTensor(
     if (typeof r === 'number') return r;
     if (r.memSize < need) {
       if (machine.sanitizer.on) {
-        machine.hazards.tensorTooSmall(fn, r.mapping.phyAddr, r.memSize, need, which);
+        machine.hazards.tensorTooSmall(fn, r.phyAddr, r.memSize, need, which);
       }
       return bad(
         `sysMem[${i}].memSize is ${r.memSize} but its aligned shape ${shapeText(aligned)} needs ${need} bytes`,
       );
     }
-    memory.push({
-      phyAddr: r.mapping.phyAddr,
-      size: need,
-      region: r.mapping.region,
-      offset: r.mapping.offset,
-    });
+    memory.push({ phyAddr: r.phyAddr, size: need, region: r.region, offset: r.offset });
   }
   if (type === HB_DNN_IMG_TYPE_NV12) {
     const m = memory[0]!;
