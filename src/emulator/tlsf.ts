@@ -55,37 +55,130 @@ export interface TlsfBlock {
   readonly free: boolean;
 }
 
+/**
+ * Where a Tlsf keeps its state: shared memory, so that every thread of the process can run
+ * the one allocator (under the machine's lock). `blocks` and `table` are growable buffers
+ * whose views track their length in every thread.
+ */
+export interface TlsfStorage {
+  /** The scalars, the second-level bitmaps and the class heads (int32 words). */
+  readonly meta: SharedArrayBuffer;
+  /** The block table (growable). */
+  readonly blocks: SharedArrayBuffer;
+  /** The offset hash table (growable). */
+  readonly table: SharedArrayBuffer;
+}
+
+/** Scalars in `meta`, then FL_COUNT second-level bitmaps, then the class heads. */
+const M_ID_COUNT = 0;
+const M_SPARE_HEAD = 1;
+const M_TABLE_SHIFT = 2;
+const M_TABLE_COUNT = 3;
+const M_FL_BITMAP = 4;
+const M_FREE_TOTAL = 5;
+const M_USED_COUNT = 6;
+const M_SCALARS = 8;
+const META_WORDS = M_SCALARS + FL_COUNT + FL_COUNT * SL_COUNT;
+
+/** A growable SharedArrayBuffer, as Node 20's types do not declare it. */
+interface GrowableShared extends SharedArrayBuffer {
+  grow(byteLength: number): void;
+}
+
+/** A SharedArrayBuffer of `initial` bytes that may grow to `max`. */
+export function growableShared(initial: number, max: number): SharedArrayBuffer {
+  const Ctor = SharedArrayBuffer as unknown as new (
+    n: number,
+    o: { maxByteLength: number },
+  ) => SharedArrayBuffer;
+  return new Ctor(initial, { maxByteLength: Math.max(initial, max) });
+}
+
 export class Tlsf {
   /** Units under management. */
   readonly capacity: number;
+  /** Where the state lives, for another thread to attach to. */
+  readonly storage: TlsfStorage;
 
-  /** Every block's fields, STRIDE int32 per block id. */
-  private b: Int32Array;
-  /** Ids handed out so far (the table's high-water mark). */
-  private idCount = 0;
-  /** Retired ids, chained through F_NEXT_FREE. */
-  private spareHead = NONE;
-
+  /** Every block's fields, STRIDE int32 per block id (tracks its buffer's length). */
+  private readonly b: Int32Array;
   /** Open-addressing hash (linear probing) from a block's offset to its id. */
-  private table: Int32Array;
-  private tableShift: number;
-  private tableCount = 0;
+  private readonly table: Int32Array;
+  private readonly meta: Int32Array;
+  private readonly slBitmap: Uint32Array;
+  private readonly heads: Int32Array;
 
-  private flBitmap = 0;
-  private readonly slBitmap = new Uint32Array(FL_COUNT);
-  private readonly heads = new Int32Array(FL_COUNT * SL_COUNT).fill(NONE);
+  /** Ids handed out so far (the table's high-water mark). */
+  private get idCount(): number {
+    return this.meta[M_ID_COUNT]!;
+  }
+  private set idCount(v: number) {
+    this.meta[M_ID_COUNT] = v;
+  }
+  /** Retired ids, chained through F_NEXT_FREE. */
+  private get spareHead(): number {
+    return this.meta[M_SPARE_HEAD]!;
+  }
+  private set spareHead(v: number) {
+    this.meta[M_SPARE_HEAD] = v;
+  }
+  private get tableShift(): number {
+    return this.meta[M_TABLE_SHIFT]!;
+  }
+  private set tableShift(v: number) {
+    this.meta[M_TABLE_SHIFT] = v;
+  }
+  private get tableCount(): number {
+    return this.meta[M_TABLE_COUNT]!;
+  }
+  private set tableCount(v: number) {
+    this.meta[M_TABLE_COUNT] = v;
+  }
+  private get flBitmap(): number {
+    return this.meta[M_FL_BITMAP]! >>> 0;
+  }
+  private set flBitmap(v: number) {
+    this.meta[M_FL_BITMAP] = v;
+  }
+  private get freeTotal(): number {
+    return this.meta[M_FREE_TOTAL]!;
+  }
+  private set freeTotal(v: number) {
+    this.meta[M_FREE_TOTAL] = v;
+  }
+  private get usedCount(): number {
+    return this.meta[M_USED_COUNT]!;
+  }
+  private set usedCount(v: number) {
+    this.meta[M_USED_COUNT] = v;
+  }
 
-  private freeTotal: number;
-  private usedCount = 0;
-
-  constructor(capacity: number) {
+  /**
+   * A new allocator of `capacity` units, or, with `storage`, the one another thread made
+   * there (nothing is reset).
+   */
+  constructor(capacity: number, storage?: TlsfStorage) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x7fff_ffff) {
       throw new RangeError(`Tlsf capacity must be an integer in 1 … 2^31-1, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.b = new Int32Array(64 * STRIDE);
-    this.table = new Int32Array(128).fill(NONE);
+    const fresh = storage === undefined;
+    this.storage = storage ?? {
+      meta: new SharedArrayBuffer(META_WORDS * 4),
+      // At most one block per unit; the table at most four slots per block.
+      blocks: growableShared(64 * STRIDE * 4, (capacity + 2) * STRIDE * 4),
+      table: growableShared(128 * 4, Math.max(128, 4 * 2 ** Math.ceil(Math.log2(capacity + 2))) * 4),
+    };
+    this.meta = new Int32Array(this.storage.meta, 0, M_SCALARS);
+    this.slBitmap = new Uint32Array(this.storage.meta, M_SCALARS * 4, FL_COUNT);
+    this.heads = new Int32Array(this.storage.meta, (M_SCALARS + FL_COUNT) * 4);
+    this.b = new Int32Array(this.storage.blocks);
+    this.table = new Int32Array(this.storage.table);
+    if (!fresh) return;
+    this.heads.fill(NONE);
+    this.table.fill(NONE);
     this.tableShift = 32 - 7;
+    this.spareHead = NONE;
     this.freeTotal = capacity;
     const id = this.newId();
     const b = this.b;
@@ -389,9 +482,7 @@ export class Tlsf {
       return id;
     }
     if ((this.idCount + 1) * STRIDE > this.b.length) {
-      const grown = new Int32Array(this.b.length * 2);
-      grown.set(this.b);
-      this.b = grown;
+      (this.storage.blocks as GrowableShared).grow(this.b.byteLength * 2);
     }
     return this.idCount++;
   }
@@ -445,8 +536,9 @@ export class Tlsf {
   }
 
   private rehash(size: number): void {
-    const old = this.table;
-    this.table = new Int32Array(size).fill(NONE);
+    const old = this.table.slice();
+    (this.storage.table as GrowableShared).grow(size * 4);
+    this.table.fill(NONE);
     this.tableShift = 32 - (31 - Math.clz32(size));
     this.tableCount = 0;
     for (let i = 0; i < old.length; i++) {
