@@ -9,7 +9,12 @@
  */
 
 import { threadId } from 'node:worker_threads';
-import { FINDINGS_LOG_MAX, H_FINDINGS_CLEARED_AT, H_FINDINGS_CLEARS, H_FINDINGS_END } from './board.js';
+import {
+  FINDINGS_LOG_MAX,
+  H_FINDINGS_CLEARED_AT,
+  H_FINDINGS_CLEARS,
+  H_FINDINGS_END,
+} from './board.js';
 import type { Finding, FindingKind, FindingSeverity } from './sanitizer.js';
 import { FINDING_KINDS } from './sanitizer.js';
 
@@ -130,7 +135,8 @@ export class FindingsLog {
       const need = at + 8 + ((text.byteLength + 3) & ~3);
       if (need > FINDINGS_LOG_MAX) return;
       const log = shared.log as SharedArrayBuffer & { grow(n: number): void };
-      if (need > log.byteLength) log.grow(Math.min(FINDINGS_LOG_MAX, Math.max(need, log.byteLength * 2)));
+      if (need > log.byteLength)
+        log.grow(Math.min(FINDINGS_LOG_MAX, Math.max(need, log.byteLength * 2)));
       const words = new DataView(log);
       words.setUint32(at, text.byteLength, true);
       words.setUint32(at + 4, threadId, true);

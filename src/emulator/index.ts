@@ -360,6 +360,12 @@ export const emulator = {
    * keeps the machine it had.
    */
   async reset(options: EmulatorOptions = {}): Promise<void> {
+    if (machine === undefined && !looked) {
+      // A worker's first call: a shared machine is attached to, and then not reset here.
+      const share = sharedMachine();
+      looked = true;
+      if (share !== undefined) install(share.options, undefined, share);
+    }
     if (machine !== undefined && !machine.board.mine) {
       throw new HbSysError(
         HB_SYS_INVALID_ARGUMENT,
@@ -452,7 +458,6 @@ export const emulator = {
   stats(): EmulatorStats {
     return withMachine(statsOf);
   },
-
 
   /**
    * A copy of `size` bytes of physical memory at `phyAddr`, as a debugger reads it:

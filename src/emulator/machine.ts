@@ -42,9 +42,6 @@ import {
   type HbSysFailureCode,
   type HbSysStatusCode,
 } from '../status.js';
-import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
-import type { MachineEvent, MachineListener } from './events.js';
-import type { FindingsLog } from './findings.js';
 import {
   Board,
   type BoardShare,
@@ -71,6 +68,9 @@ import {
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
+import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
+import type { MachineEvent, MachineListener } from './events.js';
+import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
@@ -84,7 +84,7 @@ import {
 } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
 
-export { Owner, Registration, type Mapping } from './mappings.js';
+export { type Mapping, Owner, Registration } from './mappings.js';
 
 /** A BPU job that has been submitted and has not completed. */
 export interface InFlightJob {
@@ -985,12 +985,13 @@ export class Machine {
   }
 
   /**
-   * A mem that crossed from another thread (postMessage, or rebuilt there from its fields):
-   * its `virAddr` is a view of a plane of this machine, over another object of the same
-   * shared buffer, so no tag of this thread marks it. Which plane it views is read from the
-   * buffer's length (see Region); what it maps, from `phyAddr` and the slot table. Found,
-   * it is tagged here, as if handed out in this thread. A view over this thread's own plane
-   * buffer that carries no tag was made by the program, not handed out: it stays refused.
+   * A mem that crossed from another thread (postMessage), or was rebuilt from its fields:
+   * its `virAddr` views a plane of this machine but carries no tag of this thread. Which
+   * plane it views is its buffer (Node hands a thread one object per shared buffer), or
+   * failing that the buffer's length (see Region); what it maps, `phyAddr` and the slot
+   * table say. Found, it is tagged here, as if handed out in this thread. As on the board,
+   * such a pointer is good while the memory is live: a stale one whose address was
+   * allocated again reaches the new owner (a tagged view never does).
    */
   private adopt(view: unknown, phyAddr: unknown): Target | undefined {
     if (typeof view !== 'object' || view === null || typeof phyAddr !== 'bigint') return;
@@ -1010,8 +1011,11 @@ export class Machine {
     for (const [index, region] of this.physical.regions.entries()) {
       const planes = this.strict ? [region.memory, region.cache, region.shadow] : [region.memory];
       for (const [p, plane] of planes.entries()) {
-        if (total !== region.size + CACHE_LINE * planeCode(this.planeTag, index, p)) continue;
-        if (buffer === plane.buffer || p === 2) return;
+        const same = buffer === plane.buffer;
+        if (!same && total !== region.size + CACHE_LINE * planeCode(this.planeTag, index, p)) {
+          continue;
+        }
+        if (p === 2) return;
         const addr = Number(phyAddr);
         if (addr !== region.base + byteOffset || byteLength < 1) return;
         const owner = this.ownerOf(region, byteOffset);
@@ -1027,7 +1031,11 @@ export class Machine {
           }
         }
         const ownerPlane = owner.cached || !this.strict ? 1 : 0;
-        if (m === undefined && (ownerPlane === p || !this.strict) && end <= owner.phyAddr + owner.size) {
+        if (
+          m === undefined &&
+          (ownerPlane === p || !this.strict) &&
+          end <= owner.phyAddr + owner.size
+        ) {
           m = owner;
         }
         if (m === undefined) return;
@@ -1228,7 +1236,6 @@ function asShown(mem: MemSnapshot): hbSysMem {
     memSize: typeof memSize === 'number' ? memSize : 0,
   };
 }
-
 
 function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(

@@ -6,14 +6,7 @@
  * the view handed out there, the label and stacks it was made with.
  */
 
-import {
-  type Board,
-  S_FIRST_REG,
-  S_ID,
-  S_REG_COUNT,
-  S_ZEROED,
-  SLOT_STRIDE,
-} from './board.js';
+import { type Board, S_FIRST_REG, S_ID, S_REG_COUNT, S_ZEROED, SLOT_STRIDE } from './board.js';
 import type { Region } from './physical-memory.js';
 
 /** Materializes the registrations of an owner's chain (the machine of this thread). */

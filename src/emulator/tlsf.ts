@@ -167,7 +167,10 @@ export class Tlsf {
       meta: new SharedArrayBuffer(META_WORDS * 4),
       // At most one block per unit; the table at most four slots per block.
       blocks: growableShared(64 * STRIDE * 4, (capacity + 2) * STRIDE * 4),
-      table: growableShared(128 * 4, Math.max(128, 4 * 2 ** Math.ceil(Math.log2(capacity + 2))) * 4),
+      table: growableShared(
+        128 * 4,
+        Math.max(128, 4 * 2 ** Math.ceil(Math.log2(capacity + 2))) * 4,
+      ),
     };
     this.meta = new Int32Array(this.storage.meta, 0, M_SCALARS);
     this.slBitmap = new Uint32Array(this.storage.meta, M_SCALARS * 4, FL_COUNT);
