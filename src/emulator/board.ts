@@ -39,6 +39,8 @@ export const H_FINDINGS_CLEARS = 10;
 export const H_FINDINGS_CLEARED_AT = 11;
 /** Per region (2 of them): the byte range ever owned, [start, end). */
 const H_DIRTY = 12;
+/** How many times the slot table grew: a thread views it anew when this moved. */
+const H_SLOT_GROWS = 16;
 const HEADER_WORDS = 32;
 
 /** Counter indexes, as in {@link Counters}. */
@@ -128,16 +130,20 @@ export class Board {
   readonly share: BoardShare;
   readonly header: Int32Array;
   readonly counters: Counters;
-  /** Slot rows; tracks the growable buffer's length. */
-  readonly slots: Float64Array;
+  /**
+   * Slot rows: a fixed-length view of the growable buffer (faster to index than a
+   * length-tracking one), viewed whole again as the lock is taken when it grew.
+   */
+  slots: Float64Array;
   /** Whether this thread made the machine. */
   readonly mine: boolean;
   private depth = 0;
+  private slotGrows = 0;
 
   constructor(share: BoardShare, fresh: boolean) {
     this.share = share;
     this.header = new Int32Array(share.header);
-    this.slots = new Float64Array(share.slots);
+    this.slots = new Float64Array(share.slots, 0, share.slots.byteLength >>> 3);
     this.mine = share.madeBy === threadId && fresh;
     const values = new Float64Array(share.counters);
     const counters = {} as Counters;
@@ -182,6 +188,11 @@ export class Board {
   /** Takes the process-wide lock (reentrant). */
   lock(): void {
     if (this.depth++ > 0) return;
+    this.acquire();
+    this.refresh();
+  }
+
+  private acquire(): void {
     const h = this.header;
     if (Atomics.compareExchange(h, H_LOCK, 0, 1) === 0) return;
     for (let spin = 0; spin < 100; spin++) {
@@ -190,6 +201,14 @@ export class Board {
     Atomics.add(h, H_WAITERS, 1);
     while (Atomics.compareExchange(h, H_LOCK, 0, 1) !== 0) Atomics.wait(h, H_LOCK, 1, 5);
     Atomics.sub(h, H_WAITERS, 1);
+  }
+
+  /** Views the slot table whole again if it grew (here or in another thread). */
+  refresh(): void {
+    if (this.header[H_SLOT_GROWS] === this.slotGrows) return;
+    this.slotGrows = this.header[H_SLOT_GROWS]!;
+    const buffer = this.share.slots;
+    this.slots = new Float64Array(buffer, 0, buffer.byteLength >>> 3);
   }
 
   unlock(): void {
@@ -230,7 +249,11 @@ export class Board {
     if (n >= MAX_SLOTS) return -1;
     const need = (n + 1) * SLOT_STRIDE * 8;
     const buffer = this.share.slots as SharedArrayBuffer & { grow(n: number): void };
-    if (need > buffer.byteLength) buffer.grow(Math.max(need, buffer.byteLength * 2));
+    if (need > buffer.byteLength) {
+      buffer.grow(Math.max(need, buffer.byteLength * 2));
+      this.header[H_SLOT_GROWS]!++;
+      this.refresh();
+    }
     h[H_SLOT_COUNT] = n + 1;
     return n;
   }
@@ -238,7 +261,8 @@ export class Board {
   /** Frees `slot` (its id becomes 0: every handle to it is stale). */
   releaseSlot(slot: number): void {
     const at = slot * SLOT_STRIDE;
-    this.slots.fill(0, at, at + SLOT_STRIDE);
+    // The id alone ends it (the next owner of the row writes every field it reads).
+    this.slots[at + S_ID] = 0;
     this.slots[at + S_NEXT_SPARE] = this.header[H_SPARE_SLOT]!;
     this.header[H_SPARE_SLOT] = slot;
   }

@@ -150,11 +150,14 @@ export class Machine {
   /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
   private readonly ended = new WeakMap<object, Mapping>();
   /** This thread's objects for the slots it has seen, by slot. */
-  private readonly seen = new Map<number, Mapping>();
+  private readonly seen: (Mapping | undefined)[] = [];
   /** Views that came from another thread (by postMessage) and were resolved here. */
   private readonly adopted = new WeakSet<object>();
   private readonly header: Int32Array;
-  private readonly slots: Float64Array;
+  /** The board's slot rows (its current view: it is made anew when the table grows). */
+  private get slots(): Float64Array {
+    return this.board.slots;
+  }
   private readonly planeTag: number;
 
   /**
@@ -191,7 +194,6 @@ export class Machine {
     };
     this.board = new Board(share, attach === undefined);
     this.header = this.board.header;
-    this.slots = this.board.slots;
     this.counters = this.board.counters;
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
       this.emit(() => ({
@@ -247,12 +249,12 @@ export class Machine {
     const s = this.slots;
     const id = s[at + S_ID]!;
     if (id === 0) return undefined;
-    const known = this.seen.get(slot);
+    const known = this.seen[slot];
     if (known !== undefined && known.id === id) return known;
     const region = this.physical.regions[s[at + S_REGION]!]!;
     const offset = s[at + S_OFFSET]!;
     const size = s[at + S_SIZE]!;
-    const allocatedAt = s[at + S_AT]! - performance.timeOrigin;
+    const allocatedAt = s[at + S_AT]! - TIME_ORIGIN;
     let m: Mapping;
     if (s[at + S_KIND] === KIND_REGISTRATION) {
       const owner = this.mappingAt(s[at + S_OWNER]!);
@@ -284,7 +286,7 @@ export class Machine {
         view: this.mappingView(region, offset, size, cached),
       });
     }
-    this.seen.set(slot, m);
+    this.seen[slot] = m;
     return m;
   }
 
@@ -424,7 +426,8 @@ export class Machine {
     this.releaseOwner(m);
     this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
-    this.ended.set(mem.source, m);
+    // Only the sanitizer says more of a use after free than its status code.
+    if (this.sanitizer.on) this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
@@ -506,17 +509,18 @@ export class Machine {
     const offset = phyAddr - region.base;
     const slot = this.board.takeSlot();
     if (slot < 0) return refuse('cannot be registered: the table of mappings is full');
+    const now = performance.now();
     const reg = new Registration(this.board, {
       id: this.board.nextId(),
       slot,
       owner,
       offset,
       size,
-      registeredAt: performance.now(),
+      registeredAt: now,
       label: mem.label ?? owner.label,
       view: this.mappingView(region, offset, size, true),
     });
-    this.writeRow(slot, reg.id, KIND_REGISTRATION, region, offset, size, 0, true);
+    this.writeRow(slot, reg.id, KIND_REGISTRATION, region, offset, size, 0, true, now);
     tagView(reg.view!, reg);
     const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
     if (typeof filled === 'string') {
@@ -525,7 +529,7 @@ export class Machine {
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
     }
-    this.seen.set(slot, reg);
+    this.seen[slot] = reg;
     if (!owner.cpuCopyZeroed) {
       region.zero(owner.offset, owner.blockBytes, 'cpu');
       owner.cpuCopyZeroed = true;
@@ -570,7 +574,7 @@ export class Machine {
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was unregistered');
     this.unchainRegistration(m);
     this.board.releaseSlot(m.slot);
-    this.seen.delete(m.slot);
+    this.seen[m.slot] = undefined;
     m.view = null;
     this.header[H_LIVE_REGS]!--;
     this.counters.unregistrations++;
@@ -581,7 +585,7 @@ export class Machine {
       size: m.size,
       ownerId: m.owner.id,
     }));
-    this.ended.set(mem.source, m);
+    if (this.sanitizer.on) this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
@@ -862,6 +866,7 @@ export class Machine {
       if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
     }
     const id = this.board.nextId();
+    const now = performance.now();
     region.setOwner(offset, blockBytes, slot + 1);
     this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
     const owner = new Owner(this.board, this, {
@@ -874,14 +879,14 @@ export class Machine {
       blockBytes,
       cached,
       label,
-      allocatedAt: performance.now(),
+      allocatedAt: now,
       allocStack: this.options.stacks ? captureStack() : undefined,
       view: null,
     });
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
-    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached);
+    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now);
     this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroCpuCopy ? 1 : 0;
-    this.seen.set(slot, owner);
+    this.seen[slot] = owner;
     return owner;
   }
 
@@ -890,7 +895,7 @@ export class Machine {
     owner.region.allocator.free(owner.offset / owner.region.pageSize);
     owner.region.setOwner(owner.offset, owner.blockBytes, 0);
     this.board.releaseSlot(owner.slot);
-    this.seen.delete(owner.slot);
+    this.seen[owner.slot] = undefined;
     owner.view = null;
     if (!announce || this.listeners.size === 0) return;
     this.emit(() => ({
@@ -928,6 +933,7 @@ export class Machine {
     size: number,
     blockBytes: number,
     cached: boolean,
+    now: number,
   ): void {
     const s = this.slots;
     const at = slot * SLOT_STRIDE;
@@ -939,7 +945,7 @@ export class Machine {
     s[at + S_CACHED] = cached ? 1 : 0;
     s[at + S_REG_COUNT] = 0;
     s[at + S_FIRST_REG] = -1;
-    s[at + S_AT] = performance.timeOrigin + performance.now();
+    s[at + S_AT] = TIME_ORIGIN + now;
     // The id last: a row is live from then on.
     s[at + S_ID] = id;
   }
@@ -1054,6 +1060,9 @@ export class Machine {
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** This thread's time origin: rows keep times on the wall clock, which every thread shares. */
+const TIME_ORIGIN = performance.timeOrigin;
 
 /** Views that came from another thread, in every machine of this thread (for subarray). */
 const adoptedViews = new WeakSet<object>();

@@ -77,6 +77,8 @@ const M_TABLE_COUNT = 3;
 const M_FL_BITMAP = 4;
 const M_FREE_TOTAL = 5;
 const M_USED_COUNT = 6;
+/** How many times a buffer grew: a thread views them anew when this moved. */
+const M_GROWS = 7;
 const M_SCALARS = 8;
 const META_WORDS = M_SCALARS + FL_COUNT + FL_COUNT * SL_COUNT;
 
@@ -100,13 +102,19 @@ export class Tlsf {
   /** Where the state lives, for another thread to attach to. */
   readonly storage: TlsfStorage;
 
-  /** Every block's fields, STRIDE int32 per block id (tracks its buffer's length). */
-  private readonly b: Int32Array;
+  /**
+   * Every block's fields, STRIDE int32 per block id. A fixed-length view of the growable
+   * buffer (length-tracking views are several times slower to index), made anew when the
+   * buffer grew, here or in another thread ({@link sync}).
+   */
+  private b: Int32Array;
   /** Open-addressing hash (linear probing) from a block's offset to its id. */
-  private readonly table: Int32Array;
+  private table: Int32Array;
   private readonly meta: Int32Array;
   private readonly slBitmap: Uint32Array;
   private readonly heads: Int32Array;
+  /** M_GROWS when this thread last viewed the buffers. */
+  private grows = 0;
 
   /** Ids handed out so far (the table's high-water mark). */
   private get idCount(): number {
@@ -175,8 +183,8 @@ export class Tlsf {
     this.meta = new Int32Array(this.storage.meta, 0, M_SCALARS);
     this.slBitmap = new Uint32Array(this.storage.meta, M_SCALARS * 4, FL_COUNT);
     this.heads = new Int32Array(this.storage.meta, (M_SCALARS + FL_COUNT) * 4);
-    this.b = new Int32Array(this.storage.blocks);
-    this.table = new Int32Array(this.storage.table);
+    this.b = new Int32Array(this.storage.blocks, 0, this.storage.blocks.byteLength >>> 2);
+    this.table = new Int32Array(this.storage.table, 0, this.storage.table.byteLength >>> 2);
     if (!fresh) return;
     this.heads.fill(NONE);
     this.table.fill(NONE);
@@ -204,11 +212,25 @@ export class Tlsf {
     return this.usedCount;
   }
 
+  /** Views the buffers whole again if they grew since this thread last looked. */
+  private sync(): void {
+    if (this.meta[M_GROWS] === this.grows) return;
+    this.grows = this.meta[M_GROWS]!;
+    const { blocks, table } = this.storage;
+    if (this.b.byteLength !== blocks.byteLength) {
+      this.b = new Int32Array(blocks, 0, blocks.byteLength >>> 2);
+    }
+    if (this.table.byteLength !== table.byteLength) {
+      this.table = new Int32Array(table, 0, table.byteLength >>> 2);
+    }
+  }
+
   /**
    * Allocates `units` contiguous units; returns the offset of the first, or -1 when no
    * free block can hold them.
    */
   alloc(units: number): number {
+    this.sync();
     if (!(units >= 1 && units <= this.capacity) || (units | 0) !== units) return NONE;
     const id = this.findFit(units);
     if (id === NONE) return NONE;
@@ -241,6 +263,7 @@ export class Tlsf {
 
   /** Frees the allocation at `offset`; returns its size in units, or 0 if none starts there. */
   free(offset: number): number {
+    this.sync();
     if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
     let id = this.hashFind(offset);
     if (id === NONE) return 0;
@@ -269,6 +292,7 @@ export class Tlsf {
 
   /** Size in units of the live allocation at `offset`, or 0 if none starts there. */
   sizeAt(offset: number): number {
+    this.sync();
     if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
     const id = this.hashFind(offset);
     if (id === NONE) return 0;
@@ -278,6 +302,7 @@ export class Tlsf {
 
   /** The largest free block, in units (a scan of the top non-empty class). */
   largestFree(): number {
+    this.sync();
     if (this.flBitmap === 0) return 0;
     const fl = 31 - Math.clz32(this.flBitmap);
     const sl = 31 - Math.clz32(this.slBitmap[fl]!);
@@ -295,6 +320,7 @@ export class Tlsf {
 
   /** Number of free blocks (a walk of the free lists; for statistics, not the hot path). */
   freeBlockCount(): number {
+    this.sync();
     let n = 0;
     for (let i = 0; i < this.heads.length; i++) {
       for (let id = this.heads[i]!; id !== NONE; id = this.b[id * STRIDE + F_NEXT_FREE]!) n++;
@@ -304,6 +330,7 @@ export class Tlsf {
 
   /** Every block in address order, free and allocated. */
   *blocks(): IterableIterator<TlsfBlock> {
+    this.sync();
     for (let id = this.hashFind(0); id !== NONE; id = this.b[id * STRIDE + F_NEXT_PHYS]!) {
       const at = id * STRIDE;
       yield {
@@ -316,6 +343,7 @@ export class Tlsf {
 
   /** Bytes of metadata this allocator holds (its typed arrays). */
   metadataBytes(): number {
+    this.sync();
     return (
       this.b.byteLength + this.table.byteLength + this.heads.byteLength + this.slBitmap.byteLength
     );
@@ -328,6 +356,7 @@ export class Tlsf {
    * the blocks. For tests.
    */
   check(): void {
+    this.sync();
     const b = this.b;
     let offset = 0;
     let prev = NONE;
@@ -486,6 +515,8 @@ export class Tlsf {
     }
     if ((this.idCount + 1) * STRIDE > this.b.length) {
       (this.storage.blocks as GrowableShared).grow(this.b.byteLength * 2);
+      this.meta[M_GROWS]!++;
+      this.sync();
     }
     return this.idCount++;
   }
@@ -541,6 +572,8 @@ export class Tlsf {
   private rehash(size: number): void {
     const old = this.table.slice();
     (this.storage.table as GrowableShared).grow(size * 4);
+    this.meta[M_GROWS]!++;
+    this.sync();
     this.table.fill(NONE);
     this.tableShift = 32 - (31 - Math.clz32(size));
     this.tableCount = 0;
