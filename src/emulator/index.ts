@@ -125,7 +125,7 @@ function install(
  * made the machine this thread shared has reset it since.
  */
 function enter(fn: string): Machine | HbSysStatusCode {
-  const m = current();
+  const m = machine ?? current();
   m.board.lock();
   if (m.board.retired && !m.board.mine) {
     m.board.unlock();
@@ -137,17 +137,6 @@ function enter(fn: string): Machine | HbSysStatusCode {
     );
   }
   return m;
-}
-
-/** Runs `call` on the machine under the lock; a retired machine's code otherwise. */
-function onMachine(fn: string, call: (m: Machine) => HbSysStatusCode): HbSysStatusCode {
-  const m = enter(fn);
-  if (typeof m === 'number') return m;
-  try {
-    return call(m);
-  } finally {
-    m.board.unlock();
-  }
 }
 
 /** Runs `call` on the machine under the lock (for calls that return no status code). */
@@ -262,16 +251,70 @@ export interface EmulatorBackend extends Backend {
 /** The emulator as a backend of the eight functions. @internal */
 export const emulatorBackend: EmulatorBackend = {
   name: 'emulator',
-  allocMem: (mem, size, cached, label) =>
-    onMachine(cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem', (m) =>
-      m.allocMem(mem, size, cached, label),
-    ),
-  flushMem: (mem, flag) => onMachine('hbSysFlushMem', (m) => m.flushMem(mem, flag)),
-  freeMem: (mem) => onMachine('hbSysFreeMem', (m) => m.freeMem(mem)),
-  writeMem: (dest, src, size) => onMachine('hbSysWriteMem', (m) => m.writeMem(dest, src, size)),
-  readMem: (dest, src, size) => onMachine('hbSysReadMem', (m) => m.readMem(dest, src, size)),
-  registerMem: (mem) => onMachine('hbSysRegisterMem', (m) => m.registerMem(mem)),
-  unregisterMem: (mem) => onMachine('hbSysUnregisterMem', (m) => m.unregisterMem(mem)),
+  // Each call spelled out (no closure per call): enter, the call, leave.
+  allocMem(mem, size, cached, label) {
+    const m = enter(cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.allocMem(mem, size, cached, label);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  flushMem(mem, flag) {
+    const m = enter('hbSysFlushMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.flushMem(mem, flag);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  freeMem(mem) {
+    const m = enter('hbSysFreeMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.freeMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  writeMem(dest, src, size) {
+    const m = enter('hbSysWriteMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.writeMem(dest, src, size);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  readMem(dest, src, size) {
+    const m = enter('hbSysReadMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.readMem(dest, src, size);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  registerMem(mem) {
+    const m = enter('hbSysRegisterMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.registerMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  unregisterMem(mem) {
+    const m = enter('hbSysUnregisterMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.unregisterMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
   isCached: (mem) => withMachine((m) => m.isCached(mem)),
   noteCpuRead: (mem, offset, size, how) =>
     withMachine((m) => m.noteCpuRead(mem, offset, size, how)),
