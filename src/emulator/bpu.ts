@@ -187,6 +187,16 @@ export class Bpu {
   }
 
   private submit(kernel: KernelName, args: unknown, where: string): Promise<void> {
+    const board = this.machine.board;
+    board.lock();
+    try {
+      return this.submitLocked(kernel, args, where);
+    } finally {
+      board.unlock();
+    }
+  }
+
+  private submitLocked(kernel: KernelName, args: unknown, where: string): Promise<void> {
     if (this.stopped) {
       return Promise.reject(
         new Error(`${where}: this BPU was stopped by emulator.reset(); submit again`),
@@ -229,6 +239,16 @@ export class Bpu {
    * notes that {@link run} makes. @internal
    */
   submitJob(spec: JobSpec): DeviceJob {
+    const board = this.machine.board;
+    board.lock();
+    try {
+      return this.submitJobLocked(spec);
+    } finally {
+      board.unlock();
+    }
+  }
+
+  private submitJobLocked(spec: JobSpec): DeviceJob {
     const m = this.machine;
     let resolve!: () => void;
     let reject!: (error: Error) => void;
@@ -494,6 +514,16 @@ export class Bpu {
 
   /** Settles every job the worker has completed, in order. */
   private drain(d: Device): void {
+    const board = this.machine.board;
+    board.lock();
+    try {
+      this.drainLocked(d);
+    } finally {
+      board.unlock();
+    }
+  }
+
+  private drainLocked(d: Device): void {
     const m = this.machine;
     const tail = Atomics.load(d.control, TAIL);
     while (d.completed !== tail) {

@@ -3,15 +3,33 @@
  *
  * The machine is made on first use, with defaults from the environment, and anew by
  * `emulator.reset(options)`. Importing this module changes nothing.
+ *
+ * One machine per process: the thread that first uses hbsys makes it and shares it (its
+ * shared memory, board.ts) with every worker thread started after that, through
+ * `worker_threads.setEnvironmentData`; such a worker attaches to it on first use. A worker
+ * with no machine shared to it makes its own, and says so once on stderr.
  */
 
 import { writeFileSync } from 'node:fs';
+import {
+  getEnvironmentData,
+  isMainThread,
+  setEnvironmentData,
+  threadId as threadIdValue,
+} from 'node:worker_threads';
 import type { Backend } from '../backend.js';
 import { describe } from '../describe.js';
 import type { DnnBackend } from '../dnn/backend.js';
 import { hostBytes } from '../host-bytes.js';
 import { errorText } from '../snapshot.js';
-import { HB_SYS_INVALID_ARGUMENT, HB_SYS_OUT_OF_MEMORY, HbSysError } from '../status.js';
+import {
+  fail,
+  HB_SYS_INVALID_ARGUMENT,
+  HB_SYS_OUT_OF_MEMORY,
+  HbSysError,
+  type HbSysStatusCode,
+} from '../status.js';
+import { BOARD_KEY, type BoardShare, isBoardShare } from './board.js';
 import { Bpu } from './bpu.js';
 import { createEmulatorDnn } from './dnn/backend.js';
 import { FindingsLog } from './findings.js';
@@ -37,17 +55,99 @@ let bpu: Bpu | undefined;
 /** Findings of every machine since the last clearFindings(): they outlive reset. */
 const findings = new FindingsLog();
 let exitHookInstalled = false;
+/** Whether this thread's first machine was looked for in the environment yet. */
+let looked = false;
+/**
+ * The number in this process's plane lengths (see Region): random, so that a view of
+ * another process's or another machine family's planes is not taken for one of ours.
+ */
+const planeTag = Math.floor(Math.random() * 4096);
 
 function current(): Machine {
-  if (machine === undefined) install(resolveOptions());
+  if (machine === undefined) {
+    const share = looked ? undefined : sharedMachine();
+    looked = true;
+    if (share !== undefined) install(share.options, undefined, share);
+    else install(resolveOptions());
+  }
   return machine!;
 }
 
-function install(options: ReturnType<typeof resolveOptions>, pool?: PlanePool): void {
-  machine = new Machine(options, findings, pool);
+/**
+ * The machine another thread shared with this one, if any; a worker with none says once
+ * that it makes its own.
+ */
+function sharedMachine(): BoardShare | undefined {
+  let share: unknown;
+  try {
+    share = getEnvironmentData(BOARD_KEY);
+  } catch {
+    share = undefined;
+  }
+  if (isBoardShare(share) && share.madeBy !== threadIdHere()) return share;
+  if (!isMainThread) {
+    process.stderr.write(
+      'hbsys: no machine was shared with this worker thread (its parent had not used hbsys ' +
+        'before starting it), so it makes its own: its memory, heap and BPU are not those of ' +
+        'other threads. Use hbsys in the parent before starting workers to share one.\n',
+    );
+  }
+  return undefined;
+}
+
+function threadIdHere(): number {
+  return threadIdValue;
+}
+
+function install(
+  options: ReturnType<typeof resolveOptions>,
+  pool?: PlanePool,
+  attach?: BoardShare,
+): void {
+  machine = new Machine(options, findings, pool, attach, planeTag);
   bpu = new Bpu(machine);
-  if (options.sanitize !== 'off') installExitReport();
+  const board = machine.board;
+  findings.share({
+    header: board.header,
+    log: board.share.findings,
+    locked: (fn) => board.locked(fn),
+    active: () => board.shared || !board.mine,
+  });
+  // Workers started from now on (from this thread) share this machine.
+  setEnvironmentData(BOARD_KEY, board.share as unknown as never);
+  // The report is the maker's: a thread that attached leaves it to the thread that made it.
+  if (options.sanitize !== 'off' && board.mine) installExitReport();
   for (const observe of machineObservers) observe(machine);
+}
+
+/**
+ * The machine for a call of `fn`, under the lock, or a failure code when the thread that
+ * made the machine this thread shared has reset it since.
+ */
+function enter(fn: string): Machine | HbSysStatusCode {
+  const m = machine ?? current();
+  m.board.lock();
+  if (m.board.retired && !m.board.mine) {
+    m.board.unlock();
+    return fail(
+      HB_SYS_INVALID_ARGUMENT,
+      fn,
+      'the machine this thread shared was replaced by emulator.reset() in the thread that ' +
+        'made it: its memory is gone; start worker threads after the reset to share the new one',
+    );
+  }
+  return m;
+}
+
+/** Runs `call` on the machine under the lock (for calls that return no status code). */
+function withMachine<T>(call: (m: Machine) => T): T {
+  const m = current();
+  m.board.lock();
+  try {
+    return call(m);
+  } finally {
+    m.board.unlock();
+  }
 }
 
 /** Observers of every new machine (the trace follows emulator.reset). */
@@ -90,7 +190,7 @@ function installExitReport(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    machine?.hazards.leaks('exit');
+    if (machine?.board.mine) machine.hazards.leaks('exit');
     const file = process.env.HBSYS_REPORT_FILE;
     // HBSYS_REPORT_QUIET=1: the tool that ran this program (hbsys check) prints the one report.
     const quiet = process.env.HBSYS_REPORT_QUIET === '1';
@@ -151,15 +251,73 @@ export interface EmulatorBackend extends Backend {
 /** The emulator as a backend of the eight functions. @internal */
 export const emulatorBackend: EmulatorBackend = {
   name: 'emulator',
-  allocMem: (mem, size, cached, label) => current().allocMem(mem, size, cached, label),
-  flushMem: (mem, flag) => current().flushMem(mem, flag),
-  freeMem: (mem) => current().freeMem(mem),
-  writeMem: (dest, src, size) => current().writeMem(dest, src, size),
-  readMem: (dest, src, size) => current().readMem(dest, src, size),
-  registerMem: (mem) => current().registerMem(mem),
-  unregisterMem: (mem) => current().unregisterMem(mem),
-  isCached: (mem) => current().isCached(mem),
-  noteCpuRead: (mem, offset, size, how) => current().noteCpuRead(mem, offset, size, how),
+  // Each call spelled out (no closure per call): enter, the call, leave.
+  allocMem(mem, size, cached, label) {
+    const m = enter(cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.allocMem(mem, size, cached, label);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  flushMem(mem, flag) {
+    const m = enter('hbSysFlushMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.flushMem(mem, flag);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  freeMem(mem) {
+    const m = enter('hbSysFreeMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.freeMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  writeMem(dest, src, size) {
+    const m = enter('hbSysWriteMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.writeMem(dest, src, size);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  readMem(dest, src, size) {
+    const m = enter('hbSysReadMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.readMem(dest, src, size);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  registerMem(mem) {
+    const m = enter('hbSysRegisterMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.registerMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  unregisterMem(mem) {
+    const m = enter('hbSysUnregisterMem');
+    if (typeof m === 'number') return m;
+    try {
+      return m.unregisterMem(mem);
+    } finally {
+      m.board.unlock();
+    }
+  },
+  isCached: (mem) => withMachine((m) => m.isCached(mem)),
+  noteCpuRead: (mem, offset, size, how) =>
+    withMachine((m) => m.noteCpuRead(mem, offset, size, how)),
   dnn: () => (dnn ??= createEmulatorDnn()),
 };
 
@@ -245,6 +403,19 @@ export const emulator = {
    * keeps the machine it had.
    */
   async reset(options: EmulatorOptions = {}): Promise<void> {
+    if (machine === undefined && !looked) {
+      // A worker's first call: a shared machine is attached to, and then not reset here.
+      const share = sharedMachine();
+      looked = true;
+      if (share !== undefined) install(share.options, undefined, share);
+    }
+    if (machine !== undefined && !machine.board.mine) {
+      throw new HbSysError(
+        HB_SYS_INVALID_ARGUMENT,
+        'emulator.reset: this worker thread shares the machine of the thread that made it; ' +
+          'reset it there (a reset here would pull the memory from under the other threads)',
+      );
+    }
     let resolved = resetOptions(options);
     // Under `hbsys check` the checker stays on: the program's request is itself a finding.
     const tampered = underCheck() && resolved.sanitize === 'off';
@@ -253,13 +424,17 @@ export const emulator = {
     const worker = bpu?.worker;
     bpu?.stop();
     old?.hazards.leaks('reset');
+    // Threads that shared it see it retired: their calls fail from now on.
+    old?.board.retire();
     // The new machine takes over memory nobody can write any more: the old machine's when
-    // its BPU never ran, else an earlier one's whose worker has exited since.
+    // its BPU never ran and no other thread shared it, else an earlier one's whose worker
+    // has exited since.
     const pool = new PlanePool();
     pool.takeAll(spare);
-    if (old !== undefined && worker === undefined) pool.add(old.physical);
+    const sharedOld = old?.board.shared === true;
+    if (old !== undefined && worker === undefined && !sharedOld) pool.add(old.physical);
     install(resolved, pool);
-    if (old !== undefined && worker !== undefined) {
+    if (old !== undefined && worker !== undefined && !sharedOld) {
       worker.once('exit', () => {
         spare.clear();
         spare.add(old.physical);
@@ -324,43 +499,7 @@ export const emulator = {
 
   /** The statistics of the current machine, counted since the last reset. */
   stats(): EmulatorStats {
-    const m = current();
-    const ion = m.physical.ion;
-    const bytesFree = ion.allocator.freeUnits * ion.pageSize;
-    const largestFreeBlock = ion.allocator.largestFree() * ion.pageSize;
-    let bytesRequested = 0;
-    let vioBufferCount = 0;
-    for (const o of m.owners.values()) {
-      if (o.kind === 'allocation') bytesRequested += o.size;
-      else vioBufferCount++;
-    }
-    return {
-      heapSize: ion.size,
-      bytesInUse: ion.size - bytesFree,
-      bytesFree,
-      largestFreeBlock,
-      fragmentation: bytesFree === 0 ? 0 : 1 - largestFreeBlock / bytesFree,
-      allocationCount: m.allocationCount,
-      peakBytesInUse: m.counters.peakBytesInUse,
-      bytesRequested,
-      registrationCount: m.registrationCount,
-      vioBufferCount,
-      pageSize: ion.pageSize,
-      maxAllocations: m.options.maxAllocations,
-      cacheModel: m.options.cacheModel,
-      allocs: m.counters.allocs,
-      frees: m.counters.frees,
-      cleans: m.counters.cleans,
-      invalidates: m.counters.invalidates,
-      bytesCleaned: m.counters.bytesCleaned,
-      bytesInvalidated: m.counters.bytesInvalidated,
-      bytesWrittenBack: m.counters.bytesWrittenBack,
-      bpuJobs: m.counters.bpuJobs,
-      bpuBytes: m.counters.bpuBytes,
-      bpuJobsInFlight: bpu?.pending ?? 0,
-      findingsByKind: findings.byKind(),
-      findingsBySeverity: { error: findings.errors, warning: findings.warnings },
-    };
+    return withMachine(statsOf);
   },
 
   /**
@@ -456,6 +595,46 @@ export const emulator = {
       currentBpu().fill(dst, byte, size),
   },
 };
+
+/** The statistics of `m` (under the lock). */
+function statsOf(m: Machine): EmulatorStats {
+  const ion = m.physical.ion;
+  const bytesFree = ion.allocator.freeUnits * ion.pageSize;
+  const largestFreeBlock = ion.allocator.largestFree() * ion.pageSize;
+  let bytesRequested = 0;
+  let vioBufferCount = 0;
+  for (const o of m.owners.values()) {
+    if (o.kind === 'allocation') bytesRequested += o.size;
+    else vioBufferCount++;
+  }
+  return {
+    heapSize: ion.size,
+    bytesInUse: ion.size - bytesFree,
+    bytesFree,
+    largestFreeBlock,
+    fragmentation: bytesFree === 0 ? 0 : 1 - largestFreeBlock / bytesFree,
+    allocationCount: m.allocationCount,
+    peakBytesInUse: m.counters.peakBytesInUse,
+    bytesRequested,
+    registrationCount: m.registrationCount,
+    vioBufferCount,
+    pageSize: ion.pageSize,
+    maxAllocations: m.options.maxAllocations,
+    cacheModel: m.options.cacheModel,
+    allocs: m.counters.allocs,
+    frees: m.counters.frees,
+    cleans: m.counters.cleans,
+    invalidates: m.counters.invalidates,
+    bytesCleaned: m.counters.bytesCleaned,
+    bytesInvalidated: m.counters.bytesInvalidated,
+    bytesWrittenBack: m.counters.bytesWrittenBack,
+    bpuJobs: m.counters.bpuJobs,
+    bpuBytes: m.counters.bpuBytes,
+    bpuJobsInFlight: bpu?.pending ?? 0,
+    findingsByKind: findings.byKind(),
+    findingsBySeverity: { error: findings.errors, warning: findings.warnings },
+  };
+}
 
 /** @internal The current machine, for the sanitizer and observers in this package. */
 export function currentMachine(): Machine {

@@ -15,6 +15,7 @@
  * refuses them (alloc, register): a failing call changes nothing.
  */
 
+import { threadId } from 'node:worker_threads';
 import type { RegisterRequest } from '../backend.js';
 import { describe } from '../describe.js';
 import {
@@ -41,65 +42,49 @@ import {
   type HbSysFailureCode,
   type HbSysStatusCode,
 } from '../status.js';
+import {
+  Board,
+  type BoardShare,
+  type Counters,
+  H_LIVE_ALLOCS,
+  H_LIVE_REGS,
+  KIND_ALLOCATION,
+  KIND_REGISTRATION,
+  KIND_VIO,
+  newBoardBuffers,
+  S_AT,
+  S_BLOCK,
+  S_CACHED,
+  S_FIRST_REG,
+  S_ID,
+  S_KIND,
+  S_NEXT_REG,
+  S_OFFSET,
+  S_OWNER,
+  S_PREV_REG,
+  S_REG_COUNT,
+  S_REGION,
+  S_SIZE,
+  S_ZEROED,
+  SLOT_STRIDE,
+} from './board.js';
 import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
+import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
   CACHE_LINE,
   PhysicalMemory,
   type PlanePool,
+  planeCode,
   REF_CHUNK,
   type Region,
 } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
 
-/** Memory with an owner: an ION allocation or a VIO buffer. */
-export interface Owner {
-  readonly kind: 'allocation' | 'vio';
-  readonly id: number;
-  readonly region: Region;
-  readonly phyAddr: number;
-  /** Offset in the region. */
-  readonly offset: number;
-  /** Bytes asked for. */
-  readonly size: number;
-  /** Bytes the allocator set aside (whole pages). */
-  readonly blockBytes: number;
-  readonly cached: boolean;
-  readonly label: string | undefined;
-  readonly allocatedAt: number;
-  readonly allocStack: string | undefined;
-  freeStack: string | undefined;
-  /** The CPU mapping handed out (allocations only). */
-  view: Uint8Array | null;
-  live: boolean;
-  /**
-   * Whether the CPU's copy (cache and shadow planes) of the block is zeroed. Uncached
-   * allocations leave it for later: nothing reaches it until a registration maps the
-   * memory cached, and then it is zeroed, as if at allocation.
-   */
-  cpuCopyZeroed: boolean;
-  /** Live registrations inside; a shared empty set until the first (made on demand). */
-  registrations: Set<Registration>;
-}
-
-/** A live or ended hbSysRegisterMem. */
-export interface Registration {
-  readonly kind: 'registration';
-  readonly owner: Owner;
-  readonly region: Region;
-  readonly phyAddr: number;
-  readonly offset: number;
-  readonly size: number;
-  readonly registeredAt: number;
-  readonly label: string | undefined;
-  view: Uint8Array | null;
-  live: boolean;
-}
-
-export type Mapping = Owner | Registration;
+export { type Mapping, Owner, Registration } from './mappings.js';
 
 /** A BPU job that has been submitted and has not completed. */
 export interface InFlightJob {
@@ -140,21 +125,7 @@ export interface Target {
   readonly at: number;
 }
 
-/** Counters behind `emulator.stats()`. */
-export interface Counters {
-  peakBytesInUse: number;
-  allocs: number;
-  frees: number;
-  registrations: number;
-  unregistrations: number;
-  cleans: number;
-  invalidates: number;
-  bytesCleaned: number;
-  bytesInvalidated: number;
-  bytesWrittenBack: number;
-  bpuJobs: number;
-  bpuBytes: number;
-}
+export type { Counters } from './board.js';
 
 export class Machine {
   readonly options: ResolvedOptions;
@@ -163,8 +134,8 @@ export class Machine {
   readonly sanitizer: Sanitizer;
   /** The sanitizer's checks, which the BPU calls too. */
   readonly hazards: Hazards;
-  /** Live owners by id (ids start at 1: 0 marks a page without owner). */
-  readonly owners = new Map<number, Owner>();
+  /** The shared state: slot table, counters, the lock (see board.ts). */
+  readonly board: Board;
   /** Jobs submitted to the BPU and not completed, for the in-flight check. */
   readonly inFlight = new Set<InFlightJob>();
   /**
@@ -172,40 +143,58 @@ export class Machine {
    * model layer): why `[phyAddr, phyAddr + size)` is held and what to do, or undefined.
    */
   memoryHolder: ((phyAddr: number, size: number) => string | undefined) | undefined;
-  readonly counters: Counters = {
-    peakBytesInUse: 0,
-    allocs: 0,
-    frees: 0,
-    registrations: 0,
-    unregistrations: 0,
-    cleans: 0,
-    invalidates: 0,
-    bytesCleaned: 0,
-    bytesInvalidated: 0,
-    bytesWrittenBack: 0,
-    bpuJobs: 0,
-    bpuBytes: 0,
-  };
+  readonly counters: Counters;
   readonly createdAt = performance.now();
   /** Observers of events; see {@link Machine.emit}. */
   readonly listeners = new Set<MachineListener>();
   /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
   private readonly ended = new WeakMap<object, Mapping>();
-  private nextId = 1;
-  private liveAllocations = 0;
-  private liveRegistrations = 0;
+  /** This thread's objects for the slots it has seen, by slot. */
+  private readonly seen: (Mapping | undefined)[] = [];
+  /** Views that came from another thread (by postMessage) and were resolved here. */
+  private readonly adopted = new WeakSet<object>();
+  private readonly header: Int32Array;
+  /** The board's slot rows (its current view: it is made anew when the table grows). */
+  private get slots(): Float64Array {
+    return this.board.slots;
+  }
+  private readonly planeTag: number;
 
-  /** `pool`: physical memory of replaced machines to take over (see physical-memory.ts). */
-  constructor(options: ResolvedOptions, findings: FindingsLog, pool?: PlanePool) {
+  /**
+   * A new machine, or (with `attach`) this thread's side of the machine another thread
+   * made. `pool`: physical memory of replaced machines to take over (physical-memory.ts).
+   */
+  constructor(
+    options: ResolvedOptions,
+    findings: FindingsLog,
+    pool?: PlanePool,
+    attach?: BoardShare,
+    planeTag = 0,
+  ) {
     this.options = options;
     this.strict = options.cacheModel === 'strict';
+    this.planeTag = attach?.planeTag ?? planeTag;
     this.physical = new PhysicalMemory(
       options.heapSize,
       options.vioSize,
       options.pageSize,
       this.strict,
       pool,
+      this.planeTag,
+      attach?.regions,
     );
+    const share: BoardShare = attach ?? {
+      kind: 'hbsys.board',
+      version: 1,
+      options,
+      madeBy: threadId,
+      ...newBoardBuffers(),
+      regions: this.physical.regions.map((r) => r.share),
+      planeTag: this.planeTag,
+    };
+    this.board = new Board(share, attach === undefined);
+    this.header = this.board.header;
+    this.counters = this.board.counters;
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
       this.emit(() => ({
         type: 'finding',
@@ -222,11 +211,83 @@ export class Machine {
   }
 
   get allocationCount(): number {
-    return this.liveAllocations;
+    return this.header[H_LIVE_ALLOCS]!;
   }
 
   get registrationCount(): number {
-    return this.liveRegistrations;
+    return this.header[H_LIVE_REGS]!;
+  }
+
+  /** Live owners (allocations and VIO buffers of every thread) by id, built on demand. */
+  get owners(): Map<number, Owner> {
+    const out = new Map<number, Owner>();
+    const n = this.board.slotCount;
+    for (let slot = 0; slot < n; slot++) {
+      const m = this.mappingAt(slot);
+      if (m !== undefined && m.kind !== 'registration') out.set(m.id, m);
+    }
+    return out;
+  }
+
+  /** The registrations chained in `owner`'s row, as this thread's objects. */
+  registrationsOf(owner: Owner): Set<Registration> {
+    const out = new Set<Registration>();
+    const s = this.slots;
+    for (let r = owner.firstRegistrationSlot; r >= 0; r = s[r * SLOT_STRIDE + S_NEXT_REG]!) {
+      const m = this.mappingAt(r);
+      if (m !== undefined && m.kind === 'registration') out.add(m);
+    }
+    return out;
+  }
+
+  /**
+   * This thread's object for the mapping in `slot`, made from the row when this thread
+   * has none for its current id; undefined for a free slot.
+   */
+  mappingAt(slot: number): Mapping | undefined {
+    const at = slot * SLOT_STRIDE;
+    const s = this.slots;
+    const id = s[at + S_ID]!;
+    if (id === 0) return undefined;
+    const known = this.seen[slot];
+    if (known !== undefined && known.id === id) return known;
+    const region = this.physical.regions[s[at + S_REGION]!]!;
+    const offset = s[at + S_OFFSET]!;
+    const size = s[at + S_SIZE]!;
+    const allocatedAt = s[at + S_AT]! - TIME_ORIGIN;
+    let m: Mapping;
+    if (s[at + S_KIND] === KIND_REGISTRATION) {
+      const owner = this.mappingAt(s[at + S_OWNER]!);
+      if (owner === undefined || owner.kind === 'registration') return undefined;
+      m = new Registration(this.board, {
+        id,
+        slot,
+        owner,
+        offset,
+        size,
+        registeredAt: allocatedAt,
+        label: owner.label,
+        view: this.mappingView(region, offset, size, true),
+      });
+    } else {
+      const cached = s[at + S_CACHED] === 1;
+      m = new Owner(this.board, this, {
+        kind: s[at + S_KIND] === KIND_VIO ? 'vio' : 'allocation',
+        id,
+        slot,
+        region,
+        offset,
+        size,
+        blockBytes: s[at + S_BLOCK]!,
+        cached,
+        label: undefined,
+        allocatedAt,
+        allocStack: undefined,
+        view: this.mappingView(region, offset, size, cached),
+      });
+    }
+    this.seen[slot] = m;
+    return m;
   }
 
   /** Bytes of ION heap set aside for live allocations. */
@@ -251,11 +312,12 @@ export class Machine {
 
   allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): HbSysStatusCode {
     const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
-    if (this.liveAllocations >= this.options.maxAllocations) {
+    const live = this.header[H_LIVE_ALLOCS]!;
+    if (live >= this.options.maxAllocations) {
       return fail(
         HB_SYS_OUT_OF_MEMORY,
         fn,
-        `descriptor budget spent: ${this.liveAllocations} allocations are live and ` +
+        `descriptor budget spent: ${live} allocations are live and ` +
           `maxAllocations is ${this.options.maxAllocations}; free some (is one leaking in a loop?)`,
       );
     }
@@ -274,7 +336,7 @@ export class Machine {
       this.releaseOwner(owner, false);
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
-    this.liveAllocations++;
+    this.header[H_LIVE_ALLOCS]!++;
     this.counters.allocs++;
     this.emitAlloc(owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
@@ -333,7 +395,7 @@ export class Machine {
     const t = this.resolve(fn, mem);
     if (typeof t === 'number') return t;
     const { m } = t;
-    if (mem.virAddr !== m.view) {
+    if (!this.handedOut(mem.virAddr, t)) {
       return failSubRange(fn, m, t.at, 'freed: free the hbSysMem the alloc call filled');
     }
     if (m.kind === 'registration') {
@@ -345,12 +407,12 @@ export class Machine {
           'hbSysUnregisterMem; its owner frees the memory',
       );
     }
-    if (m.registrations.size > 0) {
+    if (m.registrationCount > 0) {
       const r = [...m.registrations][0]!;
       return fail(
         HB_SYS_INVALID_ARGUMENT,
         fn,
-        `${m.registrations.size} registration(s) inside 0x${hex(m.phyAddr)} are still live ` +
+        `${m.registrationCount} registration(s) inside 0x${hex(m.phyAddr)} are still live ` +
           `(the first at 0x${hex(r.phyAddr)}, ${r.size} bytes): hbSysUnregisterMem them first`,
       );
     }
@@ -362,9 +424,10 @@ export class Machine {
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseOwner(m);
-    this.liveAllocations--;
+    this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
-    this.ended.set(mem.source, m);
+    // Only the sanitizer says more of a use after free than its status code.
+    if (this.sanitizer.on) this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
@@ -410,7 +473,7 @@ export class Machine {
     if (!this.strict) return;
     if (m.kind === 'registration' || m.cached) {
       markDirty(m.region, start, start + size);
-    } else if (m.registrations.size > 0) {
+    } else if (m.registrationCount > 0) {
       for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
         this.sanitizer.device.markStaleLine(m.region, line);
       }
@@ -444,26 +507,29 @@ export class Machine {
     }
     const region = owner.region;
     const offset = phyAddr - region.base;
-    const reg: Registration = {
-      kind: 'registration',
+    const slot = this.board.takeSlot();
+    if (slot < 0) return refuse('cannot be registered: the table of mappings is full');
+    const now = performance.now();
+    const reg = new Registration(this.board, {
+      id: this.board.nextId(),
+      slot,
       owner,
-      region,
-      phyAddr,
       offset,
       size,
-      registeredAt: performance.now(),
+      registeredAt: now,
       label: mem.label ?? owner.label,
       view: this.mappingView(region, offset, size, true),
-      live: true,
-    };
+    });
+    this.writeRow(slot, reg.id, KIND_REGISTRATION, region, offset, size, 0, true, now);
     tagView(reg.view!, reg);
     const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
-      reg.live = false;
+      this.board.releaseSlot(slot);
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
     }
+    this.seen[slot] = reg;
     if (!owner.cpuCopyZeroed) {
       region.zero(owner.offset, owner.blockBytes, 'cpu');
       owner.cpuCopyZeroed = true;
@@ -476,9 +542,8 @@ export class Machine {
       }
       this.sanitizer.epoch++;
     }
-    if (owner.registrations === NO_REGISTRATIONS) owner.registrations = new Set();
-    owner.registrations.add(reg);
-    this.liveRegistrations++;
+    this.chainRegistration(owner, reg);
+    this.header[H_LIVE_REGS]!++;
     this.counters.registrations++;
     this.emit(() => ({ type: 'register', time: this.now(), phyAddr, size, ownerId: owner.id }));
     return HB_SYS_SUCCESS;
@@ -489,7 +554,7 @@ export class Machine {
     const t = this.resolve(fn, mem);
     if (typeof t === 'number') return t;
     const { m } = t;
-    if (mem.virAddr !== m.view) {
+    if (!this.handedOut(mem.virAddr, t)) {
       return failSubRange(fn, m, t.at, 'unregistered: pass the hbSysMem hbSysRegisterMem filled');
     }
     if (m.kind !== 'registration') {
@@ -507,10 +572,11 @@ export class Machine {
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
     const cleared = clearVirAddr(mem.source);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was unregistered');
-    m.live = false;
+    this.unchainRegistration(m);
+    this.board.releaseSlot(m.slot);
+    this.seen[m.slot] = undefined;
     m.view = null;
-    m.owner.registrations.delete(m);
-    this.liveRegistrations--;
+    this.header[H_LIVE_REGS]!--;
     this.counters.unregistrations++;
     this.emit(() => ({
       type: 'unregister',
@@ -519,7 +585,7 @@ export class Machine {
       size: m.size,
       ownerId: m.owner.id,
     }));
-    this.ended.set(mem.source, m);
+    if (this.sanitizer.on) this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
   }
 
@@ -566,7 +632,7 @@ export class Machine {
     if (owner === undefined || owner.phyAddr !== phyAddr) {
       return `0x${hex(phyAddr)} is not the address of a live VIO buffer`;
     }
-    if (owner.registrations.size > 0) {
+    if (owner.registrationCount > 0) {
       return `the VIO buffer at 0x${hex(phyAddr)} is still registered: hbSysUnregisterMem first`;
     }
     this.releaseOwner(owner);
@@ -648,13 +714,15 @@ export class Machine {
 
   /** The live owner of the byte at `offset` of `region`, if any. */
   ownerOf(region: Region, offset: number): Owner | undefined {
-    const id = region.pageOwner[offset >>> region.pageShift];
-    return id === undefined || id === 0 ? undefined : this.owners.get(id);
+    const slot = region.pageOwner[offset >>> region.pageShift];
+    if (slot === undefined || slot === 0) return undefined;
+    const m = this.mappingAt(slot - 1);
+    return m === undefined || m.kind === 'registration' ? undefined : m;
   }
 
   /** The mapping `mem` refers to, if it is live and consistent; else undefined. */
   lookup(mem: MemSnapshot): Target | undefined {
-    const m = this.mappingOf(mem.virAddr);
+    const m = this.mappingOf(mem.virAddr) ?? this.adopt(mem.virAddr, mem.phyAddr)?.m;
     if (m === undefined || !m.live || typeof mem.phyAddr !== 'bigint') return undefined;
     const at = offsetInMapping(mem.virAddr as Uint8Array, m);
     if (at < 0 || at >= m.size) return undefined;
@@ -675,7 +743,7 @@ export class Machine {
       else if (this.sanitizer.on) this.hazards.notAHandle(fn, asShown(mem), 'is null');
       return failNoMapping(fn);
     }
-    const m = this.mappingOf(view);
+    const m = this.mappingOf(view) ?? this.adopt(view, mem.phyAddr)?.m;
     if (m === undefined) {
       if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
       else if (this.sanitizer.on) {
@@ -780,6 +848,11 @@ export class Machine {
           : ' or raise vioSize')
       );
     }
+    const slot = this.board.takeSlot();
+    if (slot < 0) {
+      region.allocator.free(start);
+      return `no room in the table of mappings (${this.board.slotCount} slots are in use)`;
+    }
     const offset = start * region.pageSize;
     const blockBytes = pages * region.pageSize;
     // The CPU's copy of uncached memory is zeroed when a registration first maps it.
@@ -792,27 +865,28 @@ export class Machine {
       // bytes, zeros included, makes its lines dirty (see README, the sanitizer).
       if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
     }
-    const id = this.nextId++;
-    region.setOwner(offset, blockBytes, id);
-    const owner: Owner = {
+    const id = this.board.nextId();
+    const now = performance.now();
+    region.setOwner(offset, blockBytes, slot + 1);
+    this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
+    const owner = new Owner(this.board, this, {
       kind,
       id,
+      slot,
       region,
-      phyAddr: region.base + offset,
       offset,
       size,
       blockBytes,
       cached,
       label,
-      allocatedAt: performance.now(),
+      allocatedAt: now,
       allocStack: this.options.stacks ? captureStack() : undefined,
-      freeStack: undefined,
       view: null,
-      live: true,
-      cpuCopyZeroed: zeroCpuCopy,
-      registrations: NO_REGISTRATIONS,
-    };
-    this.owners.set(id, owner);
+    });
+    const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
+    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now);
+    this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroCpuCopy ? 1 : 0;
+    this.seen[slot] = owner;
     return owner;
   }
 
@@ -820,9 +894,9 @@ export class Machine {
   private releaseOwner(owner: Owner, announce = true): void {
     owner.region.allocator.free(owner.offset / owner.region.pageSize);
     owner.region.setOwner(owner.offset, owner.blockBytes, 0);
-    owner.live = false;
+    this.board.releaseSlot(owner.slot);
+    this.seen[owner.slot] = undefined;
     owner.view = null;
-    this.owners.delete(owner.id);
     if (!announce || this.listeners.size === 0) return;
     this.emit(() => ({
       type: 'free',
@@ -849,12 +923,149 @@ export class Machine {
     }));
   }
 
+  /** Fills the shared row of a new mapping. */
+  private writeRow(
+    slot: number,
+    id: number,
+    kind: number,
+    region: Region,
+    offset: number,
+    size: number,
+    blockBytes: number,
+    cached: boolean,
+    now: number,
+  ): void {
+    const s = this.slots;
+    const at = slot * SLOT_STRIDE;
+    s[at + S_KIND] = kind;
+    s[at + S_REGION] = region === this.physical.ion ? 0 : 1;
+    s[at + S_OFFSET] = offset;
+    s[at + S_SIZE] = size;
+    s[at + S_BLOCK] = blockBytes;
+    s[at + S_CACHED] = cached ? 1 : 0;
+    s[at + S_REG_COUNT] = 0;
+    s[at + S_FIRST_REG] = -1;
+    s[at + S_AT] = TIME_ORIGIN + now;
+    // The id last: a row is live from then on.
+    s[at + S_ID] = id;
+  }
+
+  private chainRegistration(owner: Owner, reg: Registration): void {
+    const s = this.slots;
+    const o = owner.slot * SLOT_STRIDE;
+    const r = reg.slot * SLOT_STRIDE;
+    const first = s[o + S_REG_COUNT] === 0 ? -1 : s[o + S_FIRST_REG]!;
+    s[r + S_OWNER] = owner.slot;
+    s[r + S_NEXT_REG] = first;
+    s[r + S_PREV_REG] = -1;
+    if (first >= 0) s[first * SLOT_STRIDE + S_PREV_REG] = reg.slot;
+    s[o + S_FIRST_REG] = reg.slot;
+    s[o + S_REG_COUNT]!++;
+  }
+
+  private unchainRegistration(reg: Registration): void {
+    const s = this.slots;
+    const r = reg.slot * SLOT_STRIDE;
+    const o = s[r + S_OWNER]! * SLOT_STRIDE;
+    const next = s[r + S_NEXT_REG]!;
+    const prev = s[r + S_PREV_REG]!;
+    if (prev >= 0) s[prev * SLOT_STRIDE + S_NEXT_REG] = next;
+    else s[o + S_FIRST_REG] = next;
+    if (next >= 0) s[next * SLOT_STRIDE + S_PREV_REG] = prev;
+    s[o + S_REG_COUNT]!--;
+  }
+
+  /**
+   * Whether `view` is the mapping handed out for `t` (free and unregister take no other):
+   * this thread's own, or, for a mem that came from another thread, its whole view.
+   */
+  private handedOut(view: unknown, t: Target): boolean {
+    if (view === t.m.view) return true;
+    return (
+      typeof view === 'object' &&
+      view !== null &&
+      this.adopted.has(view) &&
+      t.at === 0 &&
+      byteLengthOf.call(view as Uint8Array) === t.m.size
+    );
+  }
+
+  /**
+   * A mem that crossed from another thread (postMessage), or was rebuilt from its fields:
+   * its `virAddr` views a plane of this machine but carries no tag of this thread. Which
+   * plane it views is its buffer (Node hands a thread one object per shared buffer), or
+   * failing that the buffer's length (see Region); what it maps, `phyAddr` and the slot
+   * table say. Found, it is tagged here, as if handed out in this thread. As on the board,
+   * such a pointer is good while the memory is live: a stale one whose address was
+   * allocated again reaches the new owner (a tagged view never does).
+   */
+  private adopt(view: unknown, phyAddr: unknown): Target | undefined {
+    if (typeof view !== 'object' || view === null || typeof phyAddr !== 'bigint') return;
+    let buffer: ArrayBufferLike;
+    let byteOffset: number;
+    let byteLength: number;
+    try {
+      if (typedArrayTagOf.call(view as Uint8Array) !== 'Uint8Array') return;
+      buffer = bufferOf.call(view as Uint8Array);
+      byteOffset = byteOffsetOf.call(view as Uint8Array);
+      byteLength = byteLengthOf.call(view as Uint8Array);
+    } catch {
+      return;
+    }
+    if (!(buffer instanceof SharedArrayBuffer)) return;
+    const total = sabByteLengthOf.call(buffer);
+    for (const [index, region] of this.physical.regions.entries()) {
+      const planes = this.strict ? [region.memory, region.cache, region.shadow] : [region.memory];
+      for (const [p, plane] of planes.entries()) {
+        const same = buffer === plane.buffer;
+        if (!same && total !== region.size + CACHE_LINE * planeCode(this.planeTag, index, p)) {
+          continue;
+        }
+        if (p === 2) return;
+        const addr = Number(phyAddr);
+        if (addr !== region.base + byteOffset || byteLength < 1) return;
+        const owner = this.ownerOf(region, byteOffset);
+        if (owner === undefined) return;
+        const end = addr + byteLength;
+        let m: Mapping | undefined;
+        const viaCache = p === 1 || !this.strict;
+        if (viaCache) {
+          for (const r of owner.registrations) {
+            if (r.phyAddr <= addr && end <= r.phyAddr + r.size) {
+              if (m === undefined || r.phyAddr === addr) m = r;
+            }
+          }
+        }
+        const ownerPlane = owner.cached || !this.strict ? 1 : 0;
+        if (
+          m === undefined &&
+          (ownerPlane === p || !this.strict) &&
+          end <= owner.phyAddr + owner.size
+        ) {
+          m = owner;
+        }
+        if (m === undefined) return;
+        tagView(view as Uint8Array, m);
+        this.adopted.add(view);
+        adoptedViews.add(view);
+        return { m, at: addr - m.phyAddr };
+      }
+    }
+    return;
+  }
+
   /** A fresh CPU mapping: the cache plane for cached memory, physical memory otherwise. */
   private mappingView(region: Region, offset: number, size: number, cached: boolean) {
     const plane = cached ? region.cache : region.memory;
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** This thread's time origin: rows keep times on the wall clock, which every thread shares. */
+const TIME_ORIGIN = performance.timeOrigin;
+
+/** Views that came from another thread, in every machine of this thread (for subarray). */
+const adoptedViews = new WeakSet<object>();
 
 /** RAW_VIR_ADDR as a constant of this module, which the getter's loads fold (an import does not). */
 const RAW: typeof RAW_VIR_ADDR = RAW_VIR_ADDR;
@@ -947,6 +1158,14 @@ class MappingTag extends Stamp {
 }
 
 const subarrayOf = Uint8Array.prototype.subarray;
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const typedArrayTagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag)!
+  .get! as (this: Uint8Array) => string | undefined;
+const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength')!.get! as (
+  this: Uint8Array,
+) => number;
+const sabByteLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!
+  .get! as (this: SharedArrayBuffer) => number;
 const byteOffsetOf = Object.getOwnPropertyDescriptor(
   Object.getPrototypeOf(Uint8Array.prototype),
   'byteOffset',
@@ -984,6 +1203,11 @@ function taggedSubarray(this: Uint8Array, begin?: number, end?: number): Uint8Ar
   const sub = subarrayOf.call(this, begin, end);
   const m = MappingTag.of(this);
   if (m !== undefined && bufferOf.call(sub) === bufferOf.call(planeOf(m))) tagView(sub, m);
+  else if (m !== undefined && adoptedViews.has(this)) {
+    // A view that came from another thread: its buffer is another object of the plane.
+    tagView(sub, m);
+    adoptedViews.add(sub);
+  }
   return sub;
 }
 
@@ -1021,9 +1245,6 @@ function asShown(mem: MemSnapshot): hbSysMem {
     memSize: typeof memSize === 'number' ? memSize : 0,
   };
 }
-
-/** The registrations of an owner that has none (never mutated). */
-const NO_REGISTRATIONS: Set<Registration> = new Set();
 
 function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(

@@ -19,6 +19,7 @@
  * from before a reset can therefore see a later machine's memory: a program must not use them.
  */
 
+import type { RegionShare } from './board.js';
 import { Tlsf } from './tlsf.js';
 
 /** A CPU cache line, in bytes (Cortex-A53 and A55 both use 64). */
@@ -62,6 +63,11 @@ export class Region {
   readonly refInMemory: Uint8Array;
   /** Owner id of every page (an allocation or VIO buffer), 0 where none. */
   readonly pageOwner: Int32Array;
+  /** The sanitizer's marks, one byte a cache line (see DeviceLines). */
+  readonly lineStale: Uint8Array;
+  readonly lineWritten: Uint8Array;
+  /** Its shared parts, for another thread to attach to. */
+  readonly share: RegionShare;
   /**
    * The byte range that ever had an owner: nothing outside it was written (every write,
    * CPU or device, lands in an owned block), so it is all a reuse of the planes clears.
@@ -82,6 +88,8 @@ export class Region {
     pageSize: number,
     strict: boolean,
     source: PlaneSource = freshPlane,
+    planeTag = 0,
+    attach?: RegionShare,
   ) {
     this.name = name;
     this.base = base;
@@ -89,12 +97,33 @@ export class Region {
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.strict = strict;
-    this.memory = Buffer.from(source(size));
-    this.cache = strict ? Buffer.from(source(size)) : this.memory;
-    this.shadow = strict ? Buffer.from(source(size)) : this.memory;
-    this.allocator = new Tlsf(size / pageSize);
-    this.pageOwner = new Int32Array(size / pageSize);
-    this.refInMemory = new Uint8Array(Math.ceil(size / REF_CHUNK));
+    // Each plane's buffer is a little longer than the region, by an amount that names the
+    // plane (see planeCode): a view that crossed from another thread is then known by its
+    // buffer's length, as buffers themselves cannot be compared across threads.
+    const index = name === 'ion' ? 0 : 1;
+    const plane = (p: number) => source(size + CACHE_LINE * planeCode(planeTag, index, p));
+    const memory = attach?.memory ?? plane(0);
+    const cache = strict ? (attach?.cache ?? plane(1)) : memory;
+    const shadow = strict ? (attach?.shadow ?? plane(2)) : memory;
+    this.share = attach ?? {
+      memory,
+      cache,
+      shadow,
+      // Side tables come from the pool as the planes do (a reset loop would grow otherwise).
+      pageOwner: source((size / pageSize) * 4),
+      refInMemory: source(Math.ceil(size / REF_CHUNK)),
+      lineStale: source(Math.ceil(size / CACHE_LINE)),
+      lineWritten: source(Math.ceil(size / CACHE_LINE)),
+      allocator: new Tlsf(size / pageSize).storage,
+    };
+    this.memory = Buffer.from(memory, 0, size);
+    this.cache = strict ? Buffer.from(cache, 0, size) : this.memory;
+    this.shadow = strict ? Buffer.from(shadow, 0, size) : this.memory;
+    this.allocator = new Tlsf(size / pageSize, this.share.allocator);
+    this.pageOwner = new Int32Array(this.share.pageOwner);
+    this.refInMemory = new Uint8Array(this.share.refInMemory);
+    this.lineStale = new Uint8Array(this.share.lineStale);
+    this.lineWritten = new Uint8Array(this.share.lineWritten);
     const planes = strict ? [this.memory, this.cache, this.shadow] : [this.memory];
     this.words = planes.map((p) => new Float64Array(p.buffer, p.byteOffset, p.byteLength >>> 3));
   }
@@ -141,12 +170,31 @@ export class Region {
   /** The distinct plane buffers, each with the range of it that was ever written. */
   planeBuffers(): PooledPlane[] {
     const planes = this.strict ? [this.memory, this.cache, this.shadow] : [this.memory];
-    return planes.map((p) => ({
-      buffer: p.buffer as SharedArrayBuffer,
-      start: this.dirtyEnd > this.dirtyStart ? this.dirtyStart : 0,
-      end: this.dirtyEnd > this.dirtyStart ? this.dirtyEnd : 0,
-    }));
+    const used = this.dirtyEnd > this.dirtyStart;
+    const start = used ? this.dirtyStart : 0;
+    const end = used ? this.dirtyEnd : 0;
+    /** A side table of one `unit`-byte entry per `per` bytes of the region. */
+    const side = (buffer: SharedArrayBuffer, per: number, unit: number): PooledPlane => ({
+      buffer,
+      start: Math.floor(start / per) * unit,
+      end: Math.ceil(end / per) * unit,
+    });
+    return [
+      ...planes.map((p) => ({ buffer: p.buffer as SharedArrayBuffer, start, end })),
+      side(this.share.pageOwner, this.pageSize, 4),
+      side(this.share.refInMemory, REF_CHUNK, 1),
+      side(this.share.lineStale, CACHE_LINE, 1),
+      side(this.share.lineWritten, CACHE_LINE, 1),
+    ];
   }
+}
+
+/**
+ * What names a plane in its buffer's length (in cache lines past the region's end): the
+ * process's tag, the region (0 ION, 1 VIO) and the plane (0 memory, 1 cache, 2 shadow).
+ */
+export function planeCode(tag: number, region: number, plane: number): number {
+  return 1 + tag * 6 + region * 3 + plane;
 }
 
 /** A plane buffer handed from a replaced address space to a later one. */
@@ -225,6 +273,8 @@ export class PhysicalMemory {
     pageSize: number,
     strict: boolean,
     pool?: PlanePool,
+    planeTag = 0,
+    attach?: readonly RegionShare[],
   ) {
     const reused: PooledPlane[] = [];
     const planes: PlaneSource = (size) => {
@@ -233,12 +283,23 @@ export class PhysicalMemory {
       reused.push(plane);
       return plane.buffer;
     };
-    this.ion = new Region('ion', ION_HEAP_BASE, heapSize, pageSize, strict, planes);
+    this.ion = new Region(
+      'ion',
+      ION_HEAP_BASE,
+      heapSize,
+      pageSize,
+      strict,
+      planes,
+      planeTag,
+      attach?.[0],
+    );
     const vioBase = Math.ceil((ION_HEAP_BASE + heapSize) / VIO_ALIGN) * VIO_ALIGN;
-    this.vio = new Region('vio', vioBase, vioSize, pageSize, strict, planes);
+    this.vio = new Region('vio', vioBase, vioSize, pageSize, strict, planes, planeTag, attach?.[1]);
     this.regions = [this.ion, this.vio];
     for (const { buffer, start, end } of reused) {
-      if (end > start) new Float64Array(buffer, start, (end - start) >>> 3).fill(0);
+      if (end <= start) continue;
+      if (((start | end) & 7) === 0) new Float64Array(buffer, start, (end - start) >>> 3).fill(0);
+      else new Uint8Array(buffer, start, end - start).fill(0);
     }
   }
 

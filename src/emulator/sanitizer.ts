@@ -163,8 +163,8 @@ interface LinePlanes {
 }
 
 /**
- * What the sanitizer knows of each cache line of physical memory, per region (plain typed
- * arrays, made on first use, one byte a line so that marking and searching are the
+ * What the sanitizer knows of each cache line of physical memory, per region (shared typed
+ * arrays of the region, one byte a line so that marking and searching are the
  * engine's fill and indexOf):
  * - stale: written by a device (or behind the cache, through an uncached alias) and not
  *   INVALIDATEd since; a CPU read of it through a cached mapping is stale;
@@ -174,11 +174,11 @@ interface LinePlanes {
 export class DeviceLines {
   private readonly marks = new Map<Region, LinePlanes>();
 
+  /** The region's planes, in its shared memory: every thread sees the same marks. */
   private of(region: Region): LinePlanes {
     let m = this.marks.get(region);
     if (m === undefined) {
-      const lines = Math.ceil(region.size / CACHE_LINE);
-      m = { stale: new Uint8Array(lines), written: new Uint8Array(lines) };
+      m = { stale: region.lineStale, written: region.lineWritten };
       this.marks.set(region, m);
     }
     return m;

@@ -55,37 +55,141 @@ export interface TlsfBlock {
   readonly free: boolean;
 }
 
+/**
+ * Where a Tlsf keeps its state: shared memory, so that every thread of the process can run
+ * the one allocator (under the machine's lock). `blocks` and `table` are growable buffers
+ * whose views track their length in every thread.
+ */
+export interface TlsfStorage {
+  /** The scalars, the second-level bitmaps and the class heads (int32 words). */
+  readonly meta: SharedArrayBuffer;
+  /** The block table (growable). */
+  readonly blocks: SharedArrayBuffer;
+  /** The offset hash table (growable). */
+  readonly table: SharedArrayBuffer;
+}
+
+/** Scalars in `meta`, then FL_COUNT second-level bitmaps, then the class heads. */
+const M_ID_COUNT = 0;
+const M_SPARE_HEAD = 1;
+const M_TABLE_SHIFT = 2;
+const M_TABLE_COUNT = 3;
+const M_FL_BITMAP = 4;
+const M_FREE_TOTAL = 5;
+const M_USED_COUNT = 6;
+/** How many times a buffer grew: a thread views them anew when this moved. */
+const M_GROWS = 7;
+const M_SCALARS = 8;
+const META_WORDS = M_SCALARS + FL_COUNT + FL_COUNT * SL_COUNT;
+
+/** A growable SharedArrayBuffer, as Node 20's types do not declare it. */
+interface GrowableShared extends SharedArrayBuffer {
+  grow(byteLength: number): void;
+}
+
+/** A SharedArrayBuffer of `initial` bytes that may grow to `max`. */
+export function growableShared(initial: number, max: number): SharedArrayBuffer {
+  const Ctor = SharedArrayBuffer as unknown as new (
+    n: number,
+    o: { maxByteLength: number },
+  ) => SharedArrayBuffer;
+  return new Ctor(initial, { maxByteLength: Math.max(initial, max) });
+}
+
 export class Tlsf {
   /** Units under management. */
   readonly capacity: number;
+  /** Where the state lives, for another thread to attach to. */
+  readonly storage: TlsfStorage;
 
-  /** Every block's fields, STRIDE int32 per block id. */
+  /**
+   * Every block's fields, STRIDE int32 per block id. A fixed-length view of the growable
+   * buffer (length-tracking views are several times slower to index), made anew when the
+   * buffer grew, here or in another thread ({@link sync}).
+   */
   private b: Int32Array;
-  /** Ids handed out so far (the table's high-water mark). */
-  private idCount = 0;
-  /** Retired ids, chained through F_NEXT_FREE. */
-  private spareHead = NONE;
-
   /** Open-addressing hash (linear probing) from a block's offset to its id. */
   private table: Int32Array;
-  private tableShift: number;
-  private tableCount = 0;
+  private readonly meta: Int32Array;
+  private readonly slBitmap: Uint32Array;
+  private readonly heads: Int32Array;
+  /** M_GROWS when this thread last viewed the buffers. */
+  private grows = 0;
 
-  private flBitmap = 0;
-  private readonly slBitmap = new Uint32Array(FL_COUNT);
-  private readonly heads = new Int32Array(FL_COUNT * SL_COUNT).fill(NONE);
+  /** Ids handed out so far (the table's high-water mark). */
+  private get idCount(): number {
+    return this.meta[M_ID_COUNT]!;
+  }
+  private set idCount(v: number) {
+    this.meta[M_ID_COUNT] = v;
+  }
+  /** Retired ids, chained through F_NEXT_FREE. */
+  private get spareHead(): number {
+    return this.meta[M_SPARE_HEAD]!;
+  }
+  private set spareHead(v: number) {
+    this.meta[M_SPARE_HEAD] = v;
+  }
+  private get tableShift(): number {
+    return this.meta[M_TABLE_SHIFT]!;
+  }
+  private set tableShift(v: number) {
+    this.meta[M_TABLE_SHIFT] = v;
+  }
+  private get tableCount(): number {
+    return this.meta[M_TABLE_COUNT]!;
+  }
+  private set tableCount(v: number) {
+    this.meta[M_TABLE_COUNT] = v;
+  }
+  private get flBitmap(): number {
+    return this.meta[M_FL_BITMAP]! >>> 0;
+  }
+  private set flBitmap(v: number) {
+    this.meta[M_FL_BITMAP] = v;
+  }
+  private get freeTotal(): number {
+    return this.meta[M_FREE_TOTAL]!;
+  }
+  private set freeTotal(v: number) {
+    this.meta[M_FREE_TOTAL] = v;
+  }
+  private get usedCount(): number {
+    return this.meta[M_USED_COUNT]!;
+  }
+  private set usedCount(v: number) {
+    this.meta[M_USED_COUNT] = v;
+  }
 
-  private freeTotal: number;
-  private usedCount = 0;
-
-  constructor(capacity: number) {
+  /**
+   * A new allocator of `capacity` units, or, with `storage`, the one another thread made
+   * there (nothing is reset).
+   */
+  constructor(capacity: number, storage?: TlsfStorage) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 0x7fff_ffff) {
       throw new RangeError(`Tlsf capacity must be an integer in 1 … 2^31-1, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.b = new Int32Array(64 * STRIDE);
-    this.table = new Int32Array(128).fill(NONE);
+    const fresh = storage === undefined;
+    this.storage = storage ?? {
+      meta: new SharedArrayBuffer(META_WORDS * 4),
+      // At most one block per unit; the table at most four slots per block.
+      blocks: growableShared(64 * STRIDE * 4, (capacity + 2) * STRIDE * 4),
+      table: growableShared(
+        128 * 4,
+        Math.max(128, 4 * 2 ** Math.ceil(Math.log2(capacity + 2))) * 4,
+      ),
+    };
+    this.meta = new Int32Array(this.storage.meta, 0, M_SCALARS);
+    this.slBitmap = new Uint32Array(this.storage.meta, M_SCALARS * 4, FL_COUNT);
+    this.heads = new Int32Array(this.storage.meta, (M_SCALARS + FL_COUNT) * 4);
+    this.b = new Int32Array(this.storage.blocks, 0, this.storage.blocks.byteLength >>> 2);
+    this.table = new Int32Array(this.storage.table, 0, this.storage.table.byteLength >>> 2);
+    if (!fresh) return;
+    this.heads.fill(NONE);
+    this.table.fill(NONE);
     this.tableShift = 32 - 7;
+    this.spareHead = NONE;
     this.freeTotal = capacity;
     const id = this.newId();
     const b = this.b;
@@ -108,11 +212,25 @@ export class Tlsf {
     return this.usedCount;
   }
 
+  /** Views the buffers whole again if they grew since this thread last looked. */
+  private sync(): void {
+    if (this.meta[M_GROWS] === this.grows) return;
+    this.grows = this.meta[M_GROWS]!;
+    const { blocks, table } = this.storage;
+    if (this.b.byteLength !== blocks.byteLength) {
+      this.b = new Int32Array(blocks, 0, blocks.byteLength >>> 2);
+    }
+    if (this.table.byteLength !== table.byteLength) {
+      this.table = new Int32Array(table, 0, table.byteLength >>> 2);
+    }
+  }
+
   /**
    * Allocates `units` contiguous units; returns the offset of the first, or -1 when no
    * free block can hold them.
    */
   alloc(units: number): number {
+    this.sync();
     if (!(units >= 1 && units <= this.capacity) || (units | 0) !== units) return NONE;
     const id = this.findFit(units);
     if (id === NONE) return NONE;
@@ -145,6 +263,7 @@ export class Tlsf {
 
   /** Frees the allocation at `offset`; returns its size in units, or 0 if none starts there. */
   free(offset: number): number {
+    this.sync();
     if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
     let id = this.hashFind(offset);
     if (id === NONE) return 0;
@@ -173,6 +292,7 @@ export class Tlsf {
 
   /** Size in units of the live allocation at `offset`, or 0 if none starts there. */
   sizeAt(offset: number): number {
+    this.sync();
     if (!(offset >= 0 && offset < this.capacity) || (offset | 0) !== offset) return 0;
     const id = this.hashFind(offset);
     if (id === NONE) return 0;
@@ -182,6 +302,7 @@ export class Tlsf {
 
   /** The largest free block, in units (a scan of the top non-empty class). */
   largestFree(): number {
+    this.sync();
     if (this.flBitmap === 0) return 0;
     const fl = 31 - Math.clz32(this.flBitmap);
     const sl = 31 - Math.clz32(this.slBitmap[fl]!);
@@ -199,6 +320,7 @@ export class Tlsf {
 
   /** Number of free blocks (a walk of the free lists; for statistics, not the hot path). */
   freeBlockCount(): number {
+    this.sync();
     let n = 0;
     for (let i = 0; i < this.heads.length; i++) {
       for (let id = this.heads[i]!; id !== NONE; id = this.b[id * STRIDE + F_NEXT_FREE]!) n++;
@@ -208,6 +330,7 @@ export class Tlsf {
 
   /** Every block in address order, free and allocated. */
   *blocks(): IterableIterator<TlsfBlock> {
+    this.sync();
     for (let id = this.hashFind(0); id !== NONE; id = this.b[id * STRIDE + F_NEXT_PHYS]!) {
       const at = id * STRIDE;
       yield {
@@ -220,6 +343,7 @@ export class Tlsf {
 
   /** Bytes of metadata this allocator holds (its typed arrays). */
   metadataBytes(): number {
+    this.sync();
     return (
       this.b.byteLength + this.table.byteLength + this.heads.byteLength + this.slBitmap.byteLength
     );
@@ -232,6 +356,7 @@ export class Tlsf {
    * the blocks. For tests.
    */
   check(): void {
+    this.sync();
     const b = this.b;
     let offset = 0;
     let prev = NONE;
@@ -389,9 +514,9 @@ export class Tlsf {
       return id;
     }
     if ((this.idCount + 1) * STRIDE > this.b.length) {
-      const grown = new Int32Array(this.b.length * 2);
-      grown.set(this.b);
-      this.b = grown;
+      (this.storage.blocks as GrowableShared).grow(this.b.byteLength * 2);
+      this.meta[M_GROWS]!++;
+      this.sync();
     }
     return this.idCount++;
   }
@@ -445,8 +570,11 @@ export class Tlsf {
   }
 
   private rehash(size: number): void {
-    const old = this.table;
-    this.table = new Int32Array(size).fill(NONE);
+    const old = this.table.slice();
+    (this.storage.table as GrowableShared).grow(size * 4);
+    this.meta[M_GROWS]!++;
+    this.sync();
+    this.table.fill(NONE);
     this.tableShift = 32 - (31 - Math.clz32(size));
     this.tableCount = 0;
     for (let i = 0; i < old.length; i++) {

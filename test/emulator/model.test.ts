@@ -10,7 +10,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import {
   emulator,
@@ -61,7 +62,158 @@ interface Handle {
   mem: hbSysMem;
   target: { kind: 'alloc'; owner: ModelOwner } | { kind: 'reg'; reg: ModelReg };
   live: boolean;
+  /** The thread that made it (and frees or unregisters it), and its key there. */
+  home: 'main' | 'worker';
+  key: number;
 }
+
+/**
+ * Where the calls run. Split across two threads, a step runs in the worker (a thread that
+ * shares the machine) by its number; a handle is freed or unregistered by the thread that
+ * made it, and reaches the other thread as a posted copy only while live: a posted copy
+ * of a freed mem whose address was allocated again is the one staleness a thread cannot
+ * see (README, threads).
+ */
+interface Calls {
+  alloc(key: number, size: number, cached: boolean): Promise<{ code: number; mem: hbSysMem }>;
+  register(key: number, phyAddr: bigint, memSize: number): Promise<{ code: number; mem: hbSysMem }>;
+  free(h: Handle, copy: boolean): Promise<{ code: number; cleared: boolean }>;
+  unregister(h: Handle): Promise<number>;
+  writeMem(h: Handle, size: number, value: number): Promise<number>;
+  readMem(h: Handle, size: number): Promise<{ code: number; bytes: Uint8Array }>;
+  flush(h: Handle, memSize: number, flag: number): Promise<number>;
+  cpuWrite(h: Handle, offset: number, end: number, value: number): Promise<void>;
+  bpu(
+    op: 'copy' | 'fill',
+    dst: bigint,
+    src: bigint,
+    value: number,
+    size: number,
+  ): Promise<string | undefined>;
+}
+
+/** The calls as the main thread makes them. */
+const local: Calls = {
+  async alloc(_key, size, cached) {
+    const mem = {} as hbSysMem;
+    const code = (cached ? hbSysAllocCachedMem : hbSysAllocMem)(mem, size);
+    return { code, mem };
+  },
+  async register(_key, phyAddr, memSize) {
+    const mem = { phyAddr, memSize } as hbSysMem;
+    return { code: hbSysRegisterMem(mem), mem };
+  },
+  async free(h, copy) {
+    const mem = copy ? { ...h.mem } : h.mem;
+    const code = hbSysFreeMem(mem);
+    return { code, cleared: mem.virAddr === null };
+  },
+  unregister: async (h) => hbSysUnregisterMem(h.mem),
+  writeMem: async (h, size, value) => hbSysWriteMem(h.mem, new Uint8Array(size).fill(value), size),
+  async readMem(h, size) {
+    const bytes = new Uint8Array(size);
+    return { code: hbSysReadMem(bytes, h.mem, size), bytes };
+  },
+  async flush(h, memSize, flag) {
+    const saved = h.mem.memSize;
+    h.mem.memSize = memSize;
+    const code = hbSysFlushMem(h.mem, flag as HbSysFlushFlag); // 3 too: a bad flag
+    h.mem.memSize = saved;
+    return code;
+  },
+  async cpuWrite(h, offset, end, value) {
+    h.mem.virAddr!.fill(value, offset, end);
+  },
+  async bpu(op, dst, src, value, size) {
+    try {
+      await (op === 'copy'
+        ? emulator.bpu.copy(dst, src, size)
+        : emulator.bpu.fill(dst, value, size));
+      return undefined;
+    } catch (error) {
+      return String((error as Error).message);
+    }
+  },
+};
+
+/** The worker's side: its mems by key, and each call made there. */
+const WORKER_SOURCE = `
+import * as h from ${JSON.stringify(new URL('../../src/index.js', import.meta.url).href)};
+import { parentPort } from 'node:worker_threads';
+const mems = new Map();
+const memOf = (a) => a.key !== undefined ? mems.get(a.key) : a.mem;
+parentPort.on('message', async ({ id, call, a }) => {
+  let r;
+  switch (call) {
+    case 'alloc': { const mem = {}; const code = (a.cached ? h.hbSysAllocCachedMem : h.hbSysAllocMem)(mem, a.size); if (code === 0) mems.set(a.key, mem); r = { code, mem }; break; }
+    case 'register': { const mem = { phyAddr: a.phyAddr, memSize: a.memSize }; const code = h.hbSysRegisterMem(mem); if (code === 0) mems.set(a.key, mem); r = { code, mem }; break; }
+    case 'free': { const m = memOf(a); const mem = a.copy ? { ...m } : m; const code = h.hbSysFreeMem(mem); r = { code, cleared: mem.virAddr === null }; break; }
+    case 'unregister': r = h.hbSysUnregisterMem(memOf(a)); break;
+    case 'writeMem': r = h.hbSysWriteMem(memOf(a), new Uint8Array(a.size).fill(a.value), a.size); break;
+    case 'readMem': { const bytes = new Uint8Array(a.size); r = { code: h.hbSysReadMem(bytes, memOf(a), a.size), bytes }; break; }
+    case 'flush': { const mem = memOf(a); const saved = mem.memSize; mem.memSize = a.memSize; r = h.hbSysFlushMem(mem, a.flag); mem.memSize = saved; break; }
+    case 'cpuWrite': memOf(a).virAddr.fill(a.value, a.offset, a.end); break;
+    case 'bpu': try { await (a.op === 'copy' ? h.emulator.bpu.copy(a.dst, a.src, a.size) : h.emulator.bpu.fill(a.dst, a.value, a.size)); } catch (e) { r = String(e.message); } break;
+  }
+  parentPort.postMessage({ id, r });
+});
+`;
+
+let worker: Worker | undefined;
+/** Why the worker died, if it did: later calls fail with it. */
+let failed: Error | undefined;
+let calls = 0;
+const pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+
+/** The worker, started once the main thread has a machine to share. */
+function helper(): Worker {
+  if (worker !== undefined) return worker;
+  worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WORKER_SOURCE)}`));
+  worker.on('message', ({ id, r }) => {
+    pending.get(id)?.resolve(r);
+    pending.delete(id);
+  });
+  // A worker that fails fails the call waiting on it.
+  worker.on('error', (error) => {
+    failed = error;
+    for (const p of pending.values()) p.reject(error);
+    pending.clear();
+  });
+  return worker;
+}
+
+after(() => worker?.terminate());
+
+function remote<T>(call: string, a: object): Promise<T> {
+  const id = calls++;
+  return new Promise<T>((resolve, reject) => {
+    if (failed !== undefined) {
+      reject(failed);
+      return;
+    }
+    pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
+    helper().postMessage({ id, call, a });
+  });
+}
+
+/** How the worker names a handle: its key when it made it, else a copy of the mem. */
+const ref = (h: Handle) => (h.home === 'worker' ? { key: h.key } : { mem: h.mem });
+
+/** The calls as the worker makes them. */
+const inWorker: Calls = {
+  alloc: (key, size, cached) => remote('alloc', { key, size, cached }),
+  register: (key, phyAddr, memSize) => remote('register', { key, phyAddr, memSize }),
+  free: (h, copy) => remote('free', { key: h.key, copy }),
+  unregister: (h) => remote('unregister', { key: h.key }),
+  writeMem: (h, size, value) => remote('writeMem', { ...ref(h), size, value }),
+  readMem: (h, size) => remote('readMem', { ...ref(h), size }),
+  flush: (h, memSize, flag) => remote('flush', { ...ref(h), memSize, flag }),
+  cpuWrite: (h, offset, end, value) => remote('cpuWrite', { ...ref(h), offset, end, value }),
+  bpu: (op, dst, src, value, size) => remote('bpu', { op, dst, src, value, size }),
+};
+
+/** Whether the run splits its steps across two threads. */
+let SPLIT = false;
 
 type Op =
   | { op: 'alloc'; size: number; cached: boolean }
@@ -191,14 +343,26 @@ async function run(ops: Op[]): Promise<void> {
     vioSize: PAGE,
     maxAllocations: MAX_ALLOCS,
   });
+  // A worker started after the reset shares this machine; one started before, the old one.
+  if (SPLIT) {
+    await worker?.terminate();
+    worker = undefined;
+  }
   const m = new Model();
+  let keys = 0;
   for (const [step, o] of ops.entries()) {
-    const where = `step ${step}: ${JSON.stringify(o)}`;
+    const where = `step ${step}${SPLIT ? ` (split)` : ''}: ${JSON.stringify(o)}`;
+    /** The thread of this step: every other step in the worker when split. */
+    const there = SPLIT && step % 2 === 1;
+    const here: Calls = there ? inWorker : local;
+    /** Calls on a handle: in its home for frees, else here while it is live. */
+    const on = (h: Handle, crossing: boolean): Calls =>
+      crossing && h.live ? here : h.home === 'worker' ? inWorker : local;
     switch (o.op) {
       case 'alloc': {
-        const mem = {} as hbSysMem;
         const size = o.size * SCALE;
-        const code = (o.cached ? hbSysAllocCachedMem : hbSysAllocMem)(mem, size);
+        const key = keys++;
+        const { code, mem } = await here.alloc(key, size, o.cached);
         const pages = Math.ceil(size / PAGE);
         const live = m.owners.length;
         const expected =
@@ -223,14 +387,14 @@ async function run(ops: Op[]): Promise<void> {
           regs: [],
         };
         m.owners.push(owner);
-        m.handles.push({ mem, target: { kind: 'alloc', owner }, live: true });
+        const home = there ? 'worker' : 'main';
+        m.handles.push({ mem, target: { kind: 'alloc', owner }, live: true, home, key });
         break;
       }
       case 'free': {
         const h = pick(m.handles, o.h);
         if (h === undefined) break;
-        const mem = o.copy ? { ...h.mem } : h.mem;
-        const code = hbSysFreeMem(mem);
+        const { code, cleared } = await on(h, false).free(h, o.copy);
         const ok = h.live && h.target.kind === 'alloc' && h.target.owner.regs.length === 0;
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);
         if (ok && h.target.kind === 'alloc') {
@@ -240,7 +404,7 @@ async function run(ops: Op[]): Promise<void> {
           for (let p = first; p < first + owner.pages; p++) m.used[p] = false;
           for (const other of m.handles)
             if (other.target.kind === 'alloc' && other.target.owner === owner) other.live = false;
-          assert.equal(mem.virAddr, null, where);
+          assert.equal(cleared, true, where);
         }
         break;
       }
@@ -250,7 +414,7 @@ async function run(ops: Op[]): Promise<void> {
         const view = h.mem.virAddr!;
         const offset = o.offset % view.byteLength;
         const end = Math.min(view.byteLength, offset + o.length * SCALE);
-        view.fill(o.value, offset, end);
+        await on(h, true).cpuWrite(h, offset, end, o.value);
         m.cpuView(h).fill(o.value, offset, end);
         break;
       }
@@ -258,8 +422,7 @@ async function run(ops: Op[]): Promise<void> {
         const h = pick(m.handles, o.h);
         if (h === undefined) break;
         const size = (o.size % 300) + 1;
-        const src = new Uint8Array(size).fill(o.value);
-        const code = hbSysWriteMem(h.mem, src, size);
+        const code = await on(h, true).writeMem(h, size, o.value);
         const ok = h.live && size <= h.mem.memSize;
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);
         if (ok) m.cpuView(h).fill(o.value, 0, size);
@@ -269,8 +432,7 @@ async function run(ops: Op[]): Promise<void> {
         const h = pick(m.handles, o.h);
         if (h === undefined) break;
         const size = (o.size % 300) + 1;
-        const dest = new Uint8Array(size);
-        const code = hbSysReadMem(dest, h.mem, size);
+        const { code, bytes: dest } = await on(h, true).readMem(h, size);
         const ok = h.live && size <= h.mem.memSize;
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);
         if (ok) assert.deepEqual(dest, m.cpuView(h).slice(0, size), where);
@@ -281,10 +443,7 @@ async function run(ops: Op[]): Promise<void> {
         if (h === undefined) break;
         const full = h.live ? h.mem.virAddr!.byteLength : 1;
         const memSize = o.memSize === -1 ? full : (o.memSize % full) + 1;
-        const saved = h.mem.memSize;
-        h.mem.memSize = memSize;
-        const code = hbSysFlushMem(h.mem, o.flag as HbSysFlushFlag); // 3 too: a bad flag
-        h.mem.memSize = saved;
+        const code = await on(h, true).flush(h, memSize, o.flag);
         const ok = h.live && (o.flag === 1 || o.flag === 2);
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);
         if (!ok) break;
@@ -301,8 +460,8 @@ async function run(ops: Op[]): Promise<void> {
         if (owner === undefined) break;
         const offset = (o.offset * SCALE) % owner.size;
         const regSize = o.size * SCALE;
-        const mem = { phyAddr: owner.phyAddr + BigInt(offset), memSize: regSize } as hbSysMem;
-        const code = hbSysRegisterMem(mem);
+        const key = keys++;
+        const { code, mem } = await here.register(key, owner.phyAddr + BigInt(offset), regSize);
         const inside = offset + regSize <= owner.size;
         const overlaps = owner.regs.some(
           (r) => offset < r.offset + r.size && r.offset < offset + regSize,
@@ -312,13 +471,14 @@ async function run(ops: Op[]): Promise<void> {
         if (!ok) break;
         const reg: ModelReg = { owner, offset, size: regSize };
         owner.regs.push(reg);
-        m.handles.push({ mem, target: { kind: 'reg', reg }, live: true });
+        const home = there ? 'worker' : 'main';
+        m.handles.push({ mem, target: { kind: 'reg', reg }, live: true, home, key });
         break;
       }
       case 'unregister': {
         const h = pick(m.handles, o.h);
         if (h === undefined) break;
-        const code = hbSysUnregisterMem(h.mem);
+        const code = await on(h, false).unregister(h);
         const ok = h.live && h.target.kind === 'reg';
         assert.equal(code, ok ? HB_SYS_SUCCESS : HB_SYS_INVALID_ARGUMENT, where);
         if (ok && h.target.kind === 'reg') {
@@ -337,15 +497,18 @@ async function run(ops: Op[]): Promise<void> {
         const d = m.resolve(dst.mem.phyAddr, size);
         const s = src && m.resolve(src.mem.phyAddr, size);
         const ok = d !== undefined && (o.op === 'bpuFill' || s !== undefined);
-        const job =
-          o.op === 'bpuCopy'
-            ? emulator.bpu.copy(dst.mem.phyAddr, src!.mem.phyAddr, size)
-            : emulator.bpu.fill(dst.mem.phyAddr, o.value, size);
+        const fault = await here.bpu(
+          o.op === 'bpuCopy' ? 'copy' : 'fill',
+          dst.mem.phyAddr,
+          src?.mem.phyAddr ?? 0n,
+          o.op === 'bpuFill' ? o.value : 0,
+          size,
+        );
         if (!ok) {
-          await assert.rejects(job, /not inside one live/, where);
+          assert.match(fault ?? 'no fault', /not inside one live/, where);
           break;
         }
-        await job;
+        assert.equal(fault, undefined, where);
         if (o.op === 'bpuCopy') {
           const bytes = s!.owner.memory.slice(s!.offset, s!.offset + size);
           d!.owner.memory.set(bytes, d!.offset);
@@ -386,8 +549,23 @@ for (const page of [256, 4096]) {
   test(`random sequences of all eight calls and BPU work match the reference model (${page} B pages)`, async () => {
     PAGE = page;
     SCALE = page / 256;
+    SPLIT = false;
     await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), run), {
       numRuns: 150,
     });
   });
 }
+
+test('the same sequences split across two threads that share the machine (256 B pages)', async () => {
+  PAGE = 256;
+  SCALE = 1;
+  SPLIT = true;
+  try {
+    await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), run), {
+      numRuns: 150,
+    });
+    assert.ok(calls > 100, `only ${calls} calls ran in the worker`);
+  } finally {
+    SPLIT = false;
+  }
+});

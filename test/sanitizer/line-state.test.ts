@@ -26,9 +26,10 @@ const op = fc.oneof(
 );
 
 test('line state agrees with a model of stale and written lines', () => {
-  const region = new Region('ion', ION_HEAP_BASE, SIZE, 64, false);
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), range, (ops, probe) => {
+      // The marks live in the region's shared memory: a fresh region starts with none.
+      const region = new Region('ion', ION_HEAP_BASE, SIZE, 64, false);
       const lines = new DeviceLines();
       const stale = new Array<boolean>(LINES).fill(false);
       const written = new Array<boolean>(LINES).fill(false);
