@@ -1,6 +1,6 @@
 /**
  * The hbSys calls whose cost is compared between the main thread and a worker thread
- * (threads.bench.ts): the same code runs in both, on a board set up the same way.
+ * (threads.bench.ts): the same code runs in both, on the one board they share.
  * - a 4 KiB hbSysAllocMem + hbSysFreeMem pair with a fresh `const mem = {}`;
  * - hbSysWriteMem of 64 B into a live 4 KiB allocation.
  * Each is timed in batches of 32 calls, one clock read per batch; per-call nanoseconds.
@@ -24,8 +24,13 @@ export interface CallSamples {
   write64: Float64Array;
 }
 
-export async function timeCalls(ops: number): Promise<CallSamples> {
+/** The board both threads use: the main thread makes it before it starts the worker. */
+export async function benchBoard(): Promise<void> {
   await emulator.reset({ heapSize: 64 * 1024 * 1024, pageSize: 4096 });
+}
+
+/** Times the calls in this thread, on the board it shares (made by benchBoard). */
+export async function timeCalls(ops: number): Promise<CallSamples> {
   const timerNs = timerCostNs();
   const batches = Math.max(1, Math.floor(ops / BATCH));
   const fail = (what: string) => {

@@ -1,17 +1,13 @@
 /**
  * Workload: an hbSys call from a worker thread against the same call in the main thread
  * (the calls of calls.ts: a 4 KiB alloc + free pair with a fresh mem, and hbSysWriteMem of
- * 64 B). Both threads run the same code on a board set up the same way; the rounds
- * alternate (main, worker, main, worker) so both see the same machine load. Figures:
- * median per call over the batches of both rounds.
- *
- * What it measures today: hbsys in a worker thread makes a board of its own, so this is
- * the cost of a call in a worker on that board, not yet of a call on a board shared between
- * threads.
+ * 64 B). Both threads run the same code on the one board they share (the main thread
+ * makes it, then starts the worker); the rounds alternate (main, worker, main, worker) so
+ * both see the same machine load. Figures: median per call over the batches of both rounds.
  */
 
 import { Worker } from 'node:worker_threads';
-import { type CallSamples, timeCalls } from './calls.js';
+import { benchBoard, type CallSamples, timeCalls } from './calls.js';
 import { opStats, type TimeStats } from './measure.js';
 
 export interface ThreadsResult {
@@ -25,6 +21,8 @@ function merge(rounds: CallSamples[], key: keyof CallSamples): TimeStats {
 }
 
 export async function threadsBench(ops: number, rounds: number): Promise<ThreadsResult> {
+  // The board first: a worker started after it shares it (one machine per process).
+  await benchBoard();
   const worker = new Worker(new URL('./worker-calls.js', import.meta.url));
   const inWorker = () =>
     new Promise<CallSamples>((resolve, reject) => {
