@@ -80,6 +80,8 @@ interface TaskRecord {
   /** 0, or the code of a failed run, once complete. */
   status: number | undefined;
   failure: string | undefined;
+  /** Set while a task released before it completed waits for its job's end (see end()). */
+  finished?: () => void;
   entry: InFlightJob | undefined;
   live: LiveTask;
   /** Dirty input lines at submission (sanitizer): those are reported at submission. */
@@ -341,12 +343,11 @@ export class Tasks {
       if (!dnnMachine().bpu.cancel(job) && job.outcome === undefined) {
         holders.add(t);
         for (const m of t.models) m.finishingTasks++;
-        job.done
-          .catch(() => {})
-          .finally(() => {
-            holders.delete(t);
-            for (const m of t.models) m.finishingTasks--;
-          });
+        t.finished = () => {
+          t.finished = undefined;
+          holders.delete(t);
+          for (const m of t.models) m.finishingTasks--;
+        };
       }
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     }
@@ -448,6 +449,10 @@ export class Tasks {
       message,
       onSettle: (o: JobOutcome) => {
         if (o.state !== 'ok') t.failure = o.message;
+        // Synchronous, unlike the job's promise: a blocking wait on a later task settles this
+        // job as it drains the BPU's completions, with no event loop turn in between, and a
+        // task released early must stop holding its model and memory right then.
+        t.finished?.();
       },
       completion: 'hbDNNWaitTaskDone on its task',
     });

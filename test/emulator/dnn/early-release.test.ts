@@ -22,6 +22,7 @@ import {
   hbDNNRelease,
   hbDNNReleaseTask,
   type hbDNNTaskHandle_t,
+  hbDNNWaitTaskDone,
   hbSysFreeMem,
   hbSysGetLastError,
 } from '../../../src/index.js';
@@ -91,4 +92,33 @@ test('a task released mid-run holds its memory and its model until its job ends'
   using a = allocate(64);
   using b = allocate(64);
   for (let i = 0; i < 300; i++) await emulator.bpu.copy(b.phyAddr, a.phyAddr, 64);
+});
+
+test('a blocking wait on a later task ends what an early release held, with no event loop turn', async () => {
+  await emulator.reset({ heapSize: 16 << 20 });
+  const m = load(writeModel(modelDir(), 'chain', chainModel()));
+  let metRunning = false;
+  for (const delay of [1, 2, 3, 5, 8, 13, 21]) {
+    if (metRunning) break;
+    const first = tensors(m.model);
+    const early: { value: hbDNNTaskHandle_t | null } = { value: null };
+    ok(hbDNNInfer(early, first.outputs, first.inputs, m.model, ctrl()));
+    await sleep(delay);
+    ok(hbDNNReleaseTask(early.value!));
+    const held = hbSysFreeMem(first.outputs[0]!.sysMem[0]!) !== 0;
+    if (held) metRunning = true;
+    // The BPU runs jobs in order: once a later task is done, the released one has ended.
+    const second = tensors(m.model);
+    const later: { value: hbDNNTaskHandle_t | null } = { value: null };
+    ok(hbDNNInfer(later, second.outputs, second.inputs, m.model, ctrl()));
+    ok(hbDNNWaitTaskDone(later.value!, 0));
+    ok(hbDNNReleaseTask(later.value!));
+    // Synchronously after the wait: nothing is held any more.
+    if (held) ok(hbSysFreeMem(first.outputs[0]!.sysMem[0]!));
+    for (const t of [...first.inputs, ...second.inputs, ...second.outputs]) {
+      ok(hbSysFreeMem(t.sysMem[0]!));
+    }
+  }
+  assert.ok(metRunning, 'no release met a running job');
+  ok(hbDNNRelease(m.packed));
 });
