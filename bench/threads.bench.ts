@@ -36,6 +36,10 @@ export async function threadsBench(ops: number, rounds: number): Promise<Threads
   const main: CallSamples[] = [];
   const work: CallSamples[] = [];
   try {
+    // One round in each thread, not counted: each thread's JIT compiles the calls on its own,
+    // and a short (quick) run would otherwise time the worker's warm-up.
+    await timeCalls(ops);
+    await inWorker();
     for (let i = 0; i < rounds; i++) {
       main.push(await timeCalls(ops));
       work.push(await inWorker());

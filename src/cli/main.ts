@@ -1,7 +1,8 @@
 /**
  * The `hbsys` command line. Exit codes (also in the README, section "CLI"):
  *   0  success
- *   1  problems found: sanitizer findings, or demo output that differs from the reference
+ *   1  problems found: findings that fail `check` (errors; warnings too with --fail-on
+ *      warning), or, in the demo, any finding or output that differs from the reference
  *   2  bad usage: unknown command or option, bad argument value, script not found
  *   3  the script that was run failed (non-zero exit or a signal) and had no findings, or
  *      did not finish within --timeout
@@ -436,7 +437,7 @@ export function makeProgram(): Command {
     .command('check')
     .description(
       'run a Node program under the sanitizer (report mode, stacks on) with hbsys preloaded, print the ' +
-        'findings, exit 1 when there are any',
+        'findings, exit 1 when one fails the check (an error; a warning too with --fail-on warning)',
     )
     .argument('<script>', 'the program to run (.js or .mjs); its import of "hbsys" gets this hbsys')
     .argument('[args...]', 'arguments for the program')
