@@ -18,6 +18,7 @@
 import { types } from 'node:util';
 import { currentBackend } from './backend.js';
 import { describe } from './describe.js';
+import { hex } from './handle-errors.js';
 import {
   allocLabelled,
   hbSysFlushMem,
@@ -252,7 +253,7 @@ export class HbSysBuffer implements Disposable {
     const name = this.label === undefined ? '' : ` '${this.label}'`;
     return new HbSysError(
       HB_SYS_INVALID_ARGUMENT,
-      `buffer${name} at 0x${this.phyAddr.toString(16)}: ${message}`,
+      `buffer${name} at 0x${hex(this.phyAddr)}: ${message}`,
     );
   }
 }

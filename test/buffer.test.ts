@@ -95,7 +95,7 @@ describe('allocate', () => {
     const b = allocate(64, { label: 'x' });
     b.free();
     assert.equal(b.freed, true);
-    assert.throws(() => b.bytes, /buffer 'x' at 0x4000000: bytes: this buffer was freed/);
+    assert.throws(() => b.bytes, /buffer 'x' at 0x04000000: bytes: this buffer was freed/);
     assert.throws(() => b.write(new Uint8Array(1)), code(HB_SYS_INVALID_ARGUMENT));
     assert.throws(() => b.read(), code(HB_SYS_INVALID_ARGUMENT));
     assert.throws(() => b.clean(), code(HB_SYS_INVALID_ARGUMENT));

@@ -59,7 +59,9 @@ const resolve: AddressResolver = (phyAddr, size) => {
       return { plane: r.plane, offset: phyAddr - r.base };
     }
   }
-  throw new RangeError(`no physical memory at 0x${phyAddr.toString(16)} (+${size} bytes)`);
+  throw new RangeError(
+    `no physical memory at 0x${phyAddr.toString(16).padStart(8, '0')} (+${size} bytes)`,
+  );
 };
 
 type ModelDevice = typeof import('./dnn/device.js');

@@ -34,6 +34,8 @@ export type MachineEvent =
       readonly phyAddr: number;
       readonly size: number;
       readonly ownerId: number;
+      /** The registration's label (its own, else its owner's); on 'register' only. */
+      readonly label?: string | undefined;
     })
   | (EventBase & {
       readonly type: 'flush';

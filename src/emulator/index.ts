@@ -20,6 +20,7 @@ import {
 import type { Backend } from '../backend.js';
 import { describe } from '../describe.js';
 import type { DnnBackend } from '../dnn/backend.js';
+import { hex } from '../handle-errors.js';
 import { hostBytes } from '../host-bytes.js';
 import { errorText } from '../snapshot.js';
 import {
@@ -227,11 +228,11 @@ function tamperedWith(where: string, call: string): void {
   });
 }
 
-/** The findings and stats as JSON, bigints as hex strings. */
+/** The findings and stats as JSON, bigints as hex strings in the one format (`0x04000000`). */
 function findingsJson(): string {
   return JSON.stringify(
     { findings: findings.list(), stats: machine === undefined ? null : emulator.stats() },
-    (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v),
+    (_k, v) => (typeof v === 'bigint' ? `0x${hex(v)}` : v),
     2,
   );
 }

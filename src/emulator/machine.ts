@@ -545,7 +545,14 @@ export class Machine {
     this.chainRegistration(owner, reg);
     this.header[H_LIVE_REGS]!++;
     this.counters.registrations++;
-    this.emit(() => ({ type: 'register', time: this.now(), phyAddr, size, ownerId: owner.id }));
+    this.emit(() => ({
+      type: 'register',
+      time: this.now(),
+      phyAddr,
+      size,
+      ownerId: owner.id,
+      label: reg.label,
+    }));
     return HB_SYS_SUCCESS;
   }
 

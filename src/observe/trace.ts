@@ -260,15 +260,11 @@ export class TraceRecorder {
         }
         break;
       }
-      case 'register': {
-        const owner = m.owners.get(e.ownerId);
-        let label: string | undefined;
-        for (const r of owner?.registrations ?? []) {
-          if (r.live && r.phyAddr === e.phyAddr && r.size === e.size) label = r.label;
-        }
-        this.registrationOpen(gen, e.phyAddr, e.size, label, e.ownerId, time, false);
+      case 'register':
+        // The event carries the label: looking it up in the machine's table would cost a
+        // scan of every mapping per event.
+        this.registrationOpen(gen, e.phyAddr, e.size, e.label, e.ownerId, time, false);
         break;
-      }
       case 'unregister':
         this.close(`m${gen}:r${e.phyAddr}:${e.size}`, time);
         break;

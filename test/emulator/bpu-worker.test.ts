@@ -143,7 +143,7 @@ describe('process exit', () => {
     const report = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(report.findings.length, 1);
     assert.equal(report.findings[0].kind, 'leak');
-    assert.equal(report.findings[0].phyAddr, '0x4000000');
+    assert.equal(report.findings[0].phyAddr, '0x04000000');
     assert.equal(report.stats.allocationCount, 1);
   });
 });
