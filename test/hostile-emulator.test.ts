@@ -33,7 +33,7 @@ hostileContract({
   refusesStaleViews: false,
 });
 
-test('failed allocations never spend the descriptor budget (row 4)', async () => {
+test('failed allocations never spend the descriptor budget', async () => {
   useBackend('emulator');
   await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, maxAllocations: 4 });
   const frozenProto = Object.freeze({ phyAddr: 0n, virAddr: null, memSize: 0 });

@@ -1,7 +1,8 @@
 /**
- * Scripts never outlive hbsys (row 5), `--timeout` for CI, and the CLI's edge cases (row 3's
- * served script, row 13): check, stats, dump and serve forward SIGINT and SIGTERM to the
- * script and end it; past `--timeout` the script is ended and hbsys exits with 3.
+ * Scripts never outlive hbsys, `--timeout` for CI, and the CLI's edge cases (a served
+ * script, empty and unwritable outputs): check, stats, dump and serve forward SIGINT and
+ * SIGTERM to the script and end it; past `--timeout` the script is ended and hbsys exits
+ * with 3.
  */
 
 import assert from 'node:assert/strict';
@@ -179,7 +180,7 @@ describe('--timeout', { concurrency: true }, () => {
   }
 });
 
-describe('CLI edge cases (row 13)', () => {
+describe('CLI edge cases', () => {
   test('check <directory>: exit 2, "is a directory"', async () => {
     const r = await hbsys(['check', dir]);
     assert.equal(r.code, 2, r.stderr);

@@ -98,7 +98,7 @@ export function hostileContract(backend: HostileBackend): void {
     before(() => backend.setup());
 
     describe('every field is read once, and what was read is what is used', () => {
-      test('register: memSize 64, then 2^32+64, registers 64 bytes (row 1, row 7)', () => {
+      test('register: memSize 64, then 2^32+64, registers 64 bytes', () => {
         const ext = backend.externalBuffer(8192);
         const before = counts();
         const { mem, reads } = changing(
@@ -119,7 +119,7 @@ export function hostileContract(backend: HostileBackend): void {
         ext.free();
       });
 
-      test('register: 0 bytes or 100.5 bytes on the second read are never registered (row 7)', () => {
+      test('register: 0 bytes or 100.5 bytes on the second read are never registered', () => {
         const ext = backend.externalBuffer(8192);
         for (const later of [0, 100.5, -1]) {
           const { mem } = changing(
@@ -141,7 +141,7 @@ export function hostileContract(backend: HostileBackend): void {
         ext.free();
       });
 
-      test('register: a phyAddr that is a string on the second read registers the first (row 7)', () => {
+      test('register: a phyAddr that is a string on the second read registers the first', () => {
         const ext = backend.externalBuffer(8192);
         const { mem, reads } = changing(
           { phyAddr: ext.phyAddr + 4096n, virAddr: null, memSize: 4096 },
@@ -191,7 +191,7 @@ export function hostileContract(backend: HostileBackend): void {
       });
     });
 
-    describe('host bytes that shrink or detach during the call (row 2, row 8)', () => {
+    describe('host bytes that shrink or detach during the call', () => {
       for (const [name, call] of [
         ['hbSysWriteMem', (m: hbSysMem, b: Uint8Array) => hbSysWriteMem(m, b, b.byteLength)],
         ['hbSysReadMem', (m: hbSysMem, b: Uint8Array) => hbSysReadMem(b, m, b.byteLength)],
@@ -239,7 +239,7 @@ export function hostileContract(backend: HostileBackend): void {
       });
     });
 
-    describe('a failing call changes nothing (row 4)', () => {
+    describe('a failing call changes nothing', () => {
       const refusing: [string, () => hbSysMem][] = [
         [
           'a frozen prototype',
@@ -363,7 +363,7 @@ export function hostileContract(backend: HostileBackend): void {
       });
     });
 
-    describe('getters that free the memory being used (row 11)', () => {
+    describe('getters that free the memory being used', () => {
       test('a flush whose memSize getter frees the mem is INVALID_ARGUMENT', () => {
         const real = alloc(4096, true);
         const { mem } = changing(real, {}, { memSize: () => hbSysFreeMem(real) });
@@ -396,7 +396,7 @@ export function hostileContract(backend: HostileBackend): void {
       });
     });
 
-    describe('the buffer API throws only HbSysError for bad input (row 12)', () => {
+    describe('the buffer API throws only HbSysError for bad input', () => {
       const isInvalid = (e: unknown) => {
         assert.ok(e instanceof HbSysError, `expected an HbSysError, got ${String(e)}`);
         assert.equal(e.code, HB_SYS_INVALID_ARGUMENT);

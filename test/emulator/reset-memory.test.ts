@@ -1,5 +1,5 @@
 /**
- * `emulator.reset()` in a loop holds memory flat (row 6): a new machine takes over the
+ * `emulator.reset()` in a loop holds memory flat: a new machine takes over the
  * physical memory of the one it replaces, cleared, instead of leaving it for a full garbage
  * collection. Measured in a child process, so that the figures are this loop's alone.
  */

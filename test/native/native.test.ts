@@ -301,7 +301,7 @@ describe('sub-range mems (crops) reach C as C code builds them', () => {
 });
 
 describe('codes libdnn returns', () => {
-  test('an unknown status code is named as unknown, not as INVALID_ARGUMENT (row 13)', () => {
+  test('an unknown status code is named as unknown, not as INVALID_ARGUMENT', () => {
     const live = extras.liveAllocations();
     extras.failNext(-6000199);
     const mem = empty();

@@ -1,5 +1,5 @@
 /**
- * A native backend that cannot load (row 10): stderr says why once, with the paths tried;
+ * A native backend that cannot load: stderr says why once, with the paths tried;
  * every call fails with HBSYS_BACKEND_UNAVAILABLE and that message (never "invalid
  * argument"); the load is not retried per call; a FIFO or a directory at HBSYS_LIBDNN is
  * refused without being opened. Each case runs in a child process, as a user's program.

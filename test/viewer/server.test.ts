@@ -1,5 +1,5 @@
 /**
- * The memory-map server against hostile requests (rows 3, 9, 13): malformed targets get 400
+ * The memory-map server against hostile requests: malformed targets get 400
  * and the server goes on serving; a Host that is not the server's own gets 421 (DNS
  * rebinding); every response carries `X-Content-Type-Options: nosniff`.
  */
