@@ -1,6 +1,6 @@
 /**
  * The API contract that every backend satisfies: the eight functions and the idiomatic
- * buffer, as DESIGN.md specifies them, with the same status codes. One suite, run against
+ * buffer, as the README specifies them, with the same status codes. One suite, run against
  * each backend by a test file that describes how to set the backend up.
  *
  * It asserts only what holds on any backend (the emulator, the native backend over the C

@@ -1,5 +1,6 @@
 /**
- * The CPU cache model, scenario by scenario, as DESIGN.md states it: a cached mapping shows
+ * The CPU cache model, scenario by scenario, as the README states it ("What the emulator
+ * models"): a cached mapping shows
  * the CPU's copy; nothing the CPU writes reaches memory before CLEAN; nothing the BPU
  * writes is visible through a cached mapping before INVALIDATE.
  */
