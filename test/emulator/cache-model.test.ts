@@ -1,8 +1,8 @@
 /**
  * The CPU cache model, scenario by scenario, as the README states it ("What the emulator
- * models"): a cached mapping shows
- * the CPU's copy; nothing the CPU writes reaches memory before CLEAN; nothing the BPU
- * writes is visible through a cached mapping before INVALIDATE.
+ * models"): a cached mapping shows the CPU's copy; nothing the CPU writes reaches memory
+ * before CLEAN; nothing the BPU writes is visible through a cached mapping before
+ * INVALIDATE.
  */
 
 import assert from 'node:assert/strict';
