@@ -57,6 +57,9 @@ const COUNTER_NAMES = [
   'bytesWrittenBack',
   'bpuJobs',
   'bpuBytes',
+  // Kept as allocations and VIO buffers come and go, so statistics never scan the table.
+  'bytesRequested',
+  'vioBufferCount',
 ] as const;
 
 /** Counters behind `emulator.stats()`, in shared memory (accessors over a Float64Array). */

@@ -602,12 +602,6 @@ function statsOf(m: Machine): EmulatorStats {
   const ion = m.physical.ion;
   const bytesFree = ion.allocator.freeUnits * ion.pageSize;
   const largestFreeBlock = ion.allocator.largestFree() * ion.pageSize;
-  let bytesRequested = 0;
-  let vioBufferCount = 0;
-  for (const o of m.owners.values()) {
-    if (o.kind === 'allocation') bytesRequested += o.size;
-    else vioBufferCount++;
-  }
   return {
     heapSize: ion.size,
     bytesInUse: ion.size - bytesFree,
@@ -616,9 +610,9 @@ function statsOf(m: Machine): EmulatorStats {
     fragmentation: bytesFree === 0 ? 0 : 1 - largestFreeBlock / bytesFree,
     allocationCount: m.allocationCount,
     peakBytesInUse: m.counters.peakBytesInUse,
-    bytesRequested,
+    bytesRequested: m.counters.bytesRequested,
     registrationCount: m.registrationCount,
-    vioBufferCount,
+    vioBufferCount: m.counters.vioBufferCount,
     pageSize: ion.pageSize,
     maxAllocations: m.options.maxAllocations,
     cacheModel: m.options.cacheModel,

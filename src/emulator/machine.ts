@@ -338,6 +338,7 @@ export class Machine {
     }
     this.header[H_LIVE_ALLOCS]!++;
     this.counters.allocs++;
+    this.counters.bytesRequested += size;
     this.emitAlloc(owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
     return HB_SYS_SUCCESS;
@@ -426,6 +427,7 @@ export class Machine {
     this.releaseOwner(m);
     this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
+    this.counters.bytesRequested -= m.size;
     // Only the sanitizer says more of a use after free than its status code.
     if (this.sanitizer.on) this.ended.set(mem.source, m);
     return HB_SYS_SUCCESS;
@@ -629,7 +631,10 @@ export class Machine {
   /** A camera or codec buffer: externally owned memory with a known physical address. */
   vioAlloc(size: number): Owner | string {
     const owner = this.allocOwner('vio', this.physical.vio, size, true, undefined);
-    if (typeof owner !== 'string') this.emitAlloc(owner);
+    if (typeof owner !== 'string') {
+      this.counters.vioBufferCount++;
+      this.emitAlloc(owner);
+    }
     return owner;
   }
 
@@ -643,6 +648,7 @@ export class Machine {
       return `the VIO buffer at 0x${hex(phyAddr)} is still registered: hbSysUnregisterMem first`;
     }
     this.releaseOwner(owner);
+    this.counters.vioBufferCount--;
     return undefined;
   }
 

@@ -133,12 +133,10 @@ export function snapshotStats(): DetailedStats {
 function emulatorCounts(): MemoryStats {
   const m = currentMachine();
   const c = m.counters;
-  let bytesRequested = 0;
-  for (const o of m.owners.values()) if (o.kind === 'allocation') bytesRequested += o.size;
   return {
     backend: 'emulator',
     allocationCount: m.allocationCount,
-    bytesRequested,
+    bytesRequested: c.bytesRequested,
     bytesInUse: m.bytesInUse,
     peakBytesInUse: c.peakBytesInUse,
     registrationCount: m.registrationCount,

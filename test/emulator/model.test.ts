@@ -533,6 +533,11 @@ async function run(ops: Op[]): Promise<void> {
     const s = emulator.stats();
     assert.equal(s.allocationCount, m.owners.length, where);
     assert.equal(
+      s.bytesRequested,
+      m.owners.reduce((n, x) => n + x.size, 0),
+      `${where}: bytes asked for`,
+    );
+    assert.equal(
       s.bytesInUse,
       m.owners.reduce((n, x) => n + x.pages * PAGE, 0),
       where,
