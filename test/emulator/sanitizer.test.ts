@@ -24,11 +24,7 @@ import {
   hbSysUnregisterMem,
   hbSysWriteMem,
 } from '../../src/index.js';
-
-async function sanitized(mode: 'report' | 'throw' = 'report', stacks = false): Promise<void> {
-  await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: mode, stacks });
-  emulator.clearFindings();
-}
+import { freeAll, sanitized } from '../sanitizer/programs.js';
 
 function kinds(): FindingKind[] {
   return [...new Set(emulator.findings().map((f) => f.kind))];
@@ -44,11 +40,6 @@ function uncachedMem(size: number): hbSysMem {
   const m = {} as hbSysMem;
   assert.equal(hbSysAllocMem(m, size), HB_SYS_SUCCESS);
   return m;
-}
-
-/** Frees everything the program made, so that no leak finding adds to the one tested. */
-function freeAll(...mems: hbSysMem[]): void {
-  for (const m of mems) assert.equal(hbSysFreeMem(m), HB_SYS_SUCCESS);
 }
 
 /** A buggy program and its corrected twin. */

@@ -10,13 +10,10 @@ import { beforeEach, describe, test } from 'node:test';
 import {
   allocate,
   emulator,
-  type FindingKind,
   HB_SYS_INVALID_ARGUMENT,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_MEM_CACHE_INVALIDATE,
   HB_SYS_SUCCESS,
-  hbSysAllocCachedMem,
-  hbSysAllocMem,
   hbSysFlushMem,
   hbSysFreeMem,
   hbSysGetLastError,
@@ -25,23 +22,7 @@ import {
   hbSysUnregisterMem,
   hbSysWriteMem,
 } from '../../src/index.js';
-
-async function sanitized(): Promise<void> {
-  await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'report' });
-  emulator.clearFindings();
-}
-
-async function kinds(): Promise<FindingKind[]> {
-  await Promise.resolve();
-  return [...new Set(emulator.findings().map((f) => f.kind))];
-}
-
-function mem(size: number, cached: boolean): hbSysMem {
-  const m = {} as hbSysMem;
-  const code = cached ? hbSysAllocCachedMem(m, size) : hbSysAllocMem(m, size);
-  assert.equal(code, HB_SYS_SUCCESS);
-  return m;
-}
+import { kinds, mem, sanitized } from './programs.js';
 
 /** A cached output the BPU wrote (7s), not yet INVALIDATEd. */
 async function bpuOutput(size = 256): Promise<{ input: hbSysMem; output: hbSysMem }> {
@@ -53,7 +34,7 @@ async function bpuOutput(size = 256): Promise<{ input: hbSysMem; output: hbSysMe
 }
 
 describe('taking a pointer is not a read', () => {
-  beforeEach(sanitized);
+  beforeEach(() => sanitized());
 
   test('const out = mem.virAddr; INVALIDATE; use(out)', async () => {
     const { input, output } = await bpuOutput();
@@ -106,7 +87,7 @@ describe('taking a pointer is not a read', () => {
 });
 
 describe('struct copies are checked where they are used', () => {
-  beforeEach(sanitized);
+  beforeEach(() => sanitized());
 
   test('a stale read through a copy with hbSysReadMem is found', async () => {
     const { input, output } = await bpuOutput();
@@ -128,7 +109,7 @@ describe('struct copies are checked where they are used', () => {
 });
 
 describe('sub-range mems (crops) work as on the board', () => {
-  beforeEach(sanitized);
+  beforeEach(() => sanitized());
 
   function crop(parent: hbSysMem, off: number, size: number): hbSysMem {
     return {

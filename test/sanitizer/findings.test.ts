@@ -21,25 +21,13 @@ import {
   emulator,
   HB_SYS_MEM_CACHE_CLEAN,
   HB_SYS_SUCCESS,
-  hbSysAllocMem,
   hbSysFlushMem,
   hbSysFreeMem,
-  type hbSysMem,
 } from '../../src/index.js';
 import { nodeCommand } from '../helpers.js';
+import { mem, sanitized } from './programs.js';
 
 const run = promisify(execFile);
-
-async function sanitized(stacks = false): Promise<void> {
-  await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: 'report', stacks });
-  emulator.clearFindings();
-}
-
-function uncachedMem(size: number): hbSysMem {
-  const m = {} as hbSysMem;
-  assert.equal(hbSysAllocMem(m, size), HB_SYS_SUCCESS);
-  return m;
-}
 
 function finding(
   kind: (typeof FINDING_KINDS)[number],
@@ -113,10 +101,10 @@ describe('FindingsLog (property)', () => {
 });
 
 describe('one finding per kind and place, with a count', () => {
-  beforeEach(() => sanitized(true));
+  beforeEach(() => sanitized('report', true));
 
   test('a bug in a loop is one finding counted; two call sites are two findings', () => {
-    const m = uncachedMem(64);
+    const m = mem(64, false);
     for (let i = 0; i < 5; i++) hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN); // call site A
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN); // call site B
     hbSysFreeMem(m);
@@ -133,8 +121,8 @@ describe('one finding per kind and place, with a count', () => {
   });
 
   test('without stacks, the same call on the same range is counted', async () => {
-    await sanitized(false);
-    const m = uncachedMem(64);
+    await sanitized('report', false);
+    const m = mem(64, false);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN);
     hbSysFreeMem(m);
@@ -149,7 +137,7 @@ describe('severity', () => {
   beforeEach(() => sanitized());
 
   test('waste is a warning, corruption an error; stats count both without rescanning', async () => {
-    const m = uncachedMem(64);
+    const m = mem(64, false);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN);
     hbSysFreeMem(m);
     hbSysFreeMem(m);
@@ -174,7 +162,7 @@ describe('onFinding and the finding event', () => {
   test('the hook sees each new finding once; its remover stops it', () => {
     const seen: string[] = [];
     const stop = emulator.onFinding((f) => seen.push(`${f.severity} ${f.kind}`));
-    const m = uncachedMem(64);
+    const m = mem(64, false);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN); // a repeat: counted, not passed again
     stop();
@@ -188,7 +176,7 @@ describe('onFinding and the finding event', () => {
     const stop = emulator.onFinding(() => {
       throw new Error('from the hook');
     });
-    const m = uncachedMem(64);
+    const m = mem(64, false);
     const uncaught = new Promise<unknown>((resolve) => {
       const listeners = process.listeners('uncaughtException');
       process.removeAllListeners('uncaughtException');
@@ -206,7 +194,7 @@ describe('onFinding and the finding event', () => {
   test('observers of the machine get a finding event', () => {
     const events: MachineEvent[] = [];
     currentMachine().listeners.add((e) => events.push(e));
-    const m = uncachedMem(64);
+    const m = mem(64, false);
     hbSysFlushMem(m, HB_SYS_MEM_CACHE_CLEAN);
     hbSysFreeMem(m);
     const f = events.find((e) => e.type === 'finding');

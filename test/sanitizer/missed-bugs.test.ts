@@ -17,38 +17,14 @@ import {
   HB_SYS_REGISTER_MEM_FAILED,
   HB_SYS_SUCCESS,
   HbSysSanitizerError,
-  hbSysAllocCachedMem,
-  hbSysAllocMem,
   hbSysFlushMem,
-  hbSysFreeMem,
   type hbSysMem,
   hbSysReadMem,
   hbSysRegisterMem,
   hbSysUnregisterMem,
   hbSysWriteMem,
 } from '../../src/index.js';
-
-async function sanitized(mode: 'report' | 'throw' = 'report'): Promise<void> {
-  await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20, sanitize: mode });
-  emulator.clearFindings();
-}
-
-/** The kinds found, once each, after the program's synchronous run has ended. */
-async function kinds(): Promise<FindingKind[]> {
-  await Promise.resolve();
-  return [...new Set(emulator.findings().map((f) => f.kind))];
-}
-
-function mem(size: number, cached: boolean): hbSysMem {
-  const m = {} as hbSysMem;
-  const code = cached ? hbSysAllocCachedMem(m, size) : hbSysAllocMem(m, size);
-  assert.equal(code, HB_SYS_SUCCESS);
-  return m;
-}
-
-function freeAll(...mems: hbSysMem[]): void {
-  for (const m of mems) assert.equal(hbSysFreeMem(m), HB_SYS_SUCCESS);
-}
+import { freeAll, kinds, mem, sanitized } from './programs.js';
 
 interface Twin {
   name: string;

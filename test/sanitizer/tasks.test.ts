@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import {
   emulator,
-  type FindingKind,
   hbDNNInfer,
   hbDNNRelease,
   hbDNNReleaseTask,
@@ -18,15 +17,11 @@ import {
 } from '../../src/index.js';
 import { ctrl, f32, freeAll, type Loaded, load, ok, tensors } from '../dnn/helpers.js';
 import { affineModel, modelDir, writeModel } from '../dnn/models.js';
+import { kinds } from './programs.js';
 
 const file = writeModel(modelDir(), 'affine', affineModel([1, 64]));
 let m: Loaded;
 let io: { inputs: hbDNNTensor[]; outputs: hbDNNTensor[] };
-
-async function kinds(): Promise<FindingKind[]> {
-  await Promise.resolve();
-  return [...new Set(emulator.findings().map((f) => f.kind))];
-}
 
 function infer(): hbDNNTaskHandle_t {
   const task: { value: hbDNNTaskHandle_t | null } = { value: null };
