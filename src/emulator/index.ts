@@ -635,3 +635,8 @@ function statsOf(m: Machine): EmulatorStats {
 export function currentMachine(): Machine {
   return current();
 }
+
+/** @internal How many distinct findings there are, without copying them (cheap stats). */
+export function findingCount(): number {
+  return findings.size;
+}

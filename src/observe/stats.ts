@@ -13,7 +13,7 @@
  */
 
 import { type BackendName, backendInUse, currentBackend } from '../backend.js';
-import { currentMachine, type EmulatorStats, emulator } from '../emulator/index.js';
+import { currentMachine, type EmulatorStats, emulator, findingCount } from '../emulator/index.js';
 import type { NativeBackend } from '../native/backend.js';
 import type { LedgerEntry } from '../native/ledger.js';
 
@@ -148,7 +148,7 @@ function emulatorCounts(): MemoryStats {
     invalidates: c.invalidates,
     bytesCleaned: c.bytesCleaned,
     bytesInvalidated: c.bytesInvalidated,
-    findings: emulator.findings().length,
+    findings: findingCount(),
   };
 }
 
