@@ -25,8 +25,12 @@ import {
   failNoMapping,
   failShrunk,
   failStale,
+  failSubRange,
   failUnfillable,
   hex,
+  subRangeOutsideText,
+  subRangePhyAddrText,
+  subRangeSizeText,
 } from '../handle-errors.js';
 import { bytesLeft } from '../host-bytes.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
@@ -397,7 +401,7 @@ export class Machine {
     if (typeof t === 'number') return t;
     const { m } = t;
     if (!this.handedOut(mem.virAddr, t)) {
-      return failSubRange(fn, m, t.at, 'freed: free the hbSysMem the alloc call filled');
+      return failSubRange(fn, m.phyAddr, t.at, 'freed: free the hbSysMem the alloc call filled');
     }
     if (m.kind === 'registration') {
       this.hazards.freeRegistered(m);
@@ -564,7 +568,12 @@ export class Machine {
     if (typeof t === 'number') return t;
     const { m } = t;
     if (!this.handedOut(mem.virAddr, t)) {
-      return failSubRange(fn, m, t.at, 'unregistered: pass the hbSysMem hbSysRegisterMem filled');
+      return failSubRange(
+        fn,
+        m.phyAddr,
+        t.at,
+        'unregistered: pass the hbSysMem hbSysRegisterMem filled',
+      );
     }
     if (m.kind !== 'registration') {
       this.hazards.unregisterAllocated(m);
@@ -770,16 +779,17 @@ export class Machine {
     }
     const at = offsetInMapping(view as Uint8Array, m);
     if (at < 0 || at >= m.size) {
-      return fail(
-        HB_SYS_INVALID_ARGUMENT,
-        fn,
-        `mem.virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} ` +
-          `(${m.size} bytes): a sub-range mem must lie inside the allocation or registration`,
-      );
+      return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${subRangeOutsideText(m.phyAddr, m.size)}`);
     }
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== m.phyAddr + at) {
       if (fn === 'hbSysFreeMem') this.hazards.invalidFree(asShown(mem));
-      if (at !== 0) return failSubRangePhyAddr(fn, mem.phyAddr, m, at);
+      if (at !== 0) {
+        return fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `mem.${subRangePhyAddrText(mem.phyAddr, m.phyAddr, at)}`,
+        );
+      }
       return failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr);
     }
     return { m, at };
@@ -830,9 +840,7 @@ export class Machine {
         fail(
           HB_SYS_INVALID_ARGUMENT,
           fn,
-          `mem.memSize must be an integer in 1 … ${room}: this sub-range starts ${t.at} bytes ` +
-            `into its mapping of ${t.m.size} bytes at 0x${hex(t.m.phyAddr)}, and must end ` +
-            `inside it; got ${describe(n)}`,
+          `mem.${subRangeSizeText(t.m.phyAddr, t.m.size, t.at, n)}`,
         );
       }
       return -1;
@@ -1228,25 +1236,6 @@ function taggedSubarray(this: Uint8Array, begin?: number, end?: number): Uint8Ar
 function offsetInMapping(view: Uint8Array, m: Mapping): number {
   const plane = planeOf(m);
   return byteOffsetOf.call(view) - plane.byteOffset - m.offset;
-}
-
-function failSubRange(fn: string, m: Mapping, at: number, what: string): HbSysFailureCode {
-  return fail(
-    HB_SYS_INVALID_ARGUMENT,
-    fn,
-    `this mem's virAddr is a view (${at} bytes into the mapping at 0x${hex(m.phyAddr)}) other ` +
-      `than the one handed out, a sub-range mem, which cannot be ${what}`,
-  );
-}
-
-function failSubRangePhyAddr(fn: string, given: unknown, m: Mapping, at: number): HbSysFailureCode {
-  return fail(
-    HB_SYS_INVALID_ARGUMENT,
-    fn,
-    `mem.phyAddr (${describe(given)}) does not match mem.virAddr, a view ${at} bytes into the ` +
-      `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = 0x${hex(m.phyAddr)} + ${at} ` +
-      `= 0x${hex(m.phyAddr + at)}, with virAddr = virAddr.subarray(${at})`,
-  );
 }
 
 /** What the sanitizer shows of a mem that is no handle: values, never the caller's code. */

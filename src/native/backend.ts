@@ -24,7 +24,6 @@
 
 import { types } from 'node:util';
 import type { Backend, RegisterRequest } from '../backend.js';
-import { describe } from '../describe.js';
 import type { DnnBackend } from '../dnn/backend.js';
 import {
   failForeignMapping,
@@ -33,8 +32,12 @@ import {
   failNoMapping,
   failShrunk,
   failStale,
+  failSubRange,
   failUnfillable,
   hex,
+  subRangeOutsideText,
+  subRangePhyAddrText,
+  subRangeSizeText,
 } from '../handle-errors.js';
 import { bufferOf, bytesLeft, hostBytes } from '../host-bytes.js';
 import { HB_SYS_MEM_CACHE_CLEAN, type HbSysFlushFlag } from '../mem.js';
@@ -152,11 +155,17 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
     if (t === undefined) return failForeignMapping(fn);
     const { m, at } = t;
     if (!m.live) return failStale(fn, m.phyAddr, m.kind === 'registration');
-    if (at < 0 || at >= m.size) return failOutside(fn, m);
+    if (at < 0 || at >= m.size) {
+      return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${subRangeOutsideText(m.phyAddr, m.size)}`);
+    }
     if (mem.phyAddr !== m.phyAddr + BigInt(at)) {
       return at === 0
         ? failMovedPhyAddr(fn, mem.phyAddr, m.phyAddr)
-        : failCropPhyAddr(fn, mem.phyAddr, m, at);
+        : fail(
+            HB_SYS_INVALID_ARGUMENT,
+            fn,
+            `mem.${subRangePhyAddrText(mem.phyAddr, m.phyAddr, at)}`,
+          );
     }
     return t;
   }
@@ -170,7 +179,12 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
     const room = t.m.size - t.at;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > room) {
       if (t.at === 0) failMemSize(fn, room, n);
-      else failCropSize(fn, t, n);
+      else
+        fail(
+          HB_SYS_INVALID_ARGUMENT,
+          fn,
+          `mem.${subRangeSizeText(t.m.phyAddr, t.m.size, t.at, n)}`,
+        );
       return -1;
     }
     return n;
@@ -332,7 +346,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (typeof t === 'number') return t;
       const { m } = t;
       if (mem.virAddr !== m.view) {
-        return failCrop(fn, t, 'freed: free the hbSysMem the alloc call filled');
+        return failSubRange(fn, m.phyAddr, t.at, 'freed: free the hbSysMem the alloc call filled');
       }
       if (m.kind === 'registration') {
         return fail(
@@ -454,7 +468,12 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (typeof t === 'number') return t;
       const { m } = t;
       if (mem.virAddr !== m.view) {
-        return failCrop(fn, t, 'unregistered: pass the hbSysMem hbSysRegisterMem filled');
+        return failSubRange(
+          fn,
+          m.phyAddr,
+          t.at,
+          'unregistered: pass the hbSysMem hbSysRegisterMem filled',
+        );
       }
       if (m.kind !== 'registration') {
         return fail(
@@ -510,14 +529,14 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
         const what = m.kind === 'registration' ? 'unregistered' : 'freed';
         return { problem: `the memory at 0x${hex(m.phyAddr)} was ${what}: use live memory` };
       }
-      if (at < 0 || at >= m.size) return { problem: outsideText(m) };
+      if (at < 0 || at >= m.size) return { problem: subRangeOutsideText(m.phyAddr, m.size) };
       const start = m.phyAddr + BigInt(at);
       if (phyAddr !== start) {
         return {
           problem:
             at === 0
               ? `phyAddr (${String(phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}`
-              : cropPhyAddrText(phyAddr, m, at),
+              : subRangePhyAddrText(phyAddr, m.phyAddr, at),
         };
       }
       const room = m.size - at;
@@ -531,7 +550,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
           problem:
             at === 0
               ? `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(memSize)}`
-              : cropSizeText(t, memSize),
+              : subRangeSizeText(m.phyAddr, m.size, at, memSize),
         };
       }
       // A crop's tensor points where the crop starts, as C code sets virAddr for one.
@@ -576,51 +595,5 @@ function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
     HB_SYS_INVALID_ARGUMENT,
     fn,
     `size ${size} is larger than mem.memSize (${length}): copy at most memSize bytes`,
-  );
-}
-
-function outsideText(m: Mapping): string {
-  return (
-    `virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} (${m.size} ` +
-    'bytes): a sub-range mem must lie inside the allocation or registration'
-  );
-}
-
-function cropPhyAddrText(given: unknown, m: Mapping, at: number): string {
-  return (
-    `phyAddr (${describe(given)}) does not match virAddr, a view ${at} bytes into the ` +
-    `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = 0x${hex(m.phyAddr)} + ${at} ` +
-    `= 0x${hex(m.phyAddr + BigInt(at))}, with virAddr = virAddr.subarray(${at})`
-  );
-}
-
-function cropSizeText(t: Target, given: unknown): string {
-  return (
-    `memSize must be an integer in 1 … ${t.m.size - t.at}: this sub-range starts ${t.at} ` +
-    `bytes into its mapping of ${t.m.size} bytes at 0x${hex(t.m.phyAddr)}, and must end ` +
-    `inside it; got ${describe(given)}`
-  );
-}
-
-/** A crop whose view starts outside its mapping (before it, or at or past its end). */
-function failOutside(fn: string, m: Mapping): HbSysFailureCode {
-  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${outsideText(m)}`);
-}
-
-function failCropPhyAddr(fn: string, given: unknown, m: Mapping, at: number): HbSysFailureCode {
-  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${cropPhyAddrText(given, m, at)}`);
-}
-
-function failCropSize(fn: string, t: Target, given: unknown): HbSysFailureCode {
-  return fail(HB_SYS_INVALID_ARGUMENT, fn, `mem.${cropSizeText(t, given)}`);
-}
-
-/** A crop passed where only the hbSysMem the alloc or register call filled will do. */
-function failCrop(fn: string, t: Target, what: string): HbSysFailureCode {
-  return fail(
-    HB_SYS_INVALID_ARGUMENT,
-    fn,
-    `this mem's virAddr is a view (${t.at} bytes into the mapping at 0x${hex(t.m.phyAddr)}) ` +
-      `other than the one handed out, a sub-range mem, which cannot be ${what}`,
   );
 }

@@ -16,7 +16,12 @@ import {
   type hbDNNTensorProperties,
   type hbDNNTensorShape,
 } from '../../dnn/types.js';
-import { hex } from '../../handle-errors.js';
+import {
+  hex,
+  subRangeOutsideText,
+  subRangePhyAddrText,
+  subRangeSizeText,
+} from '../../handle-errors.js';
 import type { Machine } from '../machine.js';
 import type { Region } from '../physical-memory.js';
 
@@ -250,19 +255,14 @@ function resolveMem(
   const at =
     m.view === null ? 0 : byteOffsetOf.call(view as Uint8Array) - byteOffsetOf.call(m.view);
   if (at < 0 || at >= m.size) {
-    return bad(
-      `virAddr is a view that starts outside its mapping at 0x${hex(m.phyAddr)} (${m.size} ` +
-        'bytes): a sub-range mem must lie inside the allocation or registration',
-    );
+    return bad(subRangeOutsideText(m.phyAddr, m.size));
   }
   if (typeof s.phyAddr !== 'bigint' || s.phyAddr !== BigInt(m.phyAddr + at)) {
     return bad(
       at === 0
         ? `phyAddr (${String(s.phyAddr)}) does not match its mapping at 0x${hex(m.phyAddr)}: ` +
             'do not change phyAddr'
-        : `phyAddr (${String(s.phyAddr)}) does not match virAddr, a view ${at} bytes into the ` +
-            `mapping at 0x${hex(m.phyAddr)}: for a sub-range set phyAddr = ` +
-            `0x${hex(m.phyAddr)} + ${at} = 0x${hex(m.phyAddr + at)}`,
+        : subRangePhyAddrText(s.phyAddr, m.phyAddr, at),
     );
   }
   const n = s.memSize;
@@ -271,9 +271,7 @@ function resolveMem(
     return bad(
       at === 0
         ? `memSize must be an integer in 1 … ${m.size} (the size of the memory), got ${String(n)}`
-        : `memSize must be an integer in 1 … ${room}: this sub-range starts ${at} bytes into ` +
-            `its mapping of ${m.size} bytes at 0x${hex(m.phyAddr)}, and must end inside it; ` +
-            `got ${String(n)}`,
+        : subRangeSizeText(m.phyAddr, m.size, at, n),
     );
   }
   return { phyAddr: m.phyAddr + at, region: m.region, offset: m.offset + at, memSize: n };
