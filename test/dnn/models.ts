@@ -119,6 +119,23 @@ export function identityModel(dims: number[], name = 'image', out = 'out'): Uint
   });
 }
 
+/**
+ * x·x·…·x, `products` matrix products of an (n, n) input: tens of milliseconds a run at the
+ * defaults, for tests that need the BPU busy for a while at the cost of one submission.
+ */
+export function chainModel(n = 256, products = 12): Uint8Array {
+  const names = Array.from({ length: products }, (_, i) => (i === products - 1 ? 'y' : `t${i}`));
+  return buildModel({
+    inputs: [{ name: 'x', dims: [n, n] }],
+    outputs: [{ name: 'y', dims: [n, n] }],
+    nodes: names.map((out, i) => ({
+      op: 'MatMul',
+      inputs: [i === 0 ? 'x' : names[i - 1]!, 'x'],
+      outputs: [out],
+    })),
+  });
+}
+
 /** A fresh directory for model files. */
 export function modelDir(): string {
   return mkdtempSync(join(tmpdir(), 'hbsys-models-'));

@@ -27,23 +27,7 @@ import {
   hbSysGetLastError,
 } from '../../../src/index.js';
 import { ctrl, load, ok, tensors } from '../../dnn/helpers.js';
-import { buildModel, modelDir, writeModel } from '../../dnn/models.js';
-
-const N = 256;
-const PRODUCTS = 12;
-
-function chainModel(): Uint8Array {
-  const names = Array.from({ length: PRODUCTS }, (_, i) => (i === PRODUCTS - 1 ? 'y' : `t${i}`));
-  return buildModel({
-    inputs: [{ name: 'x', dims: [N, N] }],
-    outputs: [{ name: 'y', dims: [N, N] }],
-    nodes: names.map((out, i) => ({
-      op: 'MatMul',
-      inputs: [i === 0 ? 'x' : names[i - 1]!, 'x'],
-      outputs: [out],
-    })),
-  });
-}
+import { chainModel, modelDir, writeModel } from '../../dnn/models.js';
 
 test('a task released mid-run holds its memory and its model until its job ends', async () => {
   await emulator.reset({ heapSize: 16 << 20 });
