@@ -48,7 +48,14 @@ import {
   run,
   tensors,
 } from './helpers.js';
-import { affineModel, buildModel, identityModel, modelDir, writeModel } from './models.js';
+import {
+  affineModel,
+  buildModel,
+  chainModel,
+  identityModel,
+  modelDir,
+  writeModel,
+} from './models.js';
 
 const dir = modelDir();
 let affine: string;
@@ -408,14 +415,12 @@ describe('hbDNN: tasks', () => {
   test('a timeout returns HB_DNN_TIMEOUT and the task goes on; waiting again finishes it', async () => {
     const m = load(affine);
     const { inputs, outputs } = tensors(m.model, false);
-    const big = {} as sys.hbSysMem;
-    const other = {} as sys.hbSysMem;
-    ok(sys.hbSysAllocMem(big, 24 << 20));
-    ok(sys.hbSysAllocMem(other, 24 << 20));
-    // The BPU's one queue: the model task waits behind a long DMA copy.
-    const copies = Array.from({ length: 6 }, () =>
-      emulator.bpu.copy(other.phyAddr, big.phyAddr, 24 << 20),
-    );
+    // The BPU's one queue: the model task waits behind a long one (a chain of matrix
+    // products: tens of milliseconds of compute for one cheap submission, on any machine).
+    const chain = load(writeModel(dir, 'chain', chainModel()));
+    const ahead = tensors(chain.model, false);
+    const aheadTask: { value: hbDNNTaskHandle_t | null } = { value: null };
+    ok(hbDNNInfer(aheadTask, ahead.outputs, ahead.inputs, chain.model, ctrl()));
     const task: { value: hbDNNTaskHandle_t | null } = { value: null };
     ok(hbDNNInfer(task, outputs, inputs, m.model, ctrl()));
     const began = performance.now();
@@ -425,9 +430,10 @@ describe('hbDNN: tasks', () => {
     ok(hbDNNWaitTaskDone(task.value!, -1));
     ok(hbDNNWaitTaskDone(task.value!, 0)); // a second wait of a completed task
     ok(hbDNNReleaseTask(task.value!));
-    await Promise.all(copies);
-    sys.hbSysFreeMem(big);
-    sys.hbSysFreeMem(other);
+    ok(hbDNNWaitTaskDone(aheadTask.value!, 0));
+    ok(hbDNNReleaseTask(aheadTask.value!));
+    freeAll([...ahead.inputs, ...ahead.outputs]);
+    ok(hbDNNRelease(chain.packed));
     freeAll([...inputs, ...outputs]);
     ok(hbDNNRelease(m.packed));
   });

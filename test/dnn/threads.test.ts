@@ -13,10 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { nodeCommand } from '../helpers.js';
-import { affineModel, modelDir, writeModel } from './models.js';
+import { affineModel, chainModel, modelDir, writeModel } from './models.js';
 
 const dir = modelDir();
 const file = writeModel(dir, 'affine', affineModel([1, 16]));
+const chainFile = writeModel(dir, 'chain', chainModel());
 const entry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const helpers = fileURLToPath(new URL('./helpers.js', import.meta.url));
 
@@ -35,10 +36,12 @@ for (let i = 0; i < 20; i++) {
   results.push([code, f32(io.outputs[0])[3]]);
   h.hbDNNReleaseTask(task.value);
 }
-// A wait that must time out: the task sits behind a long DMA copy on the BPU's one queue.
-const a = {}, b = {};
-h.hbSysAllocMem(a, 24 << 20); h.hbSysAllocMem(b, 24 << 20);
-const copies = [1, 2, 3, 4, 5, 6].map(() => h.emulator.bpu.copy(b.phyAddr, a.phyAddr, 24 << 20));
+// A wait that must time out: the task sits behind a long model task on the BPU's one queue
+// (a chain of matrix products: tens of milliseconds of compute for one cheap submission).
+const chain = load(${JSON.stringify(chainFile)});
+const ahead = tensors(chain.model, false);
+const aheadTask = { value: null };
+h.hbDNNInfer(aheadTask, ahead.outputs, ahead.inputs, chain.model, ctrl());
 const task = { value: null };
 h.hbDNNInfer(task, io.outputs, io.inputs, m.model, ctrl());
 const began = performance.now();
@@ -46,7 +49,8 @@ const timeout = h.hbDNNWaitTaskDone(task.value, 2);
 const waited = performance.now() - began;
 const after = h.hbDNNWaitTaskDone(task.value, 0);
 h.hbDNNReleaseTask(task.value);
-await Promise.all(copies);
+h.hbDNNWaitTaskDone(aheadTask.value, 0);
+h.hbDNNReleaseTask(aheadTask.value);
 export const report = { results, timeout, waited, after };
 `;
 
