@@ -72,10 +72,18 @@ import {
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
-import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
+import {
+  beforeDeviceWrite,
+  clean,
+  invalidate,
+  linesBehindCache,
+  markDirty,
+  referenceMayBeMemory,
+  throughCache,
+} from './cache/index.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
-import { Hazards, linesBehindCache } from './hazards.js';
+import { Hazards } from './hazards.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -83,7 +91,6 @@ import {
   PhysicalMemory,
   type PlanePool,
   planeCode,
-  REF_CHUNK,
   type Region,
 } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
@@ -348,25 +355,24 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
+  /**
+   * hbSysFlushMem, in three steps: the handle (the live mapping and the bytes to flush, or
+   * the failure), the cache model's CLEAN or INVALIDATE (cache/), the sanitizer's checks
+   * before it (which throw in throw mode before anything changes) and its note after.
+   */
   flushMem(mem: MemSnapshot, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
-    const t = this.resolve(fn, mem);
+    const t = this.resolveBytes(fn, mem);
     if (typeof t === 'number') return t;
-    const { m, at } = t;
-    const length = this.validBytes(fn, mem, t);
-    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
-    const cached = m.kind === 'registration' || m.cached;
+    const { m, at, length } = t;
     const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
-    if (this.sanitizer.on) {
-      if (!cached) this.hazards.redundantFlush(op, m, at, length);
-      this.hazards.inFlight(fn, m.phyAddr + at, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
-      if (cached && this.strict) this.hazards.flush(fn, op, m, at, length);
-    }
+    if (this.sanitizer.on) this.hazards.flushing(fn, op, m, at, length);
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
-    if (!cached || !this.strict) return HB_SYS_SUCCESS;
+    if (!throughCache(m) || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset + at;
     const began = this.listeners.size === 0 ? 0 : this.now();
-    const trusted = this.referenceMayBeMemory(m, at, length);
+    const trusted =
+      referenceMayBeMemory(m) && this.inFlightOver(m.phyAddr + at, length) === undefined;
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length, trusted);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -374,11 +380,7 @@ export class Machine {
     } else {
       this.counters.invalidates++;
       this.counters.bytesInvalidated += length;
-      if (this.sanitizer.on) {
-        this.sanitizer.device.clear(m.region, start, length);
-        this.sanitizer.epoch++;
-        this.hazards.invalidated(m.region, start, length);
-      }
+      if (this.sanitizer.on) this.hazards.invalidated(m.region, start, length);
     }
     this.counters.bytesWrittenBack += r.writtenBack;
     if (this.listeners.size > 0) {
@@ -393,6 +395,22 @@ export class Machine {
       }));
     }
     return HB_SYS_SUCCESS;
+  }
+
+  /**
+   * The live mapping `mem` refers to, where in it `mem` starts, and the bytes it spans
+   * (`mem.memSize`, checked against the mapping); or the failure code, with its message
+   * and finding recorded.
+   */
+  private resolveBytes(
+    fn: string,
+    mem: MemSnapshot,
+  ): (Target & { length: number }) | HbSysFailureCode {
+    const t = this.resolve(fn, mem);
+    if (typeof t === 'number') return t;
+    const length = this.validBytes(fn, mem, t);
+    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+    return { m: t.m, at: t.at, length };
   }
 
   freeMem(mem: MemSnapshot): HbSysStatusCode {
@@ -683,18 +701,6 @@ export class Machine {
       this.sanitizer.device.mark(region, offset, size);
       this.sanitizer.epoch++;
     }
-  }
-
-  /**
-   * Whether a flush of `[offset, offset + length)` of `m` may keep the CPU copy's reference
-   * in memory (cpu-cache.ts): only where the machine sees every writer of the memory, in
-   * whole 4 KiB chunks, and with no BPU job in flight over it.
-   */
-  private referenceMayBeMemory(m: Mapping, at: number, length: number): boolean {
-    const owner = m.kind === 'registration' ? m.owner : m;
-    if (!(owner.kind === 'vio' || owner.cached)) return false;
-    if (owner.offset % REF_CHUNK !== 0 || owner.blockBytes % REF_CHUNK !== 0) return false;
-    return this.inFlightOver(m.phyAddr + at, length) === undefined;
   }
 
   // --- lookups -------------------------------------------------------------------------

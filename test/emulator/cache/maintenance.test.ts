@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { clean, invalidate } from '../../src/emulator/cpu-cache.js';
-import { Region } from '../../src/emulator/physical-memory.js';
+import { clean, invalidate } from '../../../src/emulator/cache/index.js';
+import { Region } from '../../../src/emulator/physical-memory.js';
 
 const SIZE = 1 << 20;
 
