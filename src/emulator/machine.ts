@@ -681,7 +681,7 @@ export class Machine {
 
   /**
    * A device (the BPU, a camera) is about to write `[offset, offset + size)` of `region`:
-   * the CPU copy's reference must not be memory there any more (cpu-cache.ts), and the
+   * the CPU copy's reference must not be memory there any more (cache/), and the
    * sanitizer marks the lines as written by a device.
    */
   deviceWillWrite(region: Region, offset: number, size: number): void {

@@ -14,7 +14,8 @@
  *   Anything else about to write memory (a BPU job, a camera) first puts the reference back
  *   in the shadow plane ({@link beforeDeviceWrite}). The machine allows the memory
  *   reference only where it sees every writer: cached allocations and VIO buffers, never
- *   uncached allocations (the CPU writes those directly), never while a BPU job is writing.
+ *   uncached allocations (the CPU writes those directly), never while a BPU job is writing
+ *   (planes.ts, referenceMayBeMemory).
  *
  * Runs of chunks are handled with memcmp/memcpy (Buffer.compare and Buffer.copy); only a
  * chunk that holds both CPU and device writes is walked line by line.

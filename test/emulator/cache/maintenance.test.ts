@@ -8,7 +8,7 @@ import { Region } from '../../../src/emulator/physical-memory.js';
 
 const SIZE = 1 << 20;
 
-describe('cpu-cache', () => {
+describe('cache maintenance', () => {
   it('writes back exactly the lines the CPU wrote; device writes to other lines survive', () => {
     const lines = SIZE / 64;
     fc.assert(
