@@ -10,10 +10,10 @@
 
 import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
-import { linesBehindCache, throughCache } from './cache/index.js';
+import { linesBehindCache, markDirty, throughCache } from './cache/index.js';
 import type { InFlightJob } from './machine.js';
 import type { Mapping, Owner } from './mappings.js';
-import type { Region } from './physical-memory.js';
+import { CACHE_LINE, type Region } from './physical-memory.js';
 import { captureStack, describeLines, type FindingKind, type Sanitizer } from './sanitizer.js';
 
 /** What the sanitizer's checks need of the machine; the Machine is one. */
@@ -344,7 +344,8 @@ export class Hazards {
   }
 
   /**
-   * A device is about to write `[offset, offset + size)` of `region`: jobs in flight that
+   * A device is about to write `[offset, offset + size)` of `region`: its lines are written
+   * (and, on the strict model, stale for the CPU until INVALIDATE), and jobs in flight that
    * read it no longer compare those inputs at completion (the change is not the CPU's).
    */
   deviceWriting(region: Region, offset: number, size: number): void {
@@ -357,6 +358,38 @@ export class Hazards {
           inputs.splice(i, 1);
         }
       }
+    }
+    // Written, for the uninitialized-read check, in every cache model.
+    if (this.m.strict) this.m.sanitizer.device.mark(region, offset, size);
+    else this.m.sanitizer.device.written(region, offset, size);
+    this.m.sanitizer.epoch++;
+  }
+
+  /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
+  deviceWrote(region: Region, offset: number, size: number): void {
+    if (!this.m.strict) return;
+    this.m.sanitizer.device.mark(region, offset, size);
+    this.m.sanitizer.epoch++;
+  }
+
+  /**
+   * The sanitizer's view of a CPU write it sees (hbSysWriteMem, buffer.write) of
+   * `[at, at + size)` of `m`: the lines were written; through a cached mapping they are
+   * dirty whatever the bytes (a store dirties a line even when it writes what was there);
+   * through an uncached alias of memory that a registration caches, the cached lines are
+   * stale now.
+   */
+  cpuWrote(m: Mapping, at: number, size: number): void {
+    const start = m.offset + at;
+    this.m.sanitizer.device.written(m.region, start, size);
+    if (!this.m.strict) return;
+    if (m.kind === 'registration' || m.cached) {
+      markDirty(m.region, start, start + size);
+    } else if (m.registrationCount > 0) {
+      for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
+        this.m.sanitizer.device.markStaleLine(m.region, line);
+      }
+      this.m.sanitizer.epoch++;
     }
   }
 

@@ -77,7 +77,6 @@ import {
   clean,
   invalidate,
   linesBehindCache,
-  markDirty,
   referenceMayBeMemory,
   throughCache,
 } from './cache/index.js';
@@ -466,7 +465,7 @@ export class Machine {
     if (left < size) return failShrunk(fn, 'src', size, left);
     if (this.sanitizer.on) this.hazards.cpuWrite(fn, t.m, t.at, size);
     t.m.view!.set(left === size ? src : subarrayOf.call(src, 0, size), t.at);
-    if (this.sanitizer.on) this.cpuWrote(t.m, t.at, size);
+    if (this.sanitizer.on) this.hazards.cpuWrote(t.m, t.at, size);
     return HB_SYS_SUCCESS;
   }
 
@@ -482,27 +481,6 @@ export class Machine {
     if (this.sanitizer.on) this.hazards.cpuRead(fn, t.m, t.at, size);
     dest.set(subarrayOf.call(t.m.view!, t.at, t.at + size));
     return HB_SYS_SUCCESS;
-  }
-
-  /**
-   * The sanitizer's view of a CPU write it sees (hbSysWriteMem, buffer.write) of
-   * `[at, at + size)` of `m`: the lines were written; through a cached mapping they are
-   * dirty whatever the bytes (a store dirties a line even when it writes what was there);
-   * through an uncached alias of memory that a registration caches, the cached lines are
-   * stale now.
-   */
-  private cpuWrote(m: Mapping, at: number, size: number): void {
-    const start = m.offset + at;
-    this.sanitizer.device.written(m.region, start, size);
-    if (!this.strict) return;
-    if (m.kind === 'registration' || m.cached) {
-      markDirty(m.region, start, start + size);
-    } else if (m.registrationCount > 0) {
-      for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
-        this.sanitizer.device.markStaleLine(m.region, line);
-      }
-      this.sanitizer.epoch++;
-    }
   }
 
   registerMem(mem: RegisterRequest): HbSysStatusCode {
@@ -645,7 +623,7 @@ export class Machine {
     if (how === 'buffer.write') {
       this.hazards.cpuWrite(how, t.m, at, size);
     } else if (how === 'buffer.wrote') {
-      this.cpuWrote(t.m, at, size);
+      this.hazards.cpuWrote(t.m, at, size);
     } else if (how === 'buffer.bytes' || how === 'buffer.view') {
       this.hazards.pointerTaken(how, t.m, at, size);
     } else {
@@ -685,22 +663,13 @@ export class Machine {
    * sanitizer marks the lines as written by a device.
    */
   deviceWillWrite(region: Region, offset: number, size: number): void {
-    if (this.sanitizer.on) {
-      this.hazards.deviceWriting(region, offset, size);
-      // Written, for the uninitialized-read check, in every cache model.
-      if (this.strict) this.sanitizer.device.mark(region, offset, size);
-      else this.sanitizer.device.written(region, offset, size);
-      this.sanitizer.epoch++;
-    }
+    if (this.sanitizer.on) this.hazards.deviceWriting(region, offset, size);
     if (this.strict) beforeDeviceWrite(region, offset, offset + size);
   }
 
   /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
   noteDeviceWrite(region: Region, offset: number, size: number): void {
-    if (this.sanitizer.on && this.strict) {
-      this.sanitizer.device.mark(region, offset, size);
-      this.sanitizer.epoch++;
-    }
+    if (this.sanitizer.on) this.hazards.deviceWrote(region, offset, size);
   }
 
   // --- lookups -------------------------------------------------------------------------

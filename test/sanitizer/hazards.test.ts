@@ -105,6 +105,25 @@ describe('Hazards through SanitizedMachine alone', () => {
     assert.equal(host.sanitizer.epoch, epoch + 1);
   });
 
+  test('a device write, then a CPU read through the cache: cpu-read-stale', () => {
+    const { region, log, hazards } = machine();
+    const m = allocation(region, 0, 4096, true);
+    hazards.deviceWriting(region, 256, 64);
+    hazards.cpuRead('hbSysReadMem', m, 0, 4096);
+    const [f] = log.list();
+    assert.equal(f?.kind, 'cpu-read-stale');
+    assert.equal(f.phyAddr, BigInt(ION_HEAP_BASE + 256));
+  });
+
+  test('its twin: the INVALIDATE note between them: no finding', () => {
+    const { region, log, hazards } = machine();
+    const m = allocation(region, 0, 4096, true);
+    hazards.deviceWriting(region, 256, 64);
+    hazards.invalidated(region, 0, 4096);
+    hazards.cpuRead('hbSysReadMem', m, 0, 4096);
+    assert.deepEqual(log.list(), []);
+  });
+
   test('at exit, each live owner is a leak, named by its label', () => {
     const region = new Region('ion', ION_HEAP_BASE, SIZE, 4096, true);
     const { log, hazards } = machine([allocation(region, 4096, 100, true)]);
