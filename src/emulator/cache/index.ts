@@ -14,8 +14,8 @@
  * - `shadow`: each line as it was when the CPU's copy last agreed with memory, its
  *   reference. A line whose copy differs from its reference is dirty: the CPU wrote it,
  *   even straight into a Uint8Array, which no call reports. For whole 4 KiB chunks the
- *   reference may be memory itself instead, which saves a copy per flush
- *   (maintenance.ts says when).
+ *   reference may be memory itself instead, which saves a copy per flush (maintenance.ts
+ *   says how, planes.ts when).
  *
  * The syncs (maintenance.ts):
  * - CLEAN writes the dirty lines back to memory, and only those, so that a needless CLEAN
@@ -23,7 +23,9 @@
  * - INVALIDATE is clean-then-invalidate, as on the board: the dirty lines are written back
  *   (over whatever the BPU wrote there), then every line is refilled from memory.
  * - A device write (a BPU job, a camera) changes memory only: the CPU sees it after
- *   INVALIDATE. There are no random evictions, so the model is deterministic.
+ *   INVALIDATE.
+ * No line is ever evicted on its own, as a real cache may do at any time: the model is
+ * deterministic, and a missing sync fails every run, not one run in a thousand.
  *
  * The models (`cacheModel`):
  * - `strict` (the default): the three planes, as above;
@@ -34,7 +36,8 @@
  * The files: maintenance.ts (CLEAN, INVALIDATE, a device write, a CPU store), line-state.ts
  * (which lines are dirty, which changed behind the cache, for the sanitizer), planes.ts
  * (which plane a mapping shows, what its flush may assume). The machine calls them from
- * hbSysFlushMem, from its CPU and device writes, and when memory changes owner.
+ * hbSysFlushMem, before a device writes and when memory changes owner; the sanitizer
+ * (hazards.ts) reads the line state, and marks the lines a CPU store dirties.
  */
 
 export { dirtyLines, linesBehindCache } from './line-state.js';
