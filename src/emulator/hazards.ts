@@ -1,14 +1,36 @@
 /**
  * The sanitizer's checks on the machine: what each hazard looks like in the machine's
  * state, and the finding it makes, with what to do. The Machine calls these at the hazard;
- * the BPU calls the device checks when a job is submitted.
+ * the BPU and the model layer call the device and task checks (as `machine.hazards`).
+ *
+ * The checks see the machine only through {@link SanitizedMachine}: the few things a
+ * hazard is defined by (who owns an address, the jobs in flight, the cache model in use),
+ * never the functions' bookkeeping, so that they can be read, and tested, on their own.
  */
 
 import { hex } from '../handle-errors.js';
 import type { hbSysMem } from '../mem.js';
-import type { InFlightJob, Machine, Mapping } from './machine.js';
+import { linesBehindCache, markDirty, throughCache } from './cache/index.js';
+import type { InFlightJob } from './machine.js';
+import type { Mapping, Owner } from './mappings.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';
-import { captureStack, describeLines, type FindingKind } from './sanitizer.js';
+import { captureStack, describeLines, type FindingKind, type Sanitizer } from './sanitizer.js';
+
+/** What the sanitizer's checks need of the machine; the Machine is one. */
+export interface SanitizedMachine {
+  /** Where findings go, and the sanitizer's own marks of each line. */
+  readonly sanitizer: Sanitizer;
+  /** Whether the cache model is strict (the cache checks need it). */
+  readonly strict: boolean;
+  /** The BPU jobs submitted and not completed (a task: not waited for). */
+  readonly inFlight: ReadonlySet<InFlightJob>;
+  /** A job in flight that uses a byte of `[phyAddr, phyAddr + size)`, with that range. */
+  inFlightOver(phyAddr: number, size: number): { job: InFlightJob; range: Range } | undefined;
+  /** The live owner (allocation or VIO buffer) of the byte at `offset` of `region`. */
+  ownerOf(region: Region, offset: number): Owner | undefined;
+  /** Every live owner, for the leak report. */
+  readonly owners: ReadonlyMap<number, Owner>;
+}
 
 /** A model or resize task that has not been released, for the leak report. */
 export interface LiveTask {
@@ -45,31 +67,12 @@ function isZero(plane: Buffer, offset: number, size: number): boolean {
   return true;
 }
 
-/**
- * Lines of `[offset, offset + size)` of `region` whose memory differs from the CPU's copy,
- * where the CPU did not write the copy (not dirty): memory changed behind the cache.
- */
-export function linesBehindCache(region: Region, offset: number, size: number): number[] {
-  const out: number[] = [];
-  const end = offset + size;
-  for (let line = offset - (offset % CACHE_LINE); line < end; line += CACHE_LINE) {
-    const e = line + CACHE_LINE;
-    if (
-      region.memory.compare(region.cache, line, e, line, e) !== 0 &&
-      region.cache.compare(region.shadow, line, e, line, e) === 0
-    ) {
-      out.push(line);
-    }
-  }
-  return out;
-}
-
 export class Hazards {
-  private readonly m: Machine;
+  private readonly m: SanitizedMachine;
   /** Tasks submitted and not released (hbDNNInfer, hbDNNResize). */
   readonly liveTasks = new Set<LiveTask>();
 
-  constructor(machine: Machine) {
+  constructor(machine: SanitizedMachine) {
     this.m = machine;
   }
 
@@ -188,8 +191,13 @@ export class Hazards {
     }
   }
 
-  /** INVALIDATE of `[offset, offset + size)` of `region`: takes over it are no longer stale. */
+  /**
+   * INVALIDATE of `[offset, offset + size)` of `region` is done: its lines are no longer
+   * stale, nor are the pointers taken over them.
+   */
   invalidated(region: Region, offset: number, size: number): void {
+    this.m.sanitizer.device.clear(region, offset, size);
+    this.m.sanitizer.epoch++;
     for (const t of this.pending) {
       const start = t.m.offset + t.offset;
       if (t.m.region === region && start < offset + size && offset < start + t.size) {
@@ -200,8 +208,7 @@ export class Hazards {
 
   /** The stale lines of `[offset, offset + size)` of `m` (cached, strict), if any. */
   private staleLines(m: Mapping, offset: number, size: number): number[] | undefined {
-    const cached = m.kind === 'registration' || m.cached;
-    if (!cached || !this.m.strict || size === 0) return undefined;
+    if (!throughCache(m) || !this.m.strict || size === 0) return undefined;
     const device = this.m.sanitizer.device;
     const start = m.offset + offset;
     if (m.kind === 'registration' && m.owner.kind === 'allocation' && !m.owner.cached) {
@@ -337,7 +344,8 @@ export class Hazards {
   }
 
   /**
-   * A device is about to write `[offset, offset + size)` of `region`: jobs in flight that
+   * A device is about to write `[offset, offset + size)` of `region`: its lines are written
+   * (and, on the strict model, stale for the CPU until INVALIDATE), and jobs in flight that
    * read it no longer compare those inputs at completion (the change is not the CPU's).
    */
   deviceWriting(region: Region, offset: number, size: number): void {
@@ -350,6 +358,38 @@ export class Hazards {
           inputs.splice(i, 1);
         }
       }
+    }
+    // Written, for the uninitialized-read check, in every cache model.
+    if (this.m.strict) this.m.sanitizer.device.mark(region, offset, size);
+    else this.m.sanitizer.device.written(region, offset, size);
+    this.m.sanitizer.epoch++;
+  }
+
+  /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
+  deviceWrote(region: Region, offset: number, size: number): void {
+    if (!this.m.strict) return;
+    this.m.sanitizer.device.mark(region, offset, size);
+    this.m.sanitizer.epoch++;
+  }
+
+  /**
+   * The sanitizer's view of a CPU write it sees (hbSysWriteMem, buffer.write) of
+   * `[at, at + size)` of `m`: the lines were written; through a cached mapping they are
+   * dirty whatever the bytes (a store dirties a line even when it writes what was there);
+   * through an uncached alias of memory that a registration caches, the cached lines are
+   * stale now.
+   */
+  cpuWrote(m: Mapping, at: number, size: number): void {
+    const start = m.offset + at;
+    this.m.sanitizer.device.written(m.region, start, size);
+    if (!this.m.strict) return;
+    if (m.kind === 'registration' || m.cached) {
+      markDirty(m.region, start, start + size);
+    } else if (m.registrationCount > 0) {
+      for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
+        this.m.sanitizer.device.markStaleLine(m.region, line);
+      }
+      this.m.sanitizer.epoch++;
     }
   }
 
@@ -502,7 +542,25 @@ export class Hazards {
     });
   }
 
-  flush(fn: string, op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
+  /**
+   * hbSysFlushMem of `[at, at + length)` of `m`, before the cache model runs it: a flush of
+   * uncached memory, of memory a job is using, or of lines both the CPU and a device wrote
+   * (or, for INVALIDATE, that only the CPU wrote).
+   */
+  flushing(fn: string, op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
+    const cached = throughCache(m);
+    if (!cached) this.redundantFlush(op, m, at, length);
+    this.inFlight(fn, m.phyAddr + at, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
+    if (cached && this.m.strict) this.flush(fn, op, m, at, length);
+  }
+
+  private flush(
+    fn: string,
+    op: 'clean' | 'invalidate',
+    m: Mapping,
+    at: number,
+    length: number,
+  ): void {
     const dirty = this.m.sanitizer.dirty(m.region, m.offset + at, length);
     if (dirty.length === 0) return;
     const device = this.m.sanitizer.device;
@@ -532,7 +590,7 @@ export class Hazards {
   }
 
   /** A flush of uncached memory: it does nothing. */
-  redundantFlush(op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
+  private redundantFlush(op: 'clean' | 'invalidate', m: Mapping, at: number, length: number): void {
     this.m.sanitizer.report({
       kind: 'redundant-flush',
       where: 'hbSysFlushMem',

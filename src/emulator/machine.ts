@@ -72,10 +72,17 @@ import {
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
-import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js';
+import {
+  beforeDeviceWrite,
+  clean,
+  invalidate,
+  linesBehindCache,
+  referenceMayBeMemory,
+  throughCache,
+} from './cache/index.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
-import { Hazards, linesBehindCache } from './hazards.js';
+import { Hazards } from './hazards.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -83,7 +90,6 @@ import {
   PhysicalMemory,
   type PlanePool,
   planeCode,
-  REF_CHUNK,
   type Region,
 } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
@@ -348,25 +354,24 @@ export class Machine {
     return HB_SYS_SUCCESS;
   }
 
+  /**
+   * hbSysFlushMem, in three steps: the handle (the live mapping and the bytes to flush, or
+   * the failure), the cache model's CLEAN or INVALIDATE (cache/), the sanitizer's checks
+   * before it (which throw in throw mode before anything changes) and its note after.
+   */
   flushMem(mem: MemSnapshot, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
-    const t = this.resolve(fn, mem);
+    const t = this.resolveBytes(fn, mem);
     if (typeof t === 'number') return t;
-    const { m, at } = t;
-    const length = this.validBytes(fn, mem, t);
-    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
-    const cached = m.kind === 'registration' || m.cached;
+    const { m, at, length } = t;
     const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
-    if (this.sanitizer.on) {
-      if (!cached) this.hazards.redundantFlush(op, m, at, length);
-      this.hazards.inFlight(fn, m.phyAddr + at, length, op === 'clean' ? 'CLEANed' : 'INVALIDATEd');
-      if (cached && this.strict) this.hazards.flush(fn, op, m, at, length);
-    }
+    if (this.sanitizer.on) this.hazards.flushing(fn, op, m, at, length);
     // Uncached memory, or a coherent model: nothing is cached, so nothing to maintain.
-    if (!cached || !this.strict) return HB_SYS_SUCCESS;
+    if (!throughCache(m) || !this.strict) return HB_SYS_SUCCESS;
     const start = m.offset + at;
     const began = this.listeners.size === 0 ? 0 : this.now();
-    const trusted = this.referenceMayBeMemory(m, at, length);
+    const trusted =
+      referenceMayBeMemory(m) && this.inFlightOver(m.phyAddr + at, length) === undefined;
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length, trusted);
     if (op === 'clean') {
       this.counters.cleans++;
@@ -374,11 +379,7 @@ export class Machine {
     } else {
       this.counters.invalidates++;
       this.counters.bytesInvalidated += length;
-      if (this.sanitizer.on) {
-        this.sanitizer.device.clear(m.region, start, length);
-        this.sanitizer.epoch++;
-        this.hazards.invalidated(m.region, start, length);
-      }
+      if (this.sanitizer.on) this.hazards.invalidated(m.region, start, length);
     }
     this.counters.bytesWrittenBack += r.writtenBack;
     if (this.listeners.size > 0) {
@@ -393,6 +394,22 @@ export class Machine {
       }));
     }
     return HB_SYS_SUCCESS;
+  }
+
+  /**
+   * The live mapping `mem` refers to, where in it `mem` starts, and the bytes it spans
+   * (`mem.memSize`, checked against the mapping); or the failure code, with its message
+   * and finding recorded.
+   */
+  private resolveBytes(
+    fn: string,
+    mem: MemSnapshot,
+  ): (Target & { length: number }) | HbSysFailureCode {
+    const t = this.resolve(fn, mem);
+    if (typeof t === 'number') return t;
+    const length = this.validBytes(fn, mem, t);
+    if (length < 0) return HB_SYS_INVALID_ARGUMENT;
+    return { m: t.m, at: t.at, length };
   }
 
   freeMem(mem: MemSnapshot): HbSysStatusCode {
@@ -448,7 +465,7 @@ export class Machine {
     if (left < size) return failShrunk(fn, 'src', size, left);
     if (this.sanitizer.on) this.hazards.cpuWrite(fn, t.m, t.at, size);
     t.m.view!.set(left === size ? src : subarrayOf.call(src, 0, size), t.at);
-    if (this.sanitizer.on) this.cpuWrote(t.m, t.at, size);
+    if (this.sanitizer.on) this.hazards.cpuWrote(t.m, t.at, size);
     return HB_SYS_SUCCESS;
   }
 
@@ -464,27 +481,6 @@ export class Machine {
     if (this.sanitizer.on) this.hazards.cpuRead(fn, t.m, t.at, size);
     dest.set(subarrayOf.call(t.m.view!, t.at, t.at + size));
     return HB_SYS_SUCCESS;
-  }
-
-  /**
-   * The sanitizer's view of a CPU write it sees (hbSysWriteMem, buffer.write) of
-   * `[at, at + size)` of `m`: the lines were written; through a cached mapping they are
-   * dirty whatever the bytes (a store dirties a line even when it writes what was there);
-   * through an uncached alias of memory that a registration caches, the cached lines are
-   * stale now.
-   */
-  private cpuWrote(m: Mapping, at: number, size: number): void {
-    const start = m.offset + at;
-    this.sanitizer.device.written(m.region, start, size);
-    if (!this.strict) return;
-    if (m.kind === 'registration' || m.cached) {
-      markDirty(m.region, start, start + size);
-    } else if (m.registrationCount > 0) {
-      for (let line = start - (start % CACHE_LINE); line < start + size; line += CACHE_LINE) {
-        this.sanitizer.device.markStaleLine(m.region, line);
-      }
-      this.sanitizer.epoch++;
-    }
   }
 
   registerMem(mem: RegisterRequest): HbSysStatusCode {
@@ -627,7 +623,7 @@ export class Machine {
     if (how === 'buffer.write') {
       this.hazards.cpuWrite(how, t.m, at, size);
     } else if (how === 'buffer.wrote') {
-      this.cpuWrote(t.m, at, size);
+      this.hazards.cpuWrote(t.m, at, size);
     } else if (how === 'buffer.bytes' || how === 'buffer.view') {
       this.hazards.pointerTaken(how, t.m, at, size);
     } else {
@@ -663,38 +659,17 @@ export class Machine {
 
   /**
    * A device (the BPU, a camera) is about to write `[offset, offset + size)` of `region`:
-   * the CPU copy's reference must not be memory there any more (cpu-cache.ts), and the
+   * the CPU copy's reference must not be memory there any more (cache/), and the
    * sanitizer marks the lines as written by a device.
    */
   deviceWillWrite(region: Region, offset: number, size: number): void {
-    if (this.sanitizer.on) {
-      this.hazards.deviceWriting(region, offset, size);
-      // Written, for the uninitialized-read check, in every cache model.
-      if (this.strict) this.sanitizer.device.mark(region, offset, size);
-      else this.sanitizer.device.written(region, offset, size);
-      this.sanitizer.epoch++;
-    }
+    if (this.sanitizer.on) this.hazards.deviceWriting(region, offset, size);
     if (this.strict) beforeDeviceWrite(region, offset, offset + size);
   }
 
   /** A device wrote `[offset, offset + size)` of `region` (a BPU job completed). */
   noteDeviceWrite(region: Region, offset: number, size: number): void {
-    if (this.sanitizer.on && this.strict) {
-      this.sanitizer.device.mark(region, offset, size);
-      this.sanitizer.epoch++;
-    }
-  }
-
-  /**
-   * Whether a flush of `[offset, offset + length)` of `m` may keep the CPU copy's reference
-   * in memory (cpu-cache.ts): only where the machine sees every writer of the memory, in
-   * whole 4 KiB chunks, and with no BPU job in flight over it.
-   */
-  private referenceMayBeMemory(m: Mapping, at: number, length: number): boolean {
-    const owner = m.kind === 'registration' ? m.owner : m;
-    if (!(owner.kind === 'vio' || owner.cached)) return false;
-    if (owner.offset % REF_CHUNK !== 0 || owner.blockBytes % REF_CHUNK !== 0) return false;
-    return this.inFlightOver(m.phyAddr + at, length) === undefined;
+    if (this.sanitizer.on) this.hazards.deviceWrote(region, offset, size);
   }
 
   // --- lookups -------------------------------------------------------------------------

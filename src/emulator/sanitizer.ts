@@ -13,7 +13,7 @@ import { findSourceMap } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hex } from '../handle-errors.js';
-import { dirtyLines } from './cpu-cache.js';
+import { dirtyLines } from './cache/index.js';
 import type { FindingsLog, LoggedFinding } from './findings.js';
 import type { SanitizeMode } from './options.js';
 import { CACHE_LINE, type Region } from './physical-memory.js';

@@ -17,8 +17,8 @@ import {
   hbSysFlushMem,
   type hbSysMem,
   hbSysRegisterMem,
-} from '../../src/index.js';
-import { newMem, smallMachine } from '../helpers.js';
+} from '../../../src/index.js';
+import { newMem, smallMachine } from '../../helpers.js';
 
 function alloc(size: number, cached: boolean): hbSysMem {
   const mem = newMem();
@@ -189,7 +189,7 @@ describe('cache model (strict)', () => {
     await emulator.bpu.fill(a.phyAddr, 0xfe, 4096);
     const { phyAddr } = a;
     // Free and reallocate: the same block comes back.
-    const { hbSysFreeMem } = await import('../../src/index.js');
+    const { hbSysFreeMem } = await import('../../../src/index.js');
     assert.equal(hbSysFreeMem(a), HB_SYS_SUCCESS);
     const b = alloc(4096, true);
     assert.equal(b.phyAddr, phyAddr);

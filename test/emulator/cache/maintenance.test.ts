@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { clean, invalidate } from '../../src/emulator/cpu-cache.js';
-import { Region } from '../../src/emulator/physical-memory.js';
+import { clean, invalidate } from '../../../src/emulator/cache/index.js';
+import { Region } from '../../../src/emulator/physical-memory.js';
 
 const SIZE = 1 << 20;
 
-describe('cpu-cache', () => {
+describe('cache maintenance', () => {
   it('writes back exactly the lines the CPU wrote; device writes to other lines survive', () => {
     const lines = SIZE / 64;
     fc.assert(

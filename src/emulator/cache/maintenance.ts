@@ -14,13 +14,14 @@
  *   Anything else about to write memory (a BPU job, a camera) first puts the reference back
  *   in the shadow plane ({@link beforeDeviceWrite}). The machine allows the memory
  *   reference only where it sees every writer: cached allocations and VIO buffers, never
- *   uncached allocations (the CPU writes those directly), never while a BPU job is writing.
+ *   uncached allocations (the CPU writes those directly), never while a BPU job is writing
+ *   (planes.ts, referenceMayBeMemory).
  *
  * Runs of chunks are handled with memcmp/memcpy (Buffer.compare and Buffer.copy); only a
  * chunk that holds both CPU and device writes is walked line by line.
  */
 
-import { CACHE_LINE, REF_CHUNK, type Region } from './physical-memory.js';
+import { CACHE_LINE, REF_CHUNK, type Region } from '../physical-memory.js';
 
 const CHUNK = REF_CHUNK;
 
@@ -43,7 +44,7 @@ export function lineRange(start: number, end: number): [number, number] {
  * Calls `fn` for each maximal run of `[start, end)` whose chunks keep their reference in
  * the same place, with `inMemory` saying where.
  */
-function forRuns(
+export function forRuns(
   region: Region,
   start: number,
   end: number,
@@ -202,23 +203,8 @@ export function markDirty(region: Region, start: number, end: number): void {
   }
 }
 
-/** The byte offsets of the dirty lines in `[start, end)`, for the sanitizer. */
-export function dirtyLines(region: Region, start: number, end: number): number[] {
-  [start, end] = lineRange(start, end);
-  const { cache } = region;
-  const out: number[] = [];
-  forRuns(region, start, end, (s, e, inMemory) => {
-    const ref = inMemory ? region.memory : region.shadow;
-    if (cache.compare(ref, s, e, s, e) === 0) return;
-    for (let line = s; line < e; line += CACHE_LINE) {
-      if (!linesEqual(cache, ref, line)) out.push(line);
-    }
-  });
-  return out;
-}
-
 /** Compares one 64-byte line of two planes, 4 bytes at a time. */
-function linesEqual(a: Buffer, b: Buffer, offset: number): boolean {
+export function linesEqual(a: Buffer, b: Buffer, offset: number): boolean {
   // Offsets are line-aligned and every plane starts its own SharedArrayBuffer, so an
   // Int32 view over the whole buffer is aligned. Views are made once per buffer.
   const va = words(a);
