@@ -140,7 +140,7 @@ describe('tensors and infer', () => {
     using chain = loadModel(chainLoaded);
     const chainIn = chain.allocateInputs();
     const chainOut = chain.allocateOutputs();
-    chainIn[0]!.write(new Float32Array(256 * 256));
+    chainIn[0]!.write(new Float32Array(chainIn[0]!.shape.reduce((a, b) => a * b)));
     // A waiting infer lets the loop turn many times; a blocking one never (its promise is
     // settled before the first turn), whatever the machine's load. Each attempt puts more
     // work ahead, and one attempt that turns enough is the proof.

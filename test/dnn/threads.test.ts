@@ -67,7 +67,8 @@ test('from a worker thread: blocking waits complete, and a timeout returns in ti
     waited: number;
     after: number;
   }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the worker deadlocked')), 30_000);
+    // Generous: under qemu on a loaded machine the program alone took over 30 s.
+    const timer = setTimeout(() => reject(new Error('the worker deadlocked')), 180_000);
     worker.once('message', (r) => {
       clearTimeout(timer);
       resolve(r);
@@ -91,7 +92,7 @@ test('from the main thread of a process, which then exits by itself', async () =
     `${program}\nconsole.log(JSON.stringify(report));\n// A task left running and never released must not keep the process alive.\nconst t = { value: null };\nh.hbDNNInfer(t, io.outputs, io.inputs, m.model, ctrl());\n`,
   );
   const [cmd, args] = nodeCommand([script]);
-  const { stdout } = await promisify(execFile)(cmd, args, { timeout: 60_000 });
+  const { stdout } = await promisify(execFile)(cmd, args, { timeout: 180_000 });
   const report = JSON.parse(stdout);
   assert.deepEqual(
     report.results,

@@ -31,7 +31,7 @@ import { chainModel, modelDir, writeModel } from '../../dnn/models.js';
 
 test('a task released mid-run holds its memory and its model until its job ends', async () => {
   await emulator.reset({ heapSize: 16 << 20 });
-  const m = load(writeModel(modelDir(), 'chain', chainModel()));
+  const m = load(writeModel(modelDir(), 'chain', chainModel(256, 12)));
   let metRunning = false;
   // Each attempt gives the worker a little longer to take the job before the release.
   const delays = [1, 2, 3, 5, 8, 13, 21];
@@ -80,7 +80,7 @@ test('a task released mid-run holds its memory and its model until its job ends'
 
 test('a blocking wait on a later task ends what an early release held, with no event loop turn', async () => {
   await emulator.reset({ heapSize: 16 << 20 });
-  const m = load(writeModel(modelDir(), 'chain', chainModel()));
+  const m = load(writeModel(modelDir(), 'chain', chainModel(256, 12)));
   let metRunning = false;
   for (const delay of [1, 2, 3, 5, 8, 13, 21]) {
     if (metRunning) break;
