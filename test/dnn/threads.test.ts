@@ -36,21 +36,32 @@ for (let i = 0; i < 20; i++) {
   results.push([code, f32(io.outputs[0])[3]]);
   h.hbDNNReleaseTask(task.value);
 }
-// A wait that must time out: the task sits behind a long model task on the BPU's one queue
-// (a chain of matrix products: tens of milliseconds of compute for one cheap submission).
+// A wait that must time out: the task sits behind long model tasks on the BPU's one queue
+// (chains of matrix products: milliseconds of compute for one cheap submission). A thread
+// descheduled for longer than the work ahead (a loaded machine) finds the task done, so
+// each attempt queues more ahead; one attempt that times out is the proof.
 const chain = load(${JSON.stringify(chainFile)});
 const ahead = tensors(chain.model, false);
-const aheadTask = { value: null };
-h.hbDNNInfer(aheadTask, ahead.outputs, ahead.inputs, chain.model, ctrl());
-const task = { value: null };
-h.hbDNNInfer(task, io.outputs, io.inputs, m.model, ctrl());
-const began = performance.now();
-const timeout = h.hbDNNWaitTaskDone(task.value, 2);
-const waited = performance.now() - began;
-const after = h.hbDNNWaitTaskDone(task.value, 0);
-h.hbDNNReleaseTask(task.value);
-h.hbDNNWaitTaskDone(aheadTask.value, 0);
-h.hbDNNReleaseTask(aheadTask.value);
+let timeout, waited, after;
+for (const tasksAhead of [1, 4, 16]) {
+  const aheadTasks = Array.from({ length: tasksAhead }, () => {
+    const t = { value: null };
+    h.hbDNNInfer(t, ahead.outputs, ahead.inputs, chain.model, ctrl());
+    return t.value;
+  });
+  const task = { value: null };
+  h.hbDNNInfer(task, io.outputs, io.inputs, m.model, ctrl());
+  const began = performance.now();
+  timeout = h.hbDNNWaitTaskDone(task.value, 2);
+  waited = performance.now() - began;
+  after = h.hbDNNWaitTaskDone(task.value, 0);
+  h.hbDNNReleaseTask(task.value);
+  for (const t of aheadTasks) {
+    h.hbDNNWaitTaskDone(t, 0);
+    h.hbDNNReleaseTask(t);
+  }
+  if (timeout !== 0) break;
+}
 export const report = { results, timeout, waited, after };
 `;
 
