@@ -20,6 +20,7 @@
 
 import { threadId } from 'node:worker_threads';
 import type { ResolvedOptions } from './options.js';
+import type { PlaneMemory } from './plane-memory.js';
 import type { TlsfStorage } from './tlsf.js';
 import { growableShared } from './tlsf.js';
 
@@ -99,6 +100,8 @@ export interface RegionShare {
   readonly memory: SharedArrayBuffer;
   readonly cache: SharedArrayBuffer;
   readonly shadow: SharedArrayBuffer;
+  /** The planes as memories (memory, then cache and shadow under the strict model). */
+  readonly planes: PlaneMemory[];
   readonly pageOwner: SharedArrayBuffer;
   readonly refInMemory: SharedArrayBuffer;
   readonly lineStale: SharedArrayBuffer;

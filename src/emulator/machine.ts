@@ -82,7 +82,7 @@ import {
   CACHE_LINE,
   PhysicalMemory,
   type PlanePool,
-  planeCode,
+  planeMark,
   REF_CHUNK,
   type Region,
 } from './physical-memory.js';
@@ -1034,13 +1034,13 @@ export class Machine {
       return;
     }
     if (!(buffer instanceof SharedArrayBuffer)) return;
-    const total = sabByteLengthOf.call(buffer);
+    let mark: [number, number, number] | undefined;
     for (const [index, region] of this.physical.regions.entries()) {
       const planes = this.strict ? [region.memory, region.cache, region.shadow] : [region.memory];
       for (const [p, plane] of planes.entries()) {
-        const same = buffer === plane.buffer;
-        if (!same && total !== region.size + CACHE_LINE * planeCode(this.planeTag, index, p)) {
-          continue;
+        if (buffer !== plane.buffer) {
+          mark ??= planeMark(buffer) ?? [-1, -1, -1];
+          if (mark[0] !== this.planeTag || mark[1] !== index || mark[2] !== p) continue;
         }
         if (p === 2) return;
         const addr = Number(phyAddr);
