@@ -62,6 +62,7 @@ import {
   S_FIRST_REG,
   S_ID,
   S_KIND,
+  S_LABEL,
   S_NEXT_REG,
   S_OFFSET,
   S_OWNER,
@@ -69,6 +70,7 @@ import {
   S_REG_COUNT,
   S_REGION,
   S_SIZE,
+  S_STACK,
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
@@ -76,6 +78,7 @@ import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js'
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
+import { MappedView, TAG } from './mapped-view.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -87,6 +90,7 @@ import {
   type Region,
 } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
+import { SharedStrings } from './shared-strings.js';
 
 export { type Mapping, Owner, Registration } from './mappings.js';
 
@@ -153,8 +157,19 @@ export class Machine {
   readonly listeners = new Set<MachineListener>();
   /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
   private readonly ended = new WeakMap<object, Mapping>();
-  /** This thread's objects for the slots it has seen, by slot. */
+  /**
+   * This thread's objects for the slots it has seen, by slot: made only when something
+   * needs one (a flush, a read, a registration, the sanitizer, a dump), never by the plain
+   * alloc / free path, whose state is the row alone.
+   */
   private readonly seen: (Mapping | undefined)[] = [];
+  /** Labels and allocation stacks, shared with every thread (shared-strings.ts). */
+  private readonly strings: SharedStrings;
+  /**
+   * Label and stack of mappings made here whose strings the shared table had no room for
+   * (their row says -2), by id: this thread still shows them.
+   */
+  private readonly unshared = new Map<number, { label?: string; stack?: string }>();
   /** Views that came from another thread (by postMessage) and were resolved here. */
   private readonly adopted = new WeakSet<object>();
   private readonly header: Int32Array;
@@ -197,6 +212,7 @@ export class Machine {
       planeTag: this.planeTag,
     };
     this.board = new Board(share, attach === undefined);
+    this.strings = new SharedStrings(share.strings);
     this.header = this.board.header;
     this.counters = this.board.counters;
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
@@ -259,6 +275,7 @@ export class Machine {
     const offset = s[at + S_OFFSET]!;
     const size = s[at + S_SIZE]!;
     const allocatedAt = s[at + S_AT]! - TIME_ORIGIN;
+    const label = this.stringOf(id, s[at + S_LABEL]!, 'label');
     let m: Mapping;
     if (s[at + S_KIND] === KIND_REGISTRATION) {
       const owner = this.mappingAt(s[at + S_OWNER]!);
@@ -270,7 +287,7 @@ export class Machine {
         offset,
         size,
         registeredAt: allocatedAt,
-        label: owner.label,
+        label: label ?? owner.label,
         view: this.mappingView(region, offset, size, true),
       });
     } else {
@@ -284,14 +301,27 @@ export class Machine {
         size,
         blockBytes: s[at + S_BLOCK]!,
         cached,
-        label: undefined,
+        label,
         allocatedAt,
-        allocStack: undefined,
+        allocStack: this.stringOf(id, s[at + S_STACK]!, 'stack'),
         view: this.mappingView(region, offset, size, cached),
       });
     }
     this.seen[slot] = m;
     return m;
+  }
+
+  /** A row's label or stack: from the shared strings, or (-2) this thread's own. */
+  private stringOf(id: number, index: number, which: 'label' | 'stack'): string | undefined {
+    if (index === -2) return this.unshared.get(id)?.[which];
+    return index < 0 ? undefined : this.strings.get(index);
+  }
+
+  /** Where a row keeps `text`: its index in the shared strings, -1 for none, -2 for here. */
+  private stringIndex(text: string | undefined): number {
+    if (text === undefined) return -1;
+    const index = this.strings.put(text);
+    return index < 0 ? -2 : index;
   }
 
   /** Bytes of ION heap set aside for live allocations. */
@@ -325,25 +355,41 @@ export class Machine {
           `maxAllocations is ${this.options.maxAllocations}; free some (is one leaking in a loop?)`,
       );
     }
-    const owner = this.allocOwner('allocation', this.physical.ion, size, cached, label);
-    if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
-    owner.view = this.mappingView(owner.region, owner.offset, size, cached);
-    tagView(owner.view, owner);
+    const region = this.physical.ion;
+    const slot = this.allocBlock('allocation', region, size, cached, label);
+    if (typeof slot === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, slot);
+    const row = slot * SLOT_STRIDE;
+    const offset = this.slots[row + S_OFFSET]!;
+    // Only the sanitizer needs this thread's object from the start (its checks hold it).
+    const m = this.sanitizer.on ? (this.mappingAt(slot) as Owner) : undefined;
+    const plane = cached ? region.cache : region.memory;
+    const view = MappedView.handOut(
+      plane.buffer,
+      plane.byteOffset + offset,
+      size,
+      this,
+      slot,
+      this.slots[row + S_ID]!,
+      (offset >>> region.pageShift) * 2,
+      m,
+    );
+    if (m !== undefined) m.view = view;
+    const phyAddr = region.base + offset;
     const filled = writeFields(mem, (out) => {
-      out.phyAddr = BigInt(owner.phyAddr);
-      this.setVirAddr(out, owner);
+      out.phyAddr = BigInt(phyAddr);
+      this.setVirAddr(out, view, m);
       out.memSize = size;
     });
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
       forgetChecker(mem);
-      this.releaseOwner(owner, false);
+      this.releaseBlock(slot, false);
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
     this.header[H_LIVE_ALLOCS]!++;
     this.counters.allocs++;
     this.counters.bytesRequested += size;
-    this.emitAlloc(owner);
+    if (this.listeners.size > 0) this.emitAlloc(this.mappingAt(slot) as Owner);
     this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
     return HB_SYS_SUCCESS;
   }
@@ -397,6 +443,8 @@ export class Machine {
 
   freeMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysFreeMem';
+    const quick = this.freeAsHandedOut(mem);
+    if (quick !== undefined) return quick;
     const t = this.resolve(fn, mem);
     if (typeof t === 'number') return t;
     const { m } = t;
@@ -428,12 +476,41 @@ export class Machine {
     const cleared = clearVirAddr(mem.source);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
-    this.releaseOwner(m);
+    this.releaseBlock(m.slot);
     this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
     this.counters.bytesRequested -= m.size;
     // Only the sanitizer says more of a use after free than its status code.
     if (this.sanitizer.on) this.ended.set(mem.source, m);
+    return HB_SYS_SUCCESS;
+  }
+
+  /**
+   * hbSysFreeMem of the mem an allocation filled, unchanged, with the sanitizer off (the
+   * common case), from the row alone: no object is made for it. Undefined when the mem is
+   * anything else (a crop, a registration, one with registrations inside or held by a
+   * task, a stale or foreign one): then the full path decides, and says why.
+   */
+  private freeAsHandedOut(mem: MemSnapshot): HbSysStatusCode | undefined {
+    const view = mem.virAddr;
+    if (this.sanitizer.on || typeof view !== 'object' || view === null) return undefined;
+    if (!MappedView.read(view) || TAG.owner !== this || !TAG.whole) return undefined;
+    const s = this.slots;
+    const row = TAG.slot * SLOT_STRIDE;
+    if (s[row + S_ID] !== TAG.id || s[row + S_KIND] !== KIND_ALLOCATION) return undefined;
+    if (s[row + S_REG_COUNT] !== 0) return undefined;
+    const phyAddr = this.physical.ion.base + s[row + S_OFFSET]!;
+    if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== phyAddr) return undefined;
+    const size = s[row + S_SIZE]!;
+    if (this.memoryHolder?.(phyAddr, size) !== undefined) return undefined;
+    const cleared = clearVirAddr(mem.source);
+    if (typeof cleared === 'string') {
+      return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
+    }
+    this.releaseBlock(TAG.slot);
+    this.header[H_LIVE_ALLOCS]!--;
+    this.counters.frees++;
+    this.counters.bytesRequested -= size;
     return HB_SYS_SUCCESS;
   }
 
@@ -516,22 +593,36 @@ export class Machine {
     const slot = this.board.takeSlot();
     if (slot < 0) return refuse('cannot be registered: the table of mappings is full');
     const now = performance.now();
+    const id = this.board.nextId();
     const reg = new Registration(this.board, {
-      id: this.board.nextId(),
+      id,
       slot,
       owner,
       offset,
       size,
       registeredAt: now,
       label: mem.label ?? owner.label,
-      view: this.mappingView(region, offset, size, true),
+      view: null,
     });
-    this.writeRow(slot, reg.id, KIND_REGISTRATION, region, offset, size, 0, true, now);
-    tagView(reg.view!, reg);
-    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
+    const label = this.stringIndex(mem.label);
+    this.writeRow(slot, id, KIND_REGISTRATION, region, offset, size, 0, true, now, label, -1);
+    if (label === -2) this.unshared.set(id, { label: mem.label });
+    const r = region === this.physical.ion ? 0 : 1;
+    reg.view = MappedView.handOut(
+      region.cache.buffer,
+      region.cache.byteOffset + offset,
+      size,
+      this,
+      slot,
+      id,
+      r + (offset >>> region.pageShift) * 2,
+      reg,
+    );
+    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg.view!, reg), false);
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
       this.board.releaseSlot(slot);
+      this.unshared.delete(id);
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
     }
@@ -593,6 +684,7 @@ export class Machine {
     this.unchainRegistration(m);
     this.board.releaseSlot(m.slot);
     this.seen[m.slot] = undefined;
+    this.unshared.delete(m.id);
     m.view = null;
     this.header[H_LIVE_REGS]!--;
     this.counters.unregistrations++;
@@ -639,11 +731,11 @@ export class Machine {
 
   /** A camera or codec buffer: externally owned memory with a known physical address. */
   vioAlloc(size: number): Owner | string {
-    const owner = this.allocOwner('vio', this.physical.vio, size, true, undefined);
-    if (typeof owner !== 'string') {
-      this.counters.vioBufferCount++;
-      this.emitAlloc(owner);
-    }
+    const slot = this.allocBlock('vio', this.physical.vio, size, true, undefined);
+    if (typeof slot === 'string') return slot;
+    const owner = this.mappingAt(slot) as Owner;
+    this.counters.vioBufferCount++;
+    this.emitAlloc(owner);
     return owner;
   }
 
@@ -656,7 +748,7 @@ export class Machine {
     if (owner.registrationCount > 0) {
       return `the VIO buffer at 0x${hex(phyAddr)} is still registered: hbSysUnregisterMem first`;
     }
-    this.releaseOwner(owner);
+    this.releaseBlock(owner.slot);
     this.counters.vioBufferCount--;
     return undefined;
   }
@@ -701,11 +793,41 @@ export class Machine {
 
   /** What `view` was handed out for by this machine, live or not. Runs no code of `view`'s. */
   mappingOf(view: unknown): Mapping | undefined {
-    const m = typeof view === 'object' && view !== null ? MappingTag.of(view) : undefined;
+    if (typeof view !== 'object' || view === null) return undefined;
+    if (MappedView.read(view)) {
+      if (TAG.owner !== this) return undefined;
+      if (TAG.m !== undefined) return TAG.m as Mapping;
+      const { slot, id, loc } = TAG;
+      const m = this.mappingAt(slot);
+      return m !== undefined && m.id === id ? m : this.endedAllocation(slot, id, loc);
+    }
+    const m = MappingTag.of(view);
     // A view of an earlier machine (before a reset) is nothing to this one.
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
       : undefined;
+  }
+
+  /**
+   * What an allocation's view whose row has ended still says (the sanitizer off: no object
+   * was kept for it): where it was, for the messages about a stale handle.
+   */
+  private endedAllocation(slot: number, id: number, loc: number): Owner {
+    const region = this.physical.regions[loc & 1]!;
+    return new Owner(this.board, this, {
+      kind: 'allocation',
+      id,
+      slot,
+      region,
+      offset: Math.floor(loc / 2) * region.pageSize,
+      size: 0,
+      blockBytes: 0,
+      cached: false,
+      label: undefined,
+      allocatedAt: 0,
+      allocStack: undefined,
+      view: null,
+    });
   }
 
   /**
@@ -804,19 +926,19 @@ export class Machine {
    * since its last look (a device write, an INVALIDATE, a job submitted or completed), so a
    * loop over `mem.virAddr[i]` costs one compare per read.
    */
-  private setVirAddr(mem: hbSysMem, m: Mapping): void {
-    if (!this.sanitizer.on) {
-      mem.virAddr = m.view;
+  private setVirAddr(mem: hbSysMem, view: Uint8Array, m: Mapping | undefined): void {
+    if (!this.sanitizer.on || m === undefined) {
+      mem.virAddr = view;
       return;
     }
     const d = Object.getOwnPropertyDescriptor(mem, 'virAddr');
     if (d !== undefined && d.configurable === false) {
-      mem.virAddr = m.view;
+      mem.virAddr = view;
       return;
     }
     const own = (key: symbol, value: unknown) =>
       Object.defineProperty(mem, key, { value, writable: true, configurable: true });
-    own(RAW_VIR_ADDR, m.view);
+    own(RAW_VIR_ADDR, view);
     own(SEEN_EPOCH, -1);
     own(CHECKER, { m, hazards: this.hazards } satisfies Checker);
     Object.defineProperty(mem, 'virAddr', {
@@ -848,17 +970,21 @@ export class Machine {
     return n;
   }
 
-  private allocOwner(
+  /**
+   * Takes a block of `size` bytes in `region` and a slot whose row says so; returns the
+   * slot, or why not. No object is made: the row is the allocation (see mappingAt).
+   */
+  private allocBlock(
     kind: Owner['kind'],
     region: Region,
     size: number,
     cached: boolean,
     label: string | undefined,
-  ): Owner | string {
+  ): number | string {
     const pages = Math.ceil(size / region.pageSize);
-    const what = kind === 'vio' ? 'VIO region' : 'ION heap';
     const start = pages <= region.allocator.capacity ? region.allocator.alloc(pages) : -1;
     if (start < 0) {
+      const what = kind === 'vio' ? 'VIO region' : 'ION heap';
       const free = region.allocator.freeUnits * region.pageSize;
       const largest = region.allocator.largestFree() * region.pageSize;
       return (
@@ -890,43 +1016,47 @@ export class Machine {
     const now = performance.now();
     region.setOwner(offset, blockBytes, slot + 1);
     this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
-    const owner = new Owner(this.board, this, {
-      kind,
-      id,
-      slot,
-      region,
-      offset,
-      size,
-      blockBytes,
-      cached,
-      label,
-      allocatedAt: now,
-      allocStack: this.options.stacks ? captureStack() : undefined,
-      view: null,
-    });
+    const stack = this.options.stacks ? captureStack() : undefined;
+    const labelAt = this.stringIndex(label);
+    const stackAt = this.stringIndex(stack);
+    if (labelAt === -2 || stackAt === -2) this.unshared.set(id, { label, stack });
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
-    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now);
+    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now, labelAt, stackAt);
     this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroCpuCopy ? 1 : 0;
-    this.seen[slot] = owner;
-    return owner;
+    const stale = this.seen[slot];
+    if (stale !== undefined) stale.view = null;
+    this.seen[slot] = undefined;
+    return slot;
   }
 
-  /** Gives `owner`'s block back; `announce` false for one that nobody was told of. */
-  private releaseOwner(owner: Owner, announce = true): void {
-    owner.region.allocator.free(owner.offset / owner.region.pageSize);
-    owner.region.setOwner(owner.offset, owner.blockBytes, 0);
-    this.board.releaseSlot(owner.slot);
-    this.seen[owner.slot] = undefined;
-    owner.view = null;
-    if (!announce || this.listeners.size === 0) return;
-    this.emit(() => ({
-      type: 'free',
-      time: this.now(),
-      id: owner.id,
-      kind: owner.kind,
-      phyAddr: owner.phyAddr,
-      size: owner.size,
-    }));
+  /**
+   * Gives the block of the owner in `slot` back, and the slot; `announce` false for one
+   * that nobody was told of.
+   */
+  private releaseBlock(slot: number, announce = true): void {
+    const s = this.slots;
+    const row = slot * SLOT_STRIDE;
+    const region = this.physical.regions[s[row + S_REGION]!]!;
+    const offset = s[row + S_OFFSET]!;
+    const id = s[row + S_ID]!;
+    const m = this.seen[slot];
+    const event =
+      announce && this.listeners.size > 0
+        ? {
+            id,
+            kind: s[row + S_KIND] === KIND_VIO ? ('vio' as const) : ('allocation' as const),
+            phyAddr: region.base + offset,
+            size: s[row + S_SIZE]!,
+          }
+        : undefined;
+    region.allocator.free(offset >>> region.pageShift);
+    region.setOwner(offset, s[row + S_BLOCK]!, 0);
+    this.board.releaseSlot(slot);
+    this.seen[slot] = undefined;
+    if (m !== undefined) m.view = null;
+    if (s[row + S_LABEL] === -2 || s[row + S_STACK] === -2) this.unshared.delete(id);
+    if (event === undefined) return;
+    this.emit(() => ({ type: 'free', time: this.now(), ...event }));
   }
 
   private emitAlloc(owner: Owner): void {
@@ -955,9 +1085,13 @@ export class Machine {
     blockBytes: number,
     cached: boolean,
     now: number,
+    label: number,
+    stack: number,
   ): void {
     const s = this.slots;
     const at = slot * SLOT_STRIDE;
+    s[at + S_LABEL] = label;
+    s[at + S_STACK] = stack;
     s[at + S_KIND] = kind;
     s[at + S_REGION] = region === this.physical.ion ? 0 : 1;
     s[at + S_OFFSET] = offset;
@@ -1001,13 +1135,12 @@ export class Machine {
    * this thread's own, or, for a mem that came from another thread, its whole view.
    */
   private handedOut(view: unknown, t: Target): boolean {
-    if (view === t.m.view) return true;
+    if (typeof view !== 'object' || view === null) return false;
+    if (MappedView.read(view)) {
+      return TAG.owner === this && TAG.whole && TAG.slot === t.m.slot && TAG.id === t.m.id;
+    }
     return (
-      typeof view === 'object' &&
-      view !== null &&
-      this.adopted.has(view) &&
-      t.at === 0 &&
-      byteLengthOf.call(view as Uint8Array) === t.m.size
+      this.adopted.has(view) && t.at === 0 && byteLengthOf.call(view as Uint8Array) === t.m.size
     );
   }
 
