@@ -28,7 +28,7 @@ import { growableShared } from './tlsf.js';
 /** Header words. */
 const H_LOCK = 0;
 const H_WAITERS = 1;
-const H_NEXT_ID = 2;
+export const H_NEXT_ID = 2;
 export const H_LIVE_ALLOCS = 3;
 export const H_LIVE_REGS = 4;
 const H_RETIRED = 5;

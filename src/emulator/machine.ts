@@ -52,6 +52,7 @@ import {
   type Counters,
   H_LIVE_ALLOCS,
   H_LIVE_REGS,
+  H_NEXT_ID,
   KIND_ALLOCATION,
   KIND_REGISTRATION,
   KIND_VIO,
@@ -78,7 +79,7 @@ import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js'
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
-import { MappedView, TAG } from './mapped-view.js';
+import { MappedView } from './mapped-view.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -214,6 +215,12 @@ export class Machine {
     this.board = new Board(share, attach === undefined);
     this.strings = new SharedStrings(share.strings);
     this.header = this.board.header;
+    // Ids go on from this thread's last machine: a view is known by its id alone
+    // (mapped-view.ts), so a view of a replaced machine must match no row of this one.
+    if (attach === undefined && lastHeader !== undefined) {
+      this.header[H_NEXT_ID] = Math.max(1, lastHeader[H_NEXT_ID]!);
+    }
+    lastHeader = this.header;
     this.counters = this.board.counters;
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
       this.emit(() => ({
@@ -367,11 +374,7 @@ export class Machine {
       plane.buffer,
       plane.byteOffset + offset,
       size,
-      this,
-      slot,
-      this.slots[row + S_ID]!,
-      (offset >>> region.pageShift) * 2,
-      m,
+      m ?? this.slots[row + S_ID]!,
     );
     if (m !== undefined) m.view = view;
     const phyAddr = region.base + offset;
@@ -494,11 +497,13 @@ export class Machine {
   private freeAsHandedOut(mem: MemSnapshot): HbSysStatusCode | undefined {
     const view = mem.virAddr;
     if (this.sanitizer.on || typeof view !== 'object' || view === null) return undefined;
-    if (!MappedView.read(view) || TAG.owner !== this || !TAG.whole) return undefined;
+    const id = MappedView.tagOf(view);
+    if (typeof id !== 'number' || id < 0) return undefined;
+    const slot = this.slotOfView(view as Uint8Array, id);
+    if (slot < 0) return undefined;
     const s = this.slots;
-    const row = TAG.slot * SLOT_STRIDE;
-    if (s[row + S_ID] !== TAG.id || s[row + S_KIND] !== KIND_ALLOCATION) return undefined;
-    if (s[row + S_REG_COUNT] !== 0) return undefined;
+    const row = slot * SLOT_STRIDE;
+    if (s[row + S_KIND] !== KIND_ALLOCATION || s[row + S_REG_COUNT] !== 0) return undefined;
     const phyAddr = this.physical.ion.base + s[row + S_OFFSET]!;
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== phyAddr) return undefined;
     const size = s[row + S_SIZE]!;
@@ -507,7 +512,7 @@ export class Machine {
     if (typeof cleared === 'string') {
       return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
     }
-    this.releaseBlock(TAG.slot);
+    this.releaseBlock(slot);
     this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
     this.counters.bytesRequested -= size;
@@ -607,17 +612,7 @@ export class Machine {
     const label = this.stringIndex(mem.label);
     this.writeRow(slot, id, KIND_REGISTRATION, region, offset, size, 0, true, now, label, -1);
     if (label === -2) this.unshared.set(id, { label: mem.label });
-    const r = region === this.physical.ion ? 0 : 1;
-    reg.view = MappedView.handOut(
-      region.cache.buffer,
-      region.cache.byteOffset + offset,
-      size,
-      this,
-      slot,
-      id,
-      r + (offset >>> region.pageShift) * 2,
-      reg,
-    );
+    reg.view = MappedView.handOut(region.cache.buffer, region.cache.byteOffset + offset, size, reg);
     const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg.view!, reg), false);
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
@@ -794,32 +789,65 @@ export class Machine {
   /** What `view` was handed out for by this machine, live or not. Runs no code of `view`'s. */
   mappingOf(view: unknown): Mapping | undefined {
     if (typeof view !== 'object' || view === null) return undefined;
-    if (MappedView.read(view)) {
-      if (TAG.owner !== this) return undefined;
-      if (TAG.m !== undefined) return TAG.m as Mapping;
-      const { slot, id, loc } = TAG;
-      const m = this.mappingAt(slot);
-      return m !== undefined && m.id === id ? m : this.endedAllocation(slot, id, loc);
+    const tag = MappedView.tagOf(view);
+    if (typeof tag === 'number') {
+      const slot = this.slotOfView(view as Uint8Array, Math.abs(tag));
+      if (slot >= 0) return this.mappingAt(slot);
+      return this.endedAllocation(view as Uint8Array, Math.abs(tag));
     }
-    const m = MappingTag.of(view);
-    // A view of an earlier machine (before a reset) is nothing to this one.
+    if (tag !== undefined) return this.ofThisMachine(tag as Mapping);
+    return this.ofThisMachine(MappingTag.of(view));
+  }
+
+  /** `m` if it is this machine's: a view of an earlier one (before a reset) is nothing here. */
+  private ofThisMachine(m: Mapping | undefined): Mapping | undefined {
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
       : undefined;
   }
 
   /**
-   * What an allocation's view whose row has ended still says (the sanitizer off: no object
-   * was kept for it): where it was, for the messages about a stale handle.
+   * The region whose CPU mapping (memory or cache plane) `view` views, or undefined. The
+   * engine's getter reads the buffer: no code of the program's runs.
    */
-  private endedAllocation(slot: number, id: number, loc: number): Owner {
-    const region = this.physical.regions[loc & 1]!;
+  private regionOfView(view: Uint8Array): Region | undefined {
+    const buffer = bufferOf.call(view);
+    for (const region of this.physical.regions) {
+      if (buffer === region.memory.buffer || buffer === region.cache.buffer) return region;
+    }
+    return undefined;
+  }
+
+  /**
+   * The slot of the live allocation `id` that `view` (a MappedView with that id) is part
+   * of, or -1 when it is no longer live (or the view is not of this machine's memory):
+   * the page under the view's first byte names the slot, whose row must hold the id.
+   */
+  private slotOfView(view: Uint8Array, id: number): number {
+    const region = this.regionOfView(view);
+    if (region === undefined) return -1;
+    const at = byteOffsetOf.call(view) - region.memory.byteOffset;
+    const slot = region.pageOwner[at >>> region.pageShift]! - 1;
+    if (slot >= 0 && this.slots[slot * SLOT_STRIDE + S_ID] === id) return slot;
+    // An empty crop at the very end (subarray(size)) starts on the page after the block.
+    const last = at > 0 ? region.pageOwner[(at - 1) >>> region.pageShift]! - 1 : -1;
+    return last >= 0 && this.slots[last * SLOT_STRIDE + S_ID] === id ? last : -1;
+  }
+
+  /**
+   * What an allocation's view whose row has ended still says (the sanitizer off: no object
+   * was kept for it): where it is, for the messages about a stale handle (slot 0 holds
+   * another id: it is never live).
+   */
+  private endedAllocation(view: Uint8Array, id: number): Owner | undefined {
+    const region = this.regionOfView(view);
+    if (region === undefined) return undefined;
     return new Owner(this.board, this, {
       kind: 'allocation',
       id,
-      slot,
+      slot: 0,
       region,
-      offset: Math.floor(loc / 2) * region.pageSize,
+      offset: byteOffsetOf.call(view) - region.memory.byteOffset,
       size: 0,
       blockBytes: 0,
       cached: false,
@@ -1136,9 +1164,9 @@ export class Machine {
    */
   private handedOut(view: unknown, t: Target): boolean {
     if (typeof view !== 'object' || view === null) return false;
-    if (MappedView.read(view)) {
-      return TAG.owner === this && TAG.whole && TAG.slot === t.m.slot && TAG.id === t.m.id;
-    }
+    const tag = MappedView.tagOf(view);
+    if (typeof tag === 'number') return tag === t.m.id;
+    if (tag !== undefined) return view === t.m.view;
     return (
       this.adopted.has(view) && t.at === 0 && byteLengthOf.call(view as Uint8Array) === t.m.size
     );
@@ -1155,6 +1183,9 @@ export class Machine {
    */
   private adopt(view: unknown, phyAddr: unknown): Target | undefined {
     if (typeof view !== 'object' || view === null || typeof phyAddr !== 'bigint') return;
+    // A MappedView never crossed a thread (a clone arrives as a plain Uint8Array): one that
+    // mappingOf did not know is stale or of an earlier machine.
+    if (MappedView.tagOf(view) !== undefined) return;
     let buffer: ArrayBufferLike;
     let byteOffset: number;
     let byteLength: number;
@@ -1214,6 +1245,9 @@ export class Machine {
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** The header of this thread's last machine, whose ids a new machine continues. */
+let lastHeader: Int32Array | undefined;
 
 /** This thread's time origin: rows keep times on the wall clock, which every thread shares. */
 const TIME_ORIGIN = performance.timeOrigin;

@@ -1,11 +1,12 @@
 /**
  * The views handed out as `virAddr`: Uint8Arrays of a class of their own whose private
- * fields say which mapping they are (the machine, the slot of its row, its id), so that
- * the row, in shared memory, is the truth and the JS heap holds nothing else per
- * allocation.
+ * field says which mapping they are (its id), so that the row, in shared memory, is the
+ * truth and the JS heap holds nothing else per allocation. Ids are never reused within a
+ * thread's machines (a new machine continues where the last one stopped), so a view of a
+ * freed allocation, or of a machine replaced since, never matches a live row.
  *
  * - A private field cannot be read, forged or faked by a program (a Proxy or a getter never
- *   sees it, and `#slot in x` runs no code of x's), and it lives in the view itself: no
+ *   sees it, and `#tag in x` runs no code of x's), and it lives in the view itself: no
  *   WeakMap entry, no property added after construction (which cost a map transition and a
  *   property store per view, and `Object.defineProperty` far more).
  * - `subarray` (a crop, a sub-range mem) makes a view of the same class through the
@@ -18,47 +19,29 @@
  *   Uint8Array (Machine.adopt resolves it there).
  */
 
-/** The tag of a view, read by {@link readTag} into {@link TAG} (no object made per read). */
-export interface Tag {
-  /** The machine of this thread that handed the view out. */
-  owner: object | undefined;
-  slot: number;
-  id: number;
-  /** Where the mapping starts: its region's index + 2 × its first page in the region. */
-  loc: number;
-  /** Whether this is the view handed out (not a crop of it). */
-  whole: boolean;
-  /** This thread's object for the mapping, when one was made with it (else undefined). */
-  m: object | undefined;
-}
+/**
+ * What a view carries: the id of the allocation it maps (the plain path: the row and the
+ * page → slot table say the rest), positive for the view handed out and negative for a crop
+ * of it; or this thread's object for the mapping, when one was made with it (the
+ * sanitizer's, a registration's).
+ */
+export type ViewTag = number | object;
 
 /** What the next MappedView constructed takes as its tag (set just before, then cleared). */
-const next: Tag = { owner: undefined, slot: -1, id: 0, loc: 0, whole: false, m: undefined };
-
-/** The tag read last by {@link readTag}. */
-export const TAG: Tag = { owner: undefined, slot: -1, id: 0, loc: 0, whole: false, m: undefined };
+let next: ViewTag | undefined;
 
 const plainSubarray = Uint8Array.prototype.subarray;
 
 /** A view handed out, or a crop of one. */
 export class MappedView extends Uint8Array {
-  #owner: object | undefined;
-  #slot: number;
-  #id: number;
-  #loc: number;
-  #whole: boolean;
-  #m: object | undefined;
+  // One field: each costs 8 bytes in every view, and the views are most of the JS heap
+  // an allocation takes.
+  #tag: ViewTag | undefined;
 
   constructor(a: ArrayBufferLike | number, b?: number, c?: number) {
     super(a as ArrayBuffer, b, c);
-    this.#owner = next.owner;
-    this.#slot = next.slot;
-    this.#id = next.id;
-    this.#loc = next.loc;
-    this.#whole = next.whole;
-    this.#m = next.m;
-    next.owner = undefined;
-    next.m = undefined;
+    this.#tag = next;
+    next = undefined;
   }
 
   /**
@@ -67,20 +50,15 @@ export class MappedView extends Uint8Array {
    * while the tag waits for the construction.
    */
   override subarray(begin?: number, end?: number): MappedView {
-    if (!(#slot in this)) return plainSubarray.call(this, begin, end) as MappedView;
+    if (!(#tag in this)) return plainSubarray.call(this, begin, end) as MappedView;
     const b = begin === undefined ? 0 : Math.trunc(Number(begin)) || 0;
     const e = end === undefined ? undefined : Math.trunc(Number(end)) || 0;
-    next.owner = this.#owner;
-    next.slot = this.#slot;
-    next.id = this.#id;
-    next.loc = this.#loc;
-    next.whole = false;
-    next.m = this.#m;
+    const tag = this.#tag;
+    next = typeof tag === 'number' ? -Math.abs(tag) : tag;
     try {
       return plainSubarray.call(this, b, e) as MappedView;
     } finally {
-      next.owner = undefined;
-      next.m = undefined;
+      next = undefined;
     }
   }
 
@@ -89,36 +67,14 @@ export class MappedView extends Uint8Array {
     buffer: ArrayBufferLike,
     byteOffset: number,
     length: number,
-    owner: object,
-    slot: number,
-    id: number,
-    loc: number,
-    m: object | undefined,
+    tag: ViewTag,
   ): MappedView {
-    next.owner = owner;
-    next.slot = slot;
-    next.id = id;
-    next.loc = loc;
-    next.whole = true;
-    next.m = m;
+    next = tag;
     return new MappedView(buffer, byteOffset, length);
   }
 
-  /** Reads `x`'s tag into {@link TAG}; false (TAG untouched) when `x` is no MappedView. */
-  static read(x: object): boolean {
-    if (!(#slot in x)) return false;
-    const v = x as MappedView;
-    TAG.owner = v.#owner;
-    TAG.slot = v.#slot;
-    TAG.id = v.#id;
-    TAG.loc = v.#loc;
-    TAG.whole = v.#whole;
-    TAG.m = v.#m;
-    return true;
-  }
-
-  /** Gives a view handed out its mapping's object, made after it (the sanitizer's). */
-  static attach(view: MappedView, m: object): void {
-    view.#m = m;
+  /** `x`'s tag, or undefined when `x` is no MappedView (or one a program made). */
+  static tagOf(x: object): ViewTag | undefined {
+    return #tag in x ? (x as MappedView).#tag : undefined;
   }
 }
