@@ -46,7 +46,7 @@ const H_SLOT_GROWS = 16;
 const HEADER_WORDS = 32;
 
 /** Counter indexes, as in {@link Counters}. */
-const COUNTER_NAMES = [
+export const COUNTER_NAMES = [
   'peakBytesInUse',
   'allocs',
   'frees',

@@ -49,6 +49,7 @@ import {
 import {
   Board,
   type BoardShare,
+  COUNTER_NAMES,
   type Counters,
   H_LIVE_ALLOCS,
   H_LIVE_REGS,
@@ -153,6 +154,8 @@ export class Machine {
    */
   memoryHolder: ((phyAddr: number, size: number) => string | undefined) | undefined;
   readonly counters: Counters;
+  /** The counters as the array they are (the alloc and free path skip the accessors). */
+  private readonly counterValues: Float64Array;
   readonly createdAt = performance.now();
   /** Observers of events; see {@link Machine.emit}. */
   readonly listeners = new Set<MachineListener>();
@@ -222,6 +225,7 @@ export class Machine {
     }
     lastHeader = this.header;
     this.counters = this.board.counters;
+    this.counterValues = new Float64Array(share.counters);
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
       this.emit(() => ({
         type: 'finding',
@@ -390,10 +394,12 @@ export class Machine {
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
     this.header[H_LIVE_ALLOCS]!++;
-    this.counters.allocs++;
-    this.counters.bytesRequested += size;
+    const c = this.counterValues;
+    c[C_ALLOCS]!++;
+    c[C_BYTES_REQUESTED]! += size;
     if (this.listeners.size > 0) this.emitAlloc(this.mappingAt(slot) as Owner);
-    this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
+    const inUse = this.bytesInUse;
+    if (inUse > c[C_PEAK]!) c[C_PEAK] = inUse;
     return HB_SYS_SUCCESS;
   }
 
@@ -514,8 +520,8 @@ export class Machine {
     }
     this.releaseBlock(slot);
     this.header[H_LIVE_ALLOCS]!--;
-    this.counters.frees++;
-    this.counters.bytesRequested -= size;
+    this.counterValues[C_FREES]!++;
+    this.counterValues[C_BYTES_REQUESTED]! -= size;
     return HB_SYS_SUCCESS;
   }
 
@@ -820,12 +826,14 @@ export class Machine {
 
   /**
    * The slot of the live allocation `id` that `view` (a MappedView with that id) is part
-   * of, or -1 when it is no longer live (or the view is not of this machine's memory):
-   * the page under the view's first byte names the slot, whose row must hold the id.
+   * of, or -1 when it is no longer live (or was of an earlier machine): the page under the
+   * view's first byte names the slot, whose row must hold the id.
    */
   private slotOfView(view: Uint8Array, id: number): number {
-    const region = this.regionOfView(view);
-    if (region === undefined) return -1;
+    // Ids are of ION allocations only (registrations carry their object), and never reused
+    // in this thread: a view whose id a row of the ION heap holds is of that allocation,
+    // so the buffer need not be looked at.
+    const region = this.physical.ion;
     const at = byteOffsetOf.call(view) - region.memory.byteOffset;
     const slot = region.pageOwner[at >>> region.pageShift]! - 1;
     if (slot >= 0 && this.slots[slot * SLOT_STRIDE + S_ID] === id) return slot;
@@ -1032,7 +1040,9 @@ export class Machine {
     const blockBytes = pages * region.pageSize;
     // The CPU's copy of uncached memory is zeroed when a registration first maps it.
     const zeroCpuCopy = cached || !this.strict;
-    if (this.strict) beforeDeviceWrite(region, offset, offset + blockBytes);
+    if (this.strict && this.mayKeepReference(region, offset, blockBytes)) {
+      beforeDeviceWrite(region, offset, offset + blockBytes);
+    }
     region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     if (this.sanitizer.on) {
       this.sanitizer.device.forget(region, offset, blockBytes);
@@ -1055,6 +1065,20 @@ export class Machine {
     if (stale !== undefined) stale.view = null;
     this.seen[slot] = undefined;
     return slot;
+  }
+
+  /**
+   * Whether a chunk of `[offset, offset + length)` may keep its CPU copy's reference in
+   * memory (cpu-cache.ts), which beforeDeviceWrite then moves: looked at here for a small
+   * block, where the flags are fewer than beforeDeviceWrite's setup costs.
+   */
+  private mayKeepReference(region: Region, offset: number, length: number): boolean {
+    const first = Math.floor(offset / REF_CHUNK);
+    const last = Math.ceil((offset + length) / REF_CHUNK);
+    if (last - first > 4) return true;
+    const flags = region.refInMemory;
+    for (let c = first; c < last; c++) if (flags[c] !== 0) return true;
+    return false;
   }
 
   /**
@@ -1245,6 +1269,12 @@ export class Machine {
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** Indexes of the counters the alloc and free path keep. */
+const C_PEAK = COUNTER_NAMES.indexOf('peakBytesInUse');
+const C_ALLOCS = COUNTER_NAMES.indexOf('allocs');
+const C_FREES = COUNTER_NAMES.indexOf('frees');
+const C_BYTES_REQUESTED = COUNTER_NAMES.indexOf('bytesRequested');
 
 /** The header of this thread's last machine, whose ids a new machine continues. */
 let lastHeader: Int32Array | undefined;

@@ -171,7 +171,11 @@ export class Region {
   }
 
   setOwner(offset: number, length: number, owner: number): void {
-    this.pageOwner.fill(owner, offset >>> this.pageShift, (offset + length) >>> this.pageShift);
+    const first = offset >>> this.pageShift;
+    const end = (offset + length) >>> this.pageShift;
+    // One page (most small blocks): a store, not a call of fill.
+    if (end === first + 1) this.pageOwner[first] = owner;
+    else this.pageOwner.fill(owner, first, end);
     if (owner === 0) return;
     if (offset < this.dirtyStart) this.dirtyStart = offset;
     if (offset + length > this.dirtyEnd) this.dirtyEnd = offset + length;
