@@ -1040,10 +1040,26 @@ export class Machine {
     const blockBytes = pages * region.pageSize;
     // The CPU's copy of uncached memory is zeroed when a registration first maps it.
     const zeroCpuCopy = cached || !this.strict;
-    if (this.strict && this.mayKeepReference(region, offset, blockBytes)) {
-      beforeDeviceWrite(region, offset, offset + blockBytes);
+    if (
+      this.strict &&
+      cached &&
+      !this.sanitizer.on &&
+      (offset | blockBytes) % REF_CHUNK === 0 &&
+      this.inFlightOver(region.base + offset, blockBytes) === undefined
+    ) {
+      // Whole chunks, which the machine sees every writer of (cpu-cache.ts): memory and
+      // the CPU's copy are zeroed, and their reference is memory itself, so the shadow
+      // plane is not written (a third of the zeroing). What the chunks held before is all
+      // overwritten, so nothing is moved to the shadow first.
+      region.zero(offset, blockBytes, 'memory');
+      region.zero(offset, blockBytes, 'cache');
+      region.refInMemory.fill(1, offset / REF_CHUNK, (offset + blockBytes) / REF_CHUNK);
+    } else {
+      if (this.strict && this.mayKeepReference(region, offset, blockBytes)) {
+        beforeDeviceWrite(region, offset, offset + blockBytes);
+      }
+      region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     }
-    region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     if (this.sanitizer.on) {
       this.sanitizer.device.forget(region, offset, blockBytes);
       // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any

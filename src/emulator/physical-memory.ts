@@ -151,12 +151,13 @@ export class Region {
 
   /**
    * Zero `[offset, offset + length)` of physical memory, of the CPU's copy (cache and
-   * shadow), or of both (the default): no previous owner's byte survives.
+   * shadow), of both (the default), or of the cache plane alone (strict model: its
+   * reference is then memory, see cpu-cache.ts): no previous owner's byte survives.
    */
-  zero(offset: number, length: number, planes: 'all' | 'memory' | 'cpu' = 'all'): void {
+  zero(offset: number, length: number, planes: 'all' | 'memory' | 'cpu' | 'cache' = 'all'): void {
     const ops = this.planeOps;
-    const first = planes === 'cpu' ? 1 : 0;
-    const last = planes === 'memory' ? 1 : ops.length;
+    const first = planes === 'cpu' || planes === 'cache' ? 1 : 0;
+    const last = planes === 'memory' ? 1 : planes === 'cache' ? 2 : ops.length;
     for (let i = first; i < last; i++) ops[i]!.fill(offset, 0, length);
   }
 
