@@ -1398,8 +1398,6 @@ const typedArrayTagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength')!.get! as (
   this: Uint8Array,
 ) => number;
-const sabByteLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!
-  .get! as (this: SharedArrayBuffer) => number;
 const byteOffsetOf = Object.getOwnPropertyDescriptor(
   Object.getPrototypeOf(Uint8Array.prototype),
   'byteOffset',
