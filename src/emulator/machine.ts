@@ -4,10 +4,13 @@
  * eight functions into a call here; `emulator.reset()` makes a new Machine.
  *
  * Handles: every mapping handed out (an allocation's or a registration's `virAddr`) is a
- * fresh Uint8Array, and the Machine knows each by identity. A mem is live only while its
- * `virAddr` is the current mapping of a live allocation or registration and its `phyAddr`
- * matches. So a stale copy of a freed mem can never reach the memory of whoever got the
- * same address next: its `virAddr` is the old object, which is dead.
+ * fresh MappedView (mapped-view.ts) carrying the allocation's id, or this thread's object
+ * for a registration (and for every mapping under the sanitizer). A mem is live only while
+ * that id is still in the row its page names (or the object is still live) and its
+ * `phyAddr` matches. Ids are never reused, so a stale copy of a freed mem can never reach
+ * the memory of whoever got the same address next. The plain alloc / free path makes no
+ * object: the row is the allocation, and this thread's Owner is made from it on demand
+ * (mappingAt).
  *
  * Each function acts on a snapshot of the caller's hbSysMem (each field read once, by the
  * front) and never reads the caller's object again. It writes the out-parameters before
