@@ -1080,9 +1080,12 @@ export class Machine {
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
     this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now, labelAt, stackAt);
     this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroCpuCopy ? 1 : 0;
+    // (Written only when set: a store of undefined would grow the array to every slot.)
     const stale = this.seen[slot];
-    if (stale !== undefined) stale.view = null;
-    this.seen[slot] = undefined;
+    if (stale !== undefined) {
+      stale.view = null;
+      this.seen[slot] = undefined;
+    }
     return slot;
   }
 
@@ -1123,8 +1126,10 @@ export class Machine {
     region.allocator.free(offset >>> region.pageShift);
     region.setOwner(offset, s[row + S_BLOCK]!, 0);
     this.board.releaseSlot(slot);
-    this.seen[slot] = undefined;
-    if (m !== undefined) m.view = null;
+    if (m !== undefined) {
+      m.view = null;
+      this.seen[slot] = undefined;
+    }
     if (s[row + S_LABEL] === -2 || s[row + S_STACK] === -2) this.unshared.delete(id);
     if (event === undefined) return;
     this.emit(() => ({ type: 'free', time: this.now(), ...event }));
