@@ -385,11 +385,21 @@ export class Machine {
     );
     if (m !== undefined) m.view = view;
     const phyAddr = region.base + offset;
-    const filled = writeFields(mem, (out) => {
-      out.phyAddr = BigInt(phyAddr);
-      this.setVirAddr(out, view, m);
-      out.memSize = size;
-    });
+    let filled: ReturnType<typeof writeFields>;
+    if (m === undefined) {
+      // The plain path: the fields from module state, not a closure made per call.
+      allocOut.phyAddr = phyAddr;
+      allocOut.view = view;
+      allocOut.size = size;
+      filled = writeFields(mem, writeAllocFields);
+      allocOut.view = undefined;
+    } else {
+      filled = writeFields(mem, (out) => {
+        out.phyAddr = BigInt(phyAddr);
+        this.setVirAddr(out, view, m);
+        out.memSize = size;
+      });
+    }
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
       forgetChecker(mem);
@@ -1292,6 +1302,25 @@ export class Machine {
     const plane = cached ? region.cache : region.memory;
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
+}
+
+/** What writeAllocFields writes: set just before, by allocMem. */
+const allocOut: { phyAddr: number; view: Uint8Array | undefined; size: number } = {
+  phyAddr: 0,
+  view: undefined,
+  size: 0,
+};
+
+/** Fills an allocation's mem (the sanitizer off: virAddr a plain field). */
+function writeAllocFields(out: hbSysMem): void {
+  // Read before the first write: a setter of the caller's may allocate again, and reuse
+  // allocOut.
+  const phyAddr = BigInt(allocOut.phyAddr);
+  const view = allocOut.view!;
+  const size = allocOut.size;
+  out.phyAddr = phyAddr;
+  out.virAddr = view;
+  out.memSize = size;
 }
 
 /** Indexes of the counters the alloc and free path keep. */

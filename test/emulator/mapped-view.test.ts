@@ -132,3 +132,31 @@ test('a view a program builds with the class of virAddr is a rebuilt pointer, no
   assert.equal(hbSysFreeMem({ ...mem, virAddr: made }), HB_SYS_SUCCESS);
   assert.equal(hbSysFreeMem(mem), HB_SYS_INVALID_ARGUMENT, 'the handle alloc filled is stale now');
 });
+
+test('a setter of the mem that allocates again gets its own mapping, and the outer mem its own', () => {
+  let inner: hbSysMem | undefined;
+  const outer = {} as hbSysMem;
+  let phyAddr = 0n;
+  Object.defineProperty(outer, 'phyAddr', {
+    configurable: true,
+    enumerable: true,
+    get: () => phyAddr,
+    set: (v: bigint) => {
+      phyAddr = v;
+      if (inner === undefined) inner = alloc(8192);
+    },
+  });
+  assert.equal(hbSysAllocMem(outer, 4096), HB_SYS_SUCCESS);
+  assert.ok(inner !== undefined);
+  assert.equal(outer.memSize, 4096);
+  assert.equal(outer.virAddr!.length, 4096);
+  assert.equal(inner.virAddr!.length, 8192);
+  assert.notEqual(outer.phyAddr, inner.phyAddr);
+  assert.equal(
+    outer.virAddr!.byteOffset - inner.virAddr!.byteOffset,
+    Number(outer.phyAddr - inner.phyAddr),
+  );
+  assert.equal(hbSysWriteMem(outer, new Uint8Array(4).fill(5), 4), HB_SYS_SUCCESS);
+  assert.equal(hbSysFreeMem(outer), HB_SYS_SUCCESS);
+  assert.equal(hbSysFreeMem(inner), HB_SYS_SUCCESS);
+});
