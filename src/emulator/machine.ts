@@ -1124,6 +1124,8 @@ export class Machine {
     const offset = s[row + S_OFFSET]!;
     const id = s[row + S_ID]!;
     const m = this.seen[slot];
+    // Read before releaseSlot, which reuses the stack's field for its free list.
+    const unshared = s[row + S_LABEL] === -2 || s[row + S_STACK] === -2;
     const event =
       announce && this.listeners.size > 0
         ? {
@@ -1140,7 +1142,7 @@ export class Machine {
       m.view = null;
       this.seen[slot] = undefined;
     }
-    if (s[row + S_LABEL] === -2 || s[row + S_STACK] === -2) this.unshared.delete(id);
+    if (unshared) this.unshared.delete(id);
     if (event === undefined) return;
     this.emit(() => ({ type: 'free', time: this.now(), ...event }));
   }

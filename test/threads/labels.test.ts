@@ -73,3 +73,18 @@ test('allocation stacks (stacks: true) are seen from another thread', async () =
   assert.match(block?.allocStack ?? '', /makeTheFrame/, 'and the main thread sees it too');
   await emulator.reset({ heapSize: 4 << 20, vioSize: 1 << 20 });
 });
+
+test("labels past the shared table's room stay known in the thread that made them", async () => {
+  await emulator.reset({ heapSize: 4 << 20, vioSize: 1 << 20 });
+  const big = 'x'.repeat(1 << 20);
+  const buffers = Array.from({ length: 20 }, (_, i) => allocate(64, { label: `${big}${i}` }));
+  const byLabel = observeStats({ detailed: true }).byLabel;
+  for (let i = 0; i < 20; i++) {
+    assert.equal(byLabel[`${big}${i}`]?.allocations, 1, `label ${i} (16 MiB of labels fit)`);
+  }
+  const inWorker20 = await inWorker<number>(`
+    return Object.keys(h.observeStats({ detailed: true }).byLabel).filter((k) => k.length > 1000).length;`);
+  assert.ok(inWorker20 >= 10 && inWorker20 < 20, `another thread sees those shared: ${inWorker20}`);
+  for (const b of buffers) b.free();
+  assert.equal(Object.keys(observeStats({ detailed: true }).byLabel).length, 0);
+});
