@@ -20,13 +20,15 @@
 
 import { threadId } from 'node:worker_threads';
 import type { ResolvedOptions } from './options.js';
+import type { PlaneMemory } from './plane-memory.js';
+import { SharedStrings } from './shared-strings.js';
 import type { TlsfStorage } from './tlsf.js';
 import { growableShared } from './tlsf.js';
 
 /** Header words. */
 const H_LOCK = 0;
 const H_WAITERS = 1;
-const H_NEXT_ID = 2;
+export const H_NEXT_ID = 2;
 export const H_LIVE_ALLOCS = 3;
 export const H_LIVE_REGS = 4;
 const H_RETIRED = 5;
@@ -44,7 +46,7 @@ const H_SLOT_GROWS = 16;
 const HEADER_WORDS = 32;
 
 /** Counter indexes, as in {@link Counters}. */
-const COUNTER_NAMES = [
+export const COUNTER_NAMES = [
   'peakBytesInUse',
   'allocs',
   'frees',
@@ -85,6 +87,10 @@ export const S_PREV_REG = 12;
 export const S_AT = 13;
 /** For a free slot: the next free one. */
 const S_NEXT_SPARE = 14;
+/** For a live owner: its allocation stack in the shared strings (-1: none); see S_LABEL. */
+export const S_STACK = 14;
+/** Its label, an index in the board's shared strings (shared-strings.ts), -1: none. */
+export const S_LABEL = 15;
 export const SLOT_STRIDE = 16;
 
 export const KIND_ALLOCATION = 1;
@@ -99,6 +105,8 @@ export interface RegionShare {
   readonly memory: SharedArrayBuffer;
   readonly cache: SharedArrayBuffer;
   readonly shadow: SharedArrayBuffer;
+  /** The planes as memories (memory, then cache and shadow under the strict model). */
+  readonly planes: PlaneMemory[];
   readonly pageOwner: SharedArrayBuffer;
   readonly refInMemory: SharedArrayBuffer;
   readonly lineStale: SharedArrayBuffer;
@@ -117,6 +125,8 @@ export interface BoardShare {
   readonly counters: SharedArrayBuffer;
   readonly slots: SharedArrayBuffer;
   readonly findings: SharedArrayBuffer;
+  /** Labels and allocation stacks (shared-strings.ts). */
+  readonly strings: SharedArrayBuffer;
   readonly regions: readonly RegionShare[];
   /** A per-process number in each plane's length, so that planes are told apart. */
   readonly planeTag: number;
@@ -289,12 +299,16 @@ export class Board {
 }
 
 /** A new share's buffers (the planes come from the address space). */
-export function newBoardBuffers(): Pick<BoardShare, 'header' | 'counters' | 'slots' | 'findings'> {
+export function newBoardBuffers(): Pick<
+  BoardShare,
+  'header' | 'counters' | 'slots' | 'findings' | 'strings'
+> {
   return {
     header: new SharedArrayBuffer(HEADER_WORDS * 4),
     counters: new SharedArrayBuffer(COUNTER_NAMES.length * 8),
     slots: growableShared(64 * SLOT_STRIDE * 8, MAX_SLOTS * SLOT_STRIDE * 8),
     findings: growableShared(64 << 10, FINDINGS_LOG_MAX),
+    strings: SharedStrings.newBuffer(),
   };
 }
 

@@ -4,10 +4,13 @@
  * eight functions into a call here; `emulator.reset()` makes a new Machine.
  *
  * Handles: every mapping handed out (an allocation's or a registration's `virAddr`) is a
- * fresh Uint8Array, and the Machine knows each by identity. A mem is live only while its
- * `virAddr` is the current mapping of a live allocation or registration and its `phyAddr`
- * matches. So a stale copy of a freed mem can never reach the memory of whoever got the
- * same address next: its `virAddr` is the old object, which is dead.
+ * fresh MappedView (mapped-view.ts) carrying the allocation's id, or this thread's object
+ * for a registration (and for every mapping under the sanitizer). A mem is live only while
+ * that id is still in the row its page names (or the object is still live) and its
+ * `phyAddr` matches. Ids are never reused, so a stale copy of a freed mem can never reach
+ * the memory of whoever got the same address next. The plain alloc / free path makes no
+ * object: the row is the allocation, and this thread's Owner is made from it on demand
+ * (mappingAt).
  *
  * Each function acts on a snapshot of the caller's hbSysMem (each field read once, by the
  * front) and never reads the caller's object again. It writes the out-parameters before
@@ -49,9 +52,11 @@ import {
 import {
   Board,
   type BoardShare,
+  COUNTER_NAMES,
   type Counters,
   H_LIVE_ALLOCS,
   H_LIVE_REGS,
+  H_NEXT_ID,
   KIND_ALLOCATION,
   KIND_REGISTRATION,
   KIND_VIO,
@@ -62,6 +67,7 @@ import {
   S_FIRST_REG,
   S_ID,
   S_KIND,
+  S_LABEL,
   S_NEXT_REG,
   S_OFFSET,
   S_OWNER,
@@ -69,6 +75,7 @@ import {
   S_REG_COUNT,
   S_REGION,
   S_SIZE,
+  S_STACK,
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
@@ -77,22 +84,21 @@ import {
   clean,
   invalidate,
   linesBehindCache,
+  mayKeepReference,
   referenceMayBeMemory,
   throughCache,
+  wholeChunks,
+  zeroWholeChunks,
 } from './cache/index.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards } from './hazards.js';
+import { MappedView } from './mapped-view.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
-import {
-  CACHE_LINE,
-  PhysicalMemory,
-  type PlanePool,
-  planeCode,
-  type Region,
-} from './physical-memory.js';
+import { PhysicalMemory, type PlanePool, planeMark, type Region } from './physical-memory.js';
 import { captureStack, Sanitizer, sanitizerEpoch } from './sanitizer.js';
+import { SharedStrings } from './shared-strings.js';
 
 export { type Mapping, Owner, Registration } from './mappings.js';
 
@@ -154,13 +160,26 @@ export class Machine {
    */
   memoryHolder: ((phyAddr: number, size: number) => string | undefined) | undefined;
   readonly counters: Counters;
+  /** The counters as the array they are (the alloc and free path skip the accessors). */
+  private readonly counterValues: Float64Array;
   readonly createdAt = performance.now();
   /** Observers of events; see {@link Machine.emit}. */
   readonly listeners = new Set<MachineListener>();
   /** Mems whose memory was freed or unregistered through them, for the sanitizer. */
   private readonly ended = new WeakMap<object, Mapping>();
-  /** This thread's objects for the slots it has seen, by slot. */
+  /**
+   * This thread's objects for the slots it has seen, by slot: made only when something
+   * needs one (a flush, a read, a registration, the sanitizer, a dump), never by the plain
+   * alloc / free path, whose state is the row alone.
+   */
   private readonly seen: (Mapping | undefined)[] = [];
+  /** Labels and allocation stacks, shared with every thread (shared-strings.ts). */
+  private readonly strings: SharedStrings;
+  /**
+   * Label and stack of mappings made here whose strings the shared table had no room for
+   * (their row says -2), by id: this thread still shows them.
+   */
+  private readonly unshared = new Map<number, { label?: string; stack?: string }>();
   /** Views that came from another thread (by postMessage) and were resolved here. */
   private readonly adopted = new WeakSet<object>();
   private readonly header: Int32Array;
@@ -203,8 +222,16 @@ export class Machine {
       planeTag: this.planeTag,
     };
     this.board = new Board(share, attach === undefined);
+    this.strings = new SharedStrings(share.strings);
     this.header = this.board.header;
+    // Ids go on from this thread's last machine: a view is known by its id alone
+    // (mapped-view.ts), so a view of a replaced machine must match no row of this one.
+    if (attach === undefined && lastHeader !== undefined) {
+      this.header[H_NEXT_ID] = Math.max(1, lastHeader[H_NEXT_ID]!);
+    }
+    lastHeader = this.header;
     this.counters = this.board.counters;
+    this.counterValues = new Float64Array(share.counters);
     this.sanitizer = new Sanitizer(options.sanitize, options.stacks, findings, (f) =>
       this.emit(() => ({
         type: 'finding',
@@ -265,6 +292,7 @@ export class Machine {
     const offset = s[at + S_OFFSET]!;
     const size = s[at + S_SIZE]!;
     const allocatedAt = s[at + S_AT]! - TIME_ORIGIN;
+    const label = this.stringOf(id, s[at + S_LABEL]!, 'label');
     let m: Mapping;
     if (s[at + S_KIND] === KIND_REGISTRATION) {
       const owner = this.mappingAt(s[at + S_OWNER]!);
@@ -276,7 +304,7 @@ export class Machine {
         offset,
         size,
         registeredAt: allocatedAt,
-        label: owner.label,
+        label: label ?? owner.label,
         view: this.mappingView(region, offset, size, true),
       });
     } else {
@@ -290,14 +318,27 @@ export class Machine {
         size,
         blockBytes: s[at + S_BLOCK]!,
         cached,
-        label: undefined,
+        label,
         allocatedAt,
-        allocStack: undefined,
+        allocStack: this.stringOf(id, s[at + S_STACK]!, 'stack'),
         view: this.mappingView(region, offset, size, cached),
       });
     }
     this.seen[slot] = m;
     return m;
+  }
+
+  /** A row's label or stack: from the shared strings, or (-2) this thread's own. */
+  private stringOf(id: number, index: number, which: 'label' | 'stack'): string | undefined {
+    if (index === -2) return this.unshared.get(id)?.[which];
+    return index < 0 ? undefined : this.strings.get(index);
+  }
+
+  /** Where a row keeps `text`: its index in the shared strings, -1 for none, -2 for here. */
+  private stringIndex(text: string | undefined): number {
+    if (text === undefined) return -1;
+    const index = this.strings.put(text);
+    return index < 0 ? -2 : index;
   }
 
   /** Bytes of ION heap set aside for live allocations. */
@@ -331,26 +372,50 @@ export class Machine {
           `maxAllocations is ${this.options.maxAllocations}; free some (is one leaking in a loop?)`,
       );
     }
-    const owner = this.allocOwner('allocation', this.physical.ion, size, cached, label);
-    if (typeof owner === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, owner);
-    owner.view = this.mappingView(owner.region, owner.offset, size, cached);
-    tagView(owner.view, owner);
-    const filled = writeFields(mem, (out) => {
-      out.phyAddr = BigInt(owner.phyAddr);
-      this.setVirAddr(out, owner);
-      out.memSize = size;
-    });
+    const region = this.physical.ion;
+    const slot = this.allocBlock('allocation', region, size, cached, label);
+    if (typeof slot === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, slot);
+    const row = slot * SLOT_STRIDE;
+    const offset = this.slots[row + S_OFFSET]!;
+    // Only the sanitizer needs this thread's object from the start (its checks hold it).
+    const m = this.sanitizer.on ? (this.mappingAt(slot) as Owner) : undefined;
+    const plane = cached ? region.cache : region.memory;
+    const view = MappedView.handOut(
+      plane.buffer,
+      plane.byteOffset + offset,
+      size,
+      m ?? this.slots[row + S_ID]!,
+    );
+    if (m !== undefined) m.view = view;
+    const phyAddr = region.base + offset;
+    let filled: ReturnType<typeof writeFields>;
+    if (m === undefined) {
+      // The plain path: the fields from module state, not a closure made per call.
+      allocOut.phyAddr = phyAddr;
+      allocOut.view = view;
+      allocOut.size = size;
+      filled = writeFields(mem, writeAllocFields);
+      allocOut.view = undefined;
+    } else {
+      filled = writeFields(mem, (out) => {
+        out.phyAddr = BigInt(phyAddr);
+        this.setVirAddr(out, view, m);
+        out.memSize = size;
+      });
+    }
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
       forgetChecker(mem);
-      this.releaseOwner(owner, false);
+      this.releaseBlock(slot, false);
       return failUnfillable(fn, filled, 'nothing was allocated');
     }
     this.header[H_LIVE_ALLOCS]!++;
-    this.counters.allocs++;
-    this.counters.bytesRequested += size;
-    this.emitAlloc(owner);
-    this.counters.peakBytesInUse = Math.max(this.counters.peakBytesInUse, this.bytesInUse);
+    const c = this.counterValues;
+    c[C_ALLOCS]!++;
+    c[C_BYTES_REQUESTED]! += size;
+    if (this.listeners.size > 0) this.emitAlloc(this.mappingAt(slot) as Owner);
+    const inUse = this.bytesInUse;
+    if (inUse > c[C_PEAK]!) c[C_PEAK] = inUse;
     return HB_SYS_SUCCESS;
   }
 
@@ -414,6 +479,8 @@ export class Machine {
 
   freeMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysFreeMem';
+    const quick = this.freeAsHandedOut(mem);
+    if (quick !== undefined) return quick;
     const t = this.resolve(fn, mem);
     if (typeof t === 'number') return t;
     const { m } = t;
@@ -445,12 +512,43 @@ export class Machine {
     const cleared = clearVirAddr(mem.source);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
-    this.releaseOwner(m);
+    this.releaseBlock(m.slot);
     this.header[H_LIVE_ALLOCS]!--;
     this.counters.frees++;
     this.counters.bytesRequested -= m.size;
     // Only the sanitizer says more of a use after free than its status code.
     if (this.sanitizer.on) this.ended.set(mem.source, m);
+    return HB_SYS_SUCCESS;
+  }
+
+  /**
+   * hbSysFreeMem of the mem an allocation filled, unchanged, with the sanitizer off (the
+   * common case), from the row alone: no object is made for it. Undefined when the mem is
+   * anything else (a crop, a registration, one with registrations inside or held by a
+   * task, a stale or foreign one): then the full path decides, and says why.
+   */
+  private freeAsHandedOut(mem: MemSnapshot): HbSysStatusCode | undefined {
+    const view = mem.virAddr;
+    if (this.sanitizer.on || typeof view !== 'object' || view === null) return undefined;
+    const id = MappedView.tagOf(view);
+    if (typeof id !== 'number' || id < 0) return undefined;
+    const slot = this.slotOfView(view as Uint8Array, id);
+    if (slot < 0) return undefined;
+    const s = this.slots;
+    const row = slot * SLOT_STRIDE;
+    if (s[row + S_KIND] !== KIND_ALLOCATION || s[row + S_REG_COUNT] !== 0) return undefined;
+    const phyAddr = this.physical.ion.base + s[row + S_OFFSET]!;
+    if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== phyAddr) return undefined;
+    const size = s[row + S_SIZE]!;
+    if (this.memoryHolder?.(phyAddr, size) !== undefined) return undefined;
+    const cleared = clearVirAddr(mem.source);
+    if (typeof cleared === 'string') {
+      return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
+    }
+    this.releaseBlock(slot);
+    this.header[H_LIVE_ALLOCS]!--;
+    this.counterValues[C_FREES]!++;
+    this.counterValues[C_BYTES_REQUESTED]! -= size;
     return HB_SYS_SUCCESS;
   }
 
@@ -512,22 +610,26 @@ export class Machine {
     const slot = this.board.takeSlot();
     if (slot < 0) return refuse('cannot be registered: the table of mappings is full');
     const now = performance.now();
+    const id = this.board.nextId();
     const reg = new Registration(this.board, {
-      id: this.board.nextId(),
+      id,
       slot,
       owner,
       offset,
       size,
       registeredAt: now,
       label: mem.label ?? owner.label,
-      view: this.mappingView(region, offset, size, true),
+      view: null,
     });
-    this.writeRow(slot, reg.id, KIND_REGISTRATION, region, offset, size, 0, true, now);
-    tagView(reg.view!, reg);
-    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg), false);
+    const label = this.stringIndex(mem.label);
+    this.writeRow(slot, id, KIND_REGISTRATION, region, offset, size, 0, true, now, label, -1);
+    if (label === -2) this.unshared.set(id, { label: mem.label });
+    reg.view = MappedView.handOut(region.cache.buffer, region.cache.byteOffset + offset, size, reg);
+    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg.view!, reg), false);
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
       this.board.releaseSlot(slot);
+      this.unshared.delete(id);
       reg.view = null;
       return failUnfillable(fn, filled, 'nothing was registered');
     }
@@ -589,6 +691,7 @@ export class Machine {
     this.unchainRegistration(m);
     this.board.releaseSlot(m.slot);
     this.seen[m.slot] = undefined;
+    this.unshared.delete(m.id);
     m.view = null;
     this.header[H_LIVE_REGS]!--;
     this.counters.unregistrations++;
@@ -635,11 +738,11 @@ export class Machine {
 
   /** A camera or codec buffer: externally owned memory with a known physical address. */
   vioAlloc(size: number): Owner | string {
-    const owner = this.allocOwner('vio', this.physical.vio, size, true, undefined);
-    if (typeof owner !== 'string') {
-      this.counters.vioBufferCount++;
-      this.emitAlloc(owner);
-    }
+    const slot = this.allocBlock('vio', this.physical.vio, size, true, undefined);
+    if (typeof slot === 'string') return slot;
+    const owner = this.mappingAt(slot) as Owner;
+    this.counters.vioBufferCount++;
+    this.emitAlloc(owner);
     return owner;
   }
 
@@ -652,7 +755,7 @@ export class Machine {
     if (owner.registrationCount > 0) {
       return `the VIO buffer at 0x${hex(phyAddr)} is still registered: hbSysUnregisterMem first`;
     }
-    this.releaseOwner(owner);
+    this.releaseBlock(owner.slot);
     this.counters.vioBufferCount--;
     return undefined;
   }
@@ -676,11 +779,76 @@ export class Machine {
 
   /** What `view` was handed out for by this machine, live or not. Runs no code of `view`'s. */
   mappingOf(view: unknown): Mapping | undefined {
-    const m = typeof view === 'object' && view !== null ? MappingTag.of(view) : undefined;
-    // A view of an earlier machine (before a reset) is nothing to this one.
+    if (typeof view !== 'object' || view === null) return undefined;
+    const tag = MappedView.tagOf(view);
+    if (typeof tag === 'number') {
+      const slot = this.slotOfView(view as Uint8Array, Math.abs(tag));
+      if (slot >= 0) return this.mappingAt(slot);
+      return this.endedAllocation(view as Uint8Array, Math.abs(tag));
+    }
+    if (tag !== undefined) return this.ofThisMachine(tag as Mapping);
+    return this.ofThisMachine(MappingTag.of(view));
+  }
+
+  /** `m` if it is this machine's: a view of an earlier one (before a reset) is nothing here. */
+  private ofThisMachine(m: Mapping | undefined): Mapping | undefined {
     return m !== undefined && (m.region === this.physical.ion || m.region === this.physical.vio)
       ? m
       : undefined;
+  }
+
+  /**
+   * The region whose CPU mapping (memory or cache plane) `view` views, or undefined. The
+   * engine's getter reads the buffer: no code of the program's runs.
+   */
+  private regionOfView(view: Uint8Array): Region | undefined {
+    const buffer = bufferOf.call(view);
+    for (const region of this.physical.regions) {
+      if (buffer === region.memory.buffer || buffer === region.cache.buffer) return region;
+    }
+    return undefined;
+  }
+
+  /**
+   * The slot of the live allocation `id` that `view` (a MappedView with that id) is part
+   * of, or -1 when it is no longer live (or was of an earlier machine): the page under the
+   * view's first byte names the slot, whose row must hold the id.
+   */
+  private slotOfView(view: Uint8Array, id: number): number {
+    // Ids are of ION allocations only (registrations carry their object), and never reused
+    // in this thread: a view whose id a row of the ION heap holds is of that allocation,
+    // so the buffer need not be looked at.
+    const region = this.physical.ion;
+    const at = byteOffsetOf.call(view) - region.memory.byteOffset;
+    const slot = region.pageOwner[at >>> region.pageShift]! - 1;
+    if (slot >= 0 && this.slots[slot * SLOT_STRIDE + S_ID] === id) return slot;
+    // An empty crop at the very end (subarray(size)) starts on the page after the block.
+    const last = at > 0 ? region.pageOwner[(at - 1) >>> region.pageShift]! - 1 : -1;
+    return last >= 0 && this.slots[last * SLOT_STRIDE + S_ID] === id ? last : -1;
+  }
+
+  /**
+   * What an allocation's view whose row has ended still says (the sanitizer off: no object
+   * was kept for it): where it is, for the messages about a stale handle (slot 0 holds
+   * another id: it is never live).
+   */
+  private endedAllocation(view: Uint8Array, id: number): Owner | undefined {
+    const region = this.regionOfView(view);
+    if (region === undefined) return undefined;
+    return new Owner(this.board, this, {
+      kind: 'allocation',
+      id,
+      slot: 0,
+      region,
+      offset: byteOffsetOf.call(view) - region.memory.byteOffset,
+      size: 0,
+      blockBytes: 0,
+      cached: false,
+      label: undefined,
+      allocatedAt: 0,
+      allocStack: undefined,
+      view: null,
+    });
   }
 
   /**
@@ -779,19 +947,19 @@ export class Machine {
    * since its last look (a device write, an INVALIDATE, a job submitted or completed), so a
    * loop over `mem.virAddr[i]` costs one compare per read.
    */
-  private setVirAddr(mem: hbSysMem, m: Mapping): void {
-    if (!this.sanitizer.on) {
-      mem.virAddr = m.view;
+  private setVirAddr(mem: hbSysMem, view: Uint8Array, m: Mapping | undefined): void {
+    if (!this.sanitizer.on || m === undefined) {
+      mem.virAddr = view;
       return;
     }
     const d = Object.getOwnPropertyDescriptor(mem, 'virAddr');
     if (d !== undefined && d.configurable === false) {
-      mem.virAddr = m.view;
+      mem.virAddr = view;
       return;
     }
     const own = (key: symbol, value: unknown) =>
       Object.defineProperty(mem, key, { value, writable: true, configurable: true });
-    own(RAW_VIR_ADDR, m.view);
+    own(RAW_VIR_ADDR, view);
     own(SEEN_EPOCH, -1);
     own(CHECKER, { m, hazards: this.hazards } satisfies Checker);
     Object.defineProperty(mem, 'virAddr', {
@@ -823,17 +991,21 @@ export class Machine {
     return n;
   }
 
-  private allocOwner(
+  /**
+   * Takes a block of `size` bytes in `region` and a slot whose row says so; returns the
+   * slot, or why not. No object is made: the row is the allocation (see mappingAt).
+   */
+  private allocBlock(
     kind: Owner['kind'],
     region: Region,
     size: number,
     cached: boolean,
     label: string | undefined,
-  ): Owner | string {
+  ): number | string {
     const pages = Math.ceil(size / region.pageSize);
-    const what = kind === 'vio' ? 'VIO region' : 'ION heap';
     const start = pages <= region.allocator.capacity ? region.allocator.alloc(pages) : -1;
     if (start < 0) {
+      const what = kind === 'vio' ? 'VIO region' : 'ION heap';
       const free = region.allocator.freeUnits * region.pageSize;
       const largest = region.allocator.largestFree() * region.pageSize;
       return (
@@ -853,8 +1025,20 @@ export class Machine {
     const blockBytes = pages * region.pageSize;
     // The CPU's copy of uncached memory is zeroed when a registration first maps it.
     const zeroCpuCopy = cached || !this.strict;
-    if (this.strict) beforeDeviceWrite(region, offset, offset + blockBytes);
-    region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
+    if (
+      this.strict &&
+      cached &&
+      !this.sanitizer.on &&
+      wholeChunks(offset, blockBytes) &&
+      this.inFlightOver(region.base + offset, blockBytes) === undefined
+    ) {
+      zeroWholeChunks(region, offset, blockBytes);
+    } else {
+      if (this.strict && mayKeepReference(region, offset, blockBytes)) {
+        beforeDeviceWrite(region, offset, offset + blockBytes);
+      }
+      region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
+    }
     if (this.sanitizer.on) {
       this.sanitizer.device.forget(region, offset, blockBytes);
       // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any
@@ -865,43 +1049,54 @@ export class Machine {
     const now = performance.now();
     region.setOwner(offset, blockBytes, slot + 1);
     this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
-    const owner = new Owner(this.board, this, {
-      kind,
-      id,
-      slot,
-      region,
-      offset,
-      size,
-      blockBytes,
-      cached,
-      label,
-      allocatedAt: now,
-      allocStack: this.options.stacks ? captureStack() : undefined,
-      view: null,
-    });
+    const stack = this.options.stacks ? captureStack() : undefined;
+    const labelAt = this.stringIndex(label);
+    const stackAt = this.stringIndex(stack);
+    if (labelAt === -2 || stackAt === -2) this.unshared.set(id, { label, stack });
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
-    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now);
+    this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now, labelAt, stackAt);
     this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroCpuCopy ? 1 : 0;
-    this.seen[slot] = owner;
-    return owner;
+    // (Written only when set: a store of undefined would grow the array to every slot.)
+    const stale = this.seen[slot];
+    if (stale !== undefined) {
+      stale.view = null;
+      this.seen[slot] = undefined;
+    }
+    return slot;
   }
 
-  /** Gives `owner`'s block back; `announce` false for one that nobody was told of. */
-  private releaseOwner(owner: Owner, announce = true): void {
-    owner.region.allocator.free(owner.offset / owner.region.pageSize);
-    owner.region.setOwner(owner.offset, owner.blockBytes, 0);
-    this.board.releaseSlot(owner.slot);
-    this.seen[owner.slot] = undefined;
-    owner.view = null;
-    if (!announce || this.listeners.size === 0) return;
-    this.emit(() => ({
-      type: 'free',
-      time: this.now(),
-      id: owner.id,
-      kind: owner.kind,
-      phyAddr: owner.phyAddr,
-      size: owner.size,
-    }));
+  /**
+   * Gives the block of the owner in `slot` back, and the slot; `announce` false for one
+   * that nobody was told of.
+   */
+  private releaseBlock(slot: number, announce = true): void {
+    const s = this.slots;
+    const row = slot * SLOT_STRIDE;
+    const region = this.physical.regions[s[row + S_REGION]!]!;
+    const offset = s[row + S_OFFSET]!;
+    const id = s[row + S_ID]!;
+    const m = this.seen[slot];
+    // Read before releaseSlot, which reuses the stack's field for its free list.
+    const unshared = s[row + S_LABEL] === -2 || s[row + S_STACK] === -2;
+    const event =
+      announce && this.listeners.size > 0
+        ? {
+            id,
+            kind: s[row + S_KIND] === KIND_VIO ? ('vio' as const) : ('allocation' as const),
+            phyAddr: region.base + offset,
+            size: s[row + S_SIZE]!,
+          }
+        : undefined;
+    region.allocator.free(offset >>> region.pageShift);
+    region.setOwner(offset, s[row + S_BLOCK]!, 0);
+    this.board.releaseSlot(slot);
+    if (m !== undefined) {
+      m.view = null;
+      this.seen[slot] = undefined;
+    }
+    if (unshared) this.unshared.delete(id);
+    if (event === undefined) return;
+    this.emit(() => ({ type: 'free', time: this.now(), ...event }));
   }
 
   private emitAlloc(owner: Owner): void {
@@ -930,9 +1125,13 @@ export class Machine {
     blockBytes: number,
     cached: boolean,
     now: number,
+    label: number,
+    stack: number,
   ): void {
     const s = this.slots;
     const at = slot * SLOT_STRIDE;
+    s[at + S_LABEL] = label;
+    s[at + S_STACK] = stack;
     s[at + S_KIND] = kind;
     s[at + S_REGION] = region === this.physical.ion ? 0 : 1;
     s[at + S_OFFSET] = offset;
@@ -976,13 +1175,12 @@ export class Machine {
    * this thread's own, or, for a mem that came from another thread, its whole view.
    */
   private handedOut(view: unknown, t: Target): boolean {
-    if (view === t.m.view) return true;
+    if (typeof view !== 'object' || view === null) return false;
+    const tag = MappedView.tagOf(view);
+    if (typeof tag === 'number') return tag === t.m.id;
+    if (tag !== undefined) return view === t.m.view;
     return (
-      typeof view === 'object' &&
-      view !== null &&
-      this.adopted.has(view) &&
-      t.at === 0 &&
-      byteLengthOf.call(view as Uint8Array) === t.m.size
+      this.adopted.has(view) && t.at === 0 && byteLengthOf.call(view as Uint8Array) === t.m.size
     );
   }
 
@@ -997,6 +1195,9 @@ export class Machine {
    */
   private adopt(view: unknown, phyAddr: unknown): Target | undefined {
     if (typeof view !== 'object' || view === null || typeof phyAddr !== 'bigint') return;
+    // A MappedView never crossed a thread (a clone arrives as a plain Uint8Array): one that
+    // mappingOf did not know is stale or of an earlier machine.
+    if (MappedView.tagOf(view) !== undefined) return;
     let buffer: ArrayBufferLike;
     let byteOffset: number;
     let byteLength: number;
@@ -1009,13 +1210,13 @@ export class Machine {
       return;
     }
     if (!(buffer instanceof SharedArrayBuffer)) return;
-    const total = sabByteLengthOf.call(buffer);
+    let mark: [number, number, number] | undefined;
     for (const [index, region] of this.physical.regions.entries()) {
       const planes = this.strict ? [region.memory, region.cache, region.shadow] : [region.memory];
       for (const [p, plane] of planes.entries()) {
-        const same = buffer === plane.buffer;
-        if (!same && total !== region.size + CACHE_LINE * planeCode(this.planeTag, index, p)) {
-          continue;
+        if (buffer !== plane.buffer) {
+          mark ??= planeMark(buffer) ?? [-1, -1, -1];
+          if (mark[0] !== this.planeTag || mark[1] !== index || mark[2] !== p) continue;
         }
         if (p === 2) return;
         const addr = Number(phyAddr);
@@ -1056,6 +1257,34 @@ export class Machine {
     return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
   }
 }
+
+/** What writeAllocFields writes: set just before, by allocMem. */
+const allocOut: { phyAddr: number; view: Uint8Array | undefined; size: number } = {
+  phyAddr: 0,
+  view: undefined,
+  size: 0,
+};
+
+/** Fills an allocation's mem (the sanitizer off: virAddr a plain field). */
+function writeAllocFields(out: hbSysMem): void {
+  // Read before the first write: a setter of the caller's may allocate again, and reuse
+  // allocOut.
+  const phyAddr = BigInt(allocOut.phyAddr);
+  const view = allocOut.view!;
+  const size = allocOut.size;
+  out.phyAddr = phyAddr;
+  out.virAddr = view;
+  out.memSize = size;
+}
+
+/** Indexes of the counters the alloc and free path keep. */
+const C_PEAK = COUNTER_NAMES.indexOf('peakBytesInUse');
+const C_ALLOCS = COUNTER_NAMES.indexOf('allocs');
+const C_FREES = COUNTER_NAMES.indexOf('frees');
+const C_BYTES_REQUESTED = COUNTER_NAMES.indexOf('bytesRequested');
+
+/** The header of this thread's last machine, whose ids a new machine continues. */
+let lastHeader: Int32Array | undefined;
 
 /** This thread's time origin: rows keep times on the wall clock, which every thread shares. */
 const TIME_ORIGIN = performance.timeOrigin;
@@ -1160,8 +1389,6 @@ const typedArrayTagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength')!.get! as (
   this: Uint8Array,
 ) => number;
-const sabByteLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!
-  .get! as (this: SharedArrayBuffer) => number;
 const byteOffsetOf = Object.getOwnPropertyDescriptor(
   Object.getPrototypeOf(Uint8Array.prototype),
   'byteOffset',

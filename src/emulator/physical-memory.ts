@@ -1,6 +1,8 @@
 /**
- * The emulated board's physical address space: regions of SharedArrayBuffer memory at the
- * addresses the X3 uses, each with the planes the cache model needs.
+ * The emulated board's physical address space: regions of shared memory at the addresses
+ * the X3 uses, each with the planes the cache model needs. Each plane is a shared
+ * `PlaneMemory` (plane-memory.ts): its buffer is a SharedArrayBuffer, and zeroing
+ * runs at `memory.fill` speed.
  *
  * - `memory`: physical memory itself, what the BPU and uncached mappings see.
  * - `cache`: the CPU's copy of each 64-byte line, what cached mappings see. It is kept per
@@ -20,6 +22,13 @@
  */
 
 import type { RegionShare } from './board.js';
+import {
+  newPlaneMemory,
+  type PlaneMemory,
+  type PlaneOps,
+  planeOps,
+  WASM_PAGE,
+} from './plane-memory.js';
 import { Tlsf } from './tlsf.js';
 
 /** A CPU cache line, in bytes (Cortex-A53 and A55 both use 64). */
@@ -57,7 +66,7 @@ export class Region {
   readonly strict: boolean;
   readonly allocator: Tlsf;
   /**
-   * Per 4 KiB chunk (see cpu-cache.ts): 1 where the CPU copy's reference is memory itself
+   * Per 4 KiB chunk (see cache/maintenance.ts): 1 where the CPU copy's reference is memory itself
    * rather than the shadow plane, which is then stale and not read.
    */
   readonly refInMemory: Uint8Array;
@@ -68,18 +77,16 @@ export class Region {
   readonly lineWritten: Uint8Array;
   /** Its shared parts, for another thread to attach to. */
   readonly share: RegionShare;
+  /** The planes' memories: memory, then (strict model) cache and shadow. */
+  readonly planeMemories: readonly PlaneMemory[];
+  /** `memory.fill` and `memory.copy` on each plane, in the order of `planeMemories`. */
+  readonly planeOps: readonly PlaneOps[];
   /**
    * The byte range that ever had an owner: nothing outside it was written (every write,
    * CPU or device, lands in an owned block), so it is all a reuse of the planes clears.
    */
   dirtyStart = Number.POSITIVE_INFINITY;
   dirtyEnd = 0;
-  /**
-   * The planes as Float64Array, for zeroing: on SharedArrayBuffer memory,
-   * Uint8Array.prototype.fill is several times slower than a Float64Array fill of the same
-   * bytes, and pages (at least 64 bytes, page-aligned) are whole multiples of 8 bytes.
-   */
-  private readonly words: readonly Float64Array[];
 
   constructor(
     name: RegionName,
@@ -87,7 +94,7 @@ export class Region {
     size: number,
     pageSize: number,
     strict: boolean,
-    source: PlaneSource = freshPlane,
+    source: PlaneSource = freshPlanes,
     planeTag = 0,
     attach?: RegionShare,
   ) {
@@ -97,23 +104,34 @@ export class Region {
     this.pageSize = pageSize;
     this.pageShift = 31 - Math.clz32(pageSize);
     this.strict = strict;
-    // Each plane's buffer is a little longer than the region, by an amount that names the
-    // plane (see planeCode): a view that crossed from another thread is then known by its
-    // buffer's length, as buffers themselves cannot be compared across threads.
+    // Each plane's buffer is a little longer than the region (whole WebAssembly pages, at
+    // least PLANE_MARK bytes more), and its last bytes name the plane (see planeMark): a
+    // view that crossed from another thread is then known by its buffer's contents, as
+    // buffers themselves cannot be compared across threads.
     const index = name === 'ion' ? 0 : 1;
-    const plane = (p: number) => source(size + CACHE_LINE * planeCode(planeTag, index, p));
-    const memory = attach?.memory ?? plane(0);
-    const cache = strict ? (attach?.cache ?? plane(1)) : memory;
-    const shadow = strict ? (attach?.shadow ?? plane(2)) : memory;
+    const memories = attach?.planes ?? [];
+    if (attach === undefined) {
+      for (let p = 0; p < (strict ? 3 : 1); p++) {
+        const memory = source.plane(size + PLANE_MARK);
+        writePlaneMark(memory.buffer as SharedArrayBuffer, planeTag, index, p);
+        memories.push(memory);
+      }
+    }
+    this.planeMemories = memories;
+    this.planeOps = memories.map(planeOps);
+    const [memory, cache = memory, shadow = memory] = memories.map(
+      (m) => m.buffer as SharedArrayBuffer,
+    ) as [SharedArrayBuffer, SharedArrayBuffer?, SharedArrayBuffer?];
     this.share = attach ?? {
       memory,
       cache,
       shadow,
+      planes: memories,
       // Side tables come from the pool as the planes do (a reset loop would grow otherwise).
-      pageOwner: source((size / pageSize) * 4),
-      refInMemory: source(Math.ceil(size / REF_CHUNK)),
-      lineStale: source(Math.ceil(size / CACHE_LINE)),
-      lineWritten: source(Math.ceil(size / CACHE_LINE)),
+      pageOwner: source.table((size / pageSize) * 4),
+      refInMemory: source.table(Math.ceil(size / REF_CHUNK)),
+      lineStale: source.table(Math.ceil(size / CACHE_LINE)),
+      lineWritten: source.table(Math.ceil(size / CACHE_LINE)),
       allocator: new Tlsf(size / pageSize).storage,
     };
     this.memory = Buffer.from(memory, 0, size);
@@ -124,8 +142,6 @@ export class Region {
     this.refInMemory = new Uint8Array(this.share.refInMemory);
     this.lineStale = new Uint8Array(this.share.lineStale);
     this.lineWritten = new Uint8Array(this.share.lineWritten);
-    const planes = strict ? [this.memory, this.cache, this.shadow] : [this.memory];
-    this.words = planes.map((p) => new Float64Array(p.buffer, p.byteOffset, p.byteLength >>> 3));
   }
 
   /** Whether `[addr, addr + length)` lies inside this region. */
@@ -135,19 +151,14 @@ export class Region {
 
   /**
    * Zero `[offset, offset + length)` of physical memory, of the CPU's copy (cache and
-   * shadow), or of both (the default): no previous owner's byte survives.
+   * shadow), of both (the default), or of the cache plane alone (strict model: its
+   * reference is then memory, see cache/maintenance.ts): no previous owner's byte survives.
    */
-  zero(offset: number, length: number, planes: 'all' | 'memory' | 'cpu' = 'all'): void {
-    const first = planes === 'cpu' ? 1 : 0;
-    const last = planes === 'memory' ? 1 : this.words.length;
-    if ((offset & 7) !== 0 || (length & 7) !== 0) {
-      const all = this.strict ? [this.memory, this.cache, this.shadow] : [this.memory];
-      for (const p of all.slice(first, last)) p.fill(0, offset, offset + length);
-      return;
-    }
-    const from = offset >>> 3;
-    const to = (offset + length) >>> 3;
-    for (let i = first; i < last; i++) this.words[i]!.fill(0, from, to);
+  zero(offset: number, length: number, planes: 'all' | 'memory' | 'cpu' | 'cache' = 'all'): void {
+    const ops = this.planeOps;
+    const first = planes === 'cpu' || planes === 'cache' ? 1 : 0;
+    const last = planes === 'memory' ? 1 : planes === 'cache' ? 2 : ops.length;
+    for (let i = first; i < last; i++) ops[i]!.fill(offset, 0, length);
   }
 
   /**
@@ -156,12 +167,16 @@ export class Region {
    * lines any CPU write makes dirty, zeros included. Strict model only.
    */
   fillCpuCopy(offset: number, length: number): void {
-    this.cache.fill(FRESH_PATTERN, offset, offset + length);
-    this.shadow.fill(FRESH_PATTERN, offset, offset + length);
+    this.planeOps[1]!.fill(offset, FRESH_PATTERN, length);
+    this.planeOps[2]!.fill(offset, FRESH_PATTERN, length);
   }
 
   setOwner(offset: number, length: number, owner: number): void {
-    this.pageOwner.fill(owner, offset >>> this.pageShift, (offset + length) >>> this.pageShift);
+    const first = offset >>> this.pageShift;
+    const end = (offset + length) >>> this.pageShift;
+    // One page (most small blocks): a store, not a call of fill.
+    if (end === first + 1) this.pageOwner[first] = owner;
+    else this.pageOwner.fill(owner, first, end);
     if (owner === 0) return;
     if (offset < this.dirtyStart) this.dirtyStart = offset;
     if (offset + length > this.dirtyEnd) this.dirtyEnd = offset + length;
@@ -169,18 +184,23 @@ export class Region {
 
   /** The distinct plane buffers, each with the range of it that was ever written. */
   planeBuffers(): PooledPlane[] {
-    const planes = this.strict ? [this.memory, this.cache, this.shadow] : [this.memory];
     const used = this.dirtyEnd > this.dirtyStart;
     const start = used ? this.dirtyStart : 0;
     const end = used ? this.dirtyEnd : 0;
     /** A side table of one `unit`-byte entry per `per` bytes of the region. */
     const side = (buffer: SharedArrayBuffer, per: number, unit: number): PooledPlane => ({
       buffer,
+      memory: undefined,
       start: Math.floor(start / per) * unit,
       end: Math.ceil(end / per) * unit,
     });
     return [
-      ...planes.map((p) => ({ buffer: p.buffer as SharedArrayBuffer, start, end })),
+      ...this.planeMemories.map((memory) => ({
+        buffer: memory.buffer as SharedArrayBuffer,
+        memory,
+        start,
+        end,
+      })),
       side(this.share.pageOwner, this.pageSize, 4),
       side(this.share.refInMemory, REF_CHUNK, 1),
       side(this.share.lineStale, CACHE_LINE, 1),
@@ -189,26 +209,55 @@ export class Region {
   }
 }
 
+/** Bytes past the region's end, in each plane, that name it (see planeMark). */
+export const PLANE_MARK = 16;
+
+/** The first word of a plane's mark. */
+const MARK_MAGIC = 0x6862_7379;
+
 /**
- * What names a plane in its buffer's length (in cache lines past the region's end): the
- * process's tag, the region (0 ION, 1 VIO) and the plane (0 memory, 1 cache, 2 shadow).
+ * Names a plane in its last {@link PLANE_MARK} bytes, past the region (nothing maps them):
+ * the process's tag, the region (0 ION, 1 VIO) and the plane (0 memory, 1 cache, 2 shadow).
  */
-export function planeCode(tag: number, region: number, plane: number): number {
-  return 1 + tag * 6 + region * 3 + plane;
+function writePlaneMark(buffer: SharedArrayBuffer, tag: number, region: number, plane: number) {
+  new Int32Array(buffer, buffer.byteLength - PLANE_MARK, 4).set([MARK_MAGIC, tag, region, plane]);
 }
+
+/**
+ * What a plane buffer's mark says, `[tag, region, plane]`, or undefined for a buffer that
+ * carries none (not a plane, or one too short).
+ */
+export function planeMark(buffer: SharedArrayBuffer): [number, number, number] | undefined {
+  const length = sabByteLengthOf.call(buffer);
+  if (length < PLANE_MARK || length % 4 !== 0) return undefined;
+  const w = new Int32Array(buffer, length - PLANE_MARK, 4);
+  return w[0] === MARK_MAGIC ? [w[1]!, w[2]!, w[3]!] : undefined;
+}
+
+/** The engine's own getter (a program may replace the prototype's). */
+const sabByteLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength')!
+  .get! as (this: SharedArrayBuffer) => number;
 
 /** A plane buffer handed from a replaced address space to a later one. */
 interface PooledPlane {
   readonly buffer: SharedArrayBuffer;
+  /** The memory whose buffer it is (a plane), or undefined (a side table). */
+  readonly memory: PlaneMemory | undefined;
   /** The byte range that may hold data (page-aligned): cleared before reuse. */
   readonly start: number;
   readonly end: number;
 }
 
-/** Where a Region gets a zeroed plane of `size` bytes. */
-type PlaneSource = (size: number) => SharedArrayBuffer;
+/** Where a Region gets its zeroed planes and side tables of at least `size` bytes. */
+interface PlaneSource {
+  plane(size: number): PlaneMemory;
+  table(size: number): SharedArrayBuffer;
+}
 
-const freshPlane: PlaneSource = (size) => new SharedArrayBuffer(size);
+const freshPlanes: PlaneSource = {
+  plane: newPlaneMemory,
+  table: (size) => new SharedArrayBuffer(size),
+};
 
 /**
  * Planes of address spaces nobody uses any more (their machine replaced, their BPU worker
@@ -243,9 +292,12 @@ export class PlanePool {
     other.clear();
   }
 
-  /** A plane of `size` bytes, not yet cleared, or undefined. */
-  take(size: number): PooledPlane | undefined {
-    const plane = this.bySize.get(size)?.pop();
+  /** A plane (a memory) or side table of `size` bytes, not yet cleared, or undefined. */
+  take(size: number, memory: boolean): PooledPlane | undefined {
+    const list = this.bySize.get(size);
+    let i = (list?.length ?? 0) - 1;
+    while (i >= 0 && (list![i]!.memory !== undefined) !== memory) i--;
+    const plane = i < 0 ? undefined : list!.splice(i, 1)[0];
     if (plane !== undefined) this.held.delete(plane.buffer);
     return plane;
   }
@@ -277,11 +329,20 @@ export class PhysicalMemory {
     attach?: readonly RegionShare[],
   ) {
     const reused: PooledPlane[] = [];
-    const planes: PlaneSource = (size) => {
-      const plane = pool?.take(size);
-      if (plane === undefined) return freshPlane(size);
-      reused.push(plane);
-      return plane.buffer;
+    const planes: PlaneSource = {
+      plane: (size) => {
+        const bytes = Math.ceil(size / WASM_PAGE) * WASM_PAGE;
+        const plane = pool?.take(bytes, true);
+        if (plane === undefined) return newPlaneMemory(bytes);
+        reused.push(plane);
+        return plane.memory!;
+      },
+      table: (size) => {
+        const plane = pool?.take(size, false);
+        if (plane === undefined) return freshPlanes.table(size);
+        reused.push(plane);
+        return plane.buffer;
+      },
     };
     this.ion = new Region(
       'ion',
@@ -296,10 +357,12 @@ export class PhysicalMemory {
     const vioBase = Math.ceil((ION_HEAP_BASE + heapSize) / VIO_ALIGN) * VIO_ALIGN;
     this.vio = new Region('vio', vioBase, vioSize, pageSize, strict, planes, planeTag, attach?.[1]);
     this.regions = [this.ion, this.vio];
-    for (const { buffer, start, end } of reused) {
+    for (const { buffer, memory, start, end } of reused) {
       if (end <= start) continue;
-      if (((start | end) & 7) === 0) new Float64Array(buffer, start, (end - start) >>> 3).fill(0);
-      else new Uint8Array(buffer, start, end - start).fill(0);
+      if (memory !== undefined) planeOps(memory).fill(start, 0, end - start);
+      else if (((start | end) & 7) === 0) {
+        new Float64Array(buffer, start, (end - start) >>> 3).fill(0);
+      } else new Uint8Array(buffer, start, end - start).fill(0);
     }
   }
 

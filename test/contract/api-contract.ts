@@ -155,7 +155,11 @@ export function apiContract(backend: ContractBackend): void {
           const mem = alloc(10_000, fn);
           const data = pattern(10_000);
           assert.equal(hbSysWriteMem(mem, data, data.byteLength), HB_SYS_SUCCESS);
-          assert.deepEqual(mem.virAddr, data, 'the mapping shows what was written');
+          assert.deepEqual(
+            new Uint8Array(mem.virAddr!),
+            data,
+            'the mapping shows what was written',
+          );
           const back = new Uint8Array(10_000);
           assert.equal(hbSysReadMem(back, mem, back.byteLength), HB_SYS_SUCCESS);
           assert.deepEqual(back, data);
@@ -181,7 +185,7 @@ export function apiContract(backend: ContractBackend): void {
         assert.deepEqual([...mem.virAddr!.subarray(0, 8)], [1, 2, 3, 4, 5, 6, 7, 8]);
         const big = pattern(100);
         assert.equal(hbSysWriteMem(mem, big.subarray(50, 66), 16), HB_SYS_SUCCESS);
-        assert.deepEqual(mem.virAddr, big.subarray(50, 66));
+        assert.deepEqual(new Uint8Array(mem.virAddr!), big.subarray(50, 66));
         const ab = new ArrayBuffer(16);
         assert.equal(hbSysReadMem(ab, mem, 16), HB_SYS_SUCCESS);
         assert.deepEqual(new Uint8Array(ab), big.subarray(50, 66));
@@ -249,7 +253,7 @@ export function apiContract(backend: ContractBackend): void {
         mem.virAddr!.set(pattern(64));
         const expected = pattern(64).subarray(8, 40).slice();
         assert.equal(hbSysWriteMem(mem, mem.virAddr!.subarray(8, 40), 32), HB_SYS_SUCCESS);
-        assert.deepEqual(mem.virAddr!.subarray(0, 32), expected);
+        assert.deepEqual(new Uint8Array(mem.virAddr!.subarray(0, 32)), expected);
         free(mem);
       });
     });
@@ -273,7 +277,7 @@ export function apiContract(backend: ContractBackend): void {
         mem.virAddr!.set(data);
         assert.equal(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_CLEAN), HB_SYS_SUCCESS);
         assert.equal(hbSysFlushMem(mem, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
-        assert.deepEqual(mem.virAddr, data);
+        assert.deepEqual(new Uint8Array(mem.virAddr!), data);
         free(mem);
       });
 
@@ -380,7 +384,7 @@ export function apiContract(backend: ContractBackend): void {
         const again: hbSysMem = { phyAddr: ext.phyAddr, virAddr: null, memSize: 8192 };
         assert.equal(hbSysRegisterMem(again), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
         assert.equal(hbSysFlushMem(again, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
-        assert.deepEqual(again.virAddr, data);
+        assert.deepEqual(new Uint8Array(again.virAddr!), data);
         assert.equal(hbSysUnregisterMem(again), HB_SYS_SUCCESS);
         ext.free();
       });
@@ -435,7 +439,7 @@ export function apiContract(backend: ContractBackend): void {
         const part: hbSysMem = { phyAddr: mem.phyAddr + 4096n, virAddr: null, memSize: 100 };
         assert.equal(hbSysRegisterMem(part), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
         assert.equal(hbSysFlushMem(part, HB_SYS_MEM_CACHE_INVALIDATE), HB_SYS_SUCCESS);
-        assert.deepEqual(part.virAddr, data.subarray(4096, 4196));
+        assert.deepEqual(new Uint8Array(part.virAddr!), data.subarray(4096, 4196));
         // Registered memory is not the registrar's to free, and the owner cannot free it
         // from under a live registration.
         assertFails(hbSysFreeMem(part), HB_SYS_INVALID_ARGUMENT, 'hbSysFreeMem');

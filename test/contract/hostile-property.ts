@@ -750,11 +750,19 @@ function runCase(world: HostileWorld, c: Case, ext: ExternalBuffer): void {
       `live counts changed: ${why}`,
     );
     if (contentBefore !== undefined) {
-      assert.deepEqual(target.view, contentBefore, `memory changed: ${why}`);
+      assert.deepEqual(
+        new Uint8Array(target.view!),
+        new Uint8Array(contentBefore),
+        `memory changed: ${why}`,
+      );
     }
     const hostAfter = host?.real();
     if (hostBefore !== undefined && hostAfter?.byteLength === hostBefore.byteLength) {
-      assert.deepEqual(hostAfter, hostBefore, `host bytes changed: ${why}`);
+      assert.deepEqual(
+        new Uint8Array(hostAfter),
+        new Uint8Array(hostBefore),
+        `host bytes changed: ${why}`,
+      );
     }
     if (c.container !== 'throwingSetter') {
       assert.deepEqual(built.data(), dataBefore, `the caller's object changed: ${why}`);
@@ -850,8 +858,18 @@ function checkSuccess(
       const real = host!.real();
       const view = target.view!;
       if (real === undefined) return;
-      if (c.fn === 'write') assert.deepEqual(view.subarray(0, n), real.subarray(0, n), why);
-      else assert.deepEqual(real.subarray(0, n), view.subarray(0, n), why);
+      if (c.fn === 'write')
+        assert.deepEqual(
+          new Uint8Array(view.subarray(0, n)),
+          new Uint8Array(real.subarray(0, n)),
+          why,
+        );
+      else
+        assert.deepEqual(
+          new Uint8Array(real.subarray(0, n)),
+          new Uint8Array(view.subarray(0, n)),
+          why,
+        );
       return;
     }
   }

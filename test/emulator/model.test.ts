@@ -521,7 +521,9 @@ async function run(ops: Op[]): Promise<void> {
     // Compare everything after every step.
     for (const h of m.handles) {
       if (!h.live) continue;
-      assert.deepEqual(h.mem.virAddr, m.cpuView(h), `${where}: CPU view differs`);
+      // Its bytes (virAddr is of a Uint8Array subclass, whose prototype deepEqual compares).
+      const shown = new Uint8Array(h.mem.virAddr!);
+      assert.deepEqual(shown, m.cpuView(h), `${where}: CPU view differs`);
     }
     for (const owner of m.owners) {
       assert.deepEqual(

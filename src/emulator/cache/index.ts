@@ -48,5 +48,8 @@ export {
   invalidate,
   lineRange,
   markDirty,
+  mayKeepReference,
+  wholeChunks,
+  zeroWholeChunks,
 } from './maintenance.js';
 export { referenceMayBeMemory, throughCache } from './planes.js';

@@ -225,3 +225,35 @@ function words(b: Buffer): Int32Array {
   }
   return v;
 }
+
+/** Whether `[offset, offset + length)` is made of whole chunks (REF_CHUNK). */
+export function wholeChunks(offset: number, length: number): boolean {
+  return (offset | length) % REF_CHUNK === 0;
+}
+
+/**
+ * Zeroes a fresh cached block of whole chunks: memory and the CPU's copy are zeroed, and
+ * their reference is memory itself, so the shadow plane is not written (a third of the
+ * zeroing). What the chunks held before is all overwritten, so nothing is moved to the
+ * shadow first. Only for chunks whose every writer the machine sees: no sanitizer marks
+ * to keep, no job in flight over them.
+ */
+export function zeroWholeChunks(region: Region, offset: number, length: number): void {
+  region.zero(offset, length, 'memory');
+  region.zero(offset, length, 'cache');
+  region.refInMemory.fill(1, offset / REF_CHUNK, (offset + length) / REF_CHUNK);
+}
+
+/**
+ * Whether a chunk of `[offset, offset + length)` may keep its CPU copy's reference in
+ * memory, which beforeDeviceWrite then moves: looked at here for a small block, where the
+ * flags are fewer than beforeDeviceWrite's setup costs.
+ */
+export function mayKeepReference(region: Region, offset: number, length: number): boolean {
+  const first = Math.floor(offset / REF_CHUNK);
+  const last = Math.ceil((offset + length) / REF_CHUNK);
+  if (last - first > 4) return true;
+  const flags = region.refInMemory;
+  for (let c = first; c < last; c++) if (flags[c] !== 0) return true;
+  return false;
+}
