@@ -77,6 +77,7 @@ import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
+import { InFlightJobs } from './in-flight.js';
 import type { ResolvedOptions } from './options.js';
 import {
   CACHE_LINE,
@@ -140,8 +141,8 @@ export class Machine {
   readonly hazards: Hazards;
   /** The shared state: slot table, counters, the lock (see board.ts). */
   readonly board: Board;
-  /** Jobs submitted to the BPU and not completed, for the in-flight check. */
-  readonly inFlight = new Set<InFlightJob>();
+  /** Jobs submitted to the BPU and not completed, of every thread, for the in-flight check. */
+  readonly inFlight = new InFlightJobs(() => this.board);
   /**
    * Who holds memory that free and unregister must refuse (the live hbDNN tasks, set by the
    * model layer): why `[phyAddr, phyAddr + size)` is held and what to do, or undefined.
