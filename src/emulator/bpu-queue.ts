@@ -85,7 +85,8 @@ export interface BpuShare {
 export const MAILBOX_DONE = 0;
 const MAILBOX_HEADER = 4;
 export const mailboxStatus = (seq: number) => MAILBOX_HEADER + (seq % RING);
-export const mailboxError = (seq: number) => (MAILBOX_HEADER + RING) * 4 + (seq % RING) * ERROR_BYTES;
+export const mailboxError = (seq: number) =>
+  (MAILBOX_HEADER + RING) * 4 + (seq % RING) * ERROR_BYTES;
 
 export function newMailbox(): SharedArrayBuffer {
   return new SharedArrayBuffer((MAILBOX_HEADER + RING) * 4 + RING * ERROR_BYTES);

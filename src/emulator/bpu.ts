@@ -27,7 +27,6 @@ import {
   type BpuShare,
   channelName,
   DEAD,
-  ERROR_BYTES,
   GEN,
   GONE,
   GONE_EXITED,
@@ -506,7 +505,10 @@ export class Bpu {
       const d = this.device;
       if (d !== undefined && d.gen === gen) {
         this.machine.board.locked(() =>
-          this.loseDevice(d, `the BPU worker stopped unexpectedly (${why}); the job did not complete`),
+          this.loseDevice(
+            d,
+            `the BPU worker stopped unexpectedly (${why}); the job did not complete`,
+          ),
         );
       }
     };
@@ -566,7 +568,7 @@ export class Bpu {
         return (
           `the BPU worker ended with thread ${Atomics.load(c, STARTER)}, the thread that ` +
           'started it (a worker thread ends its own worker threads); the job did not ' +
-          "complete. The next job of any thread starts a new BPU worker: load models again, and " +
+          'complete. The next job of any thread starts a new BPU worker: load models again, and ' +
           'keep the thread that uses the BPU first (best, the main thread) alive while others use it'
         );
       default:

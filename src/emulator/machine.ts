@@ -76,8 +76,8 @@ import { beforeDeviceWrite, clean, invalidate, markDirty } from './cpu-cache.js'
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards, linesBehindCache } from './hazards.js';
-import { type Mapping, Owner, Registration } from './mappings.js';
 import { InFlightJobs } from './in-flight.js';
+import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import {
   CACHE_LINE,

@@ -94,7 +94,9 @@ export class SharedRanges {
       if (next >= MAX_ROWS) return false;
       const need = HEADER_BYTES + (next + 1) * ROW_BYTES;
       if (need > this.buffer.byteLength) {
-        this.buffer.grow(Math.min(this.buffer.maxByteLength, Math.max(need, this.buffer.byteLength * 2)));
+        this.buffer.grow(
+          Math.min(this.buffer.maxByteLength, Math.max(need, this.buffer.byteLength * 2)),
+        );
       }
       rows.push(next++);
     }

@@ -15,9 +15,16 @@
  *   (hbDNNWaitTaskDone) or releases it; a task released while its job runs holds it until
  *   the job ends (the BPU does not stop mid-job). hbSysFreeMem and hbSysUnregisterMem refuse
  *   held memory, through the machine's `memoryHolder`: on the board, libdnn would go on
- *   reading or writing memory the system has handed to someone else.
+ *   reading or writing memory the system has handed to someone else. The held ranges are
+ *   also in the board's shared table (shared-ranges.ts), so that another thread's free or
+ *   unregister of them is refused too.
+ * - Task, model and job numbers are process-wide (the BPU's id counter): "model task #7"
+ *   names one task whichever thread reads it.
+ * - Handles stay in the thread that made them: a task (or a pack, or a model handle) posted
+ *   to another thread arrives there as a plain copy, which no table of that thread knows.
  */
 
+import { threadId } from 'node:worker_threads';
 import type { InferCtrlSnapshot, TensorSnapshot } from '../../dnn/backend.js';
 import {
   dnnFail,
@@ -41,6 +48,7 @@ import type { LiveTask } from '../hazards.js';
 import type { DeviceRange, JobPlan } from '../kernels/kernel.js';
 import type { InFlightJob, Machine } from '../machine.js';
 import { captureStack } from '../sanitizer.js';
+import { type RangeRow, SharedRanges } from '../shared-ranges.js';
 import { HandleTable } from './handles.js';
 import { dnnMachine } from './machine-adapter.js';
 import type { InferMessage, InputFeed, ModelRun, OutputSink } from './messages.js';
@@ -88,7 +96,10 @@ interface TaskRecord {
   dirtyAtSubmit: Set<number>[];
 }
 
-let nextTask = 1;
+/** Flags of a held range in the shared table: an output, and the task's state. */
+const HELD_OUTPUT = 1;
+const HELD_OPEN = 2;
+const HELD_RELEASED = 4;
 
 export class Tasks {
   private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
@@ -97,15 +108,50 @@ export class Tasks {
   /** Tasks that hold their tensors' memory, per machine (see the module's note). */
   private readonly holding = new WeakMap<Machine, Set<TaskRecord>>();
 
+  /** The board's table of held ranges, every thread's, per machine. */
+  private readonly sharedHeld = new WeakMap<Machine, SharedRanges>();
+
   private holders(machine: Machine): Set<TaskRecord> {
     let set = this.holding.get(machine);
     if (set === undefined) {
       const tasks = new Set<TaskRecord>();
       set = tasks;
       this.holding.set(machine, tasks);
-      machine.memoryHolder = (phyAddr, size) => heldBy(tasks, phyAddr, size);
+      const table = this.heldTable(machine);
+      // Called under the lock (by free and unregister): this thread's tasks first, whose
+      // messages say more, then the other threads'.
+      machine.memoryHolder = (phyAddr, size) =>
+        heldBy(tasks, phyAddr, size) ?? heldElsewhere(table.others(threadId, phyAddr, size));
     }
     return set;
+  }
+
+  private heldTable(machine: Machine): SharedRanges {
+    let table = this.sharedHeld.get(machine);
+    if (table === undefined) {
+      table = new SharedRanges(machine.board.share.held);
+      this.sharedHeld.set(machine, table);
+    }
+    return table;
+  }
+
+  /**
+   * Writes what `t` holds now into the shared table (nothing once it holds nothing), for the
+   * other threads' free and unregister. Under the lock.
+   */
+  private publish(t: TaskRecord): void {
+    const table = this.heldTable(t.machine);
+    t.machine.board.locked(() => {
+      table.remove(threadId, t.id);
+      if (!this.holders(t.machine).has(t)) return;
+      const state = t.state === 'open' ? HELD_OPEN : t.state === 'released' ? HELD_RELEASED : 0;
+      const ranges = [
+        ...t.reads.map((r) => ({ phyAddr: r.phyAddr, size: r.size, flags: state })),
+        ...t.writes.map((w) => ({ phyAddr: w.phyAddr, size: w.size, flags: state | HELD_OUTPUT })),
+      ];
+      // A full table keeps the task's ranges to this thread (the table holds 65536).
+      if (ranges.length > 0) table.add(threadId, t.id, t.id, ranges, describe(t));
+    });
   }
 
   private count(machine: Machine): Record<Kind, number> {
@@ -122,7 +168,8 @@ export class Tasks {
     const t = this.table.get(handle);
     const why =
       t === undefined
-        ? 'is not a task that hbDNNInfer or hbDNNResize made (pass task.value)'
+        ? 'is not a task that hbDNNInfer or hbDNNResize made (pass task.value; a task made in ' +
+          'another thread is not one here: tasks stay in the thread that made them)'
         : t.machine !== dnnMachine().machine
           ? 'was made before emulator.reset()'
           : t.state === 'released'
@@ -252,6 +299,7 @@ export class Tasks {
         t.models.push(model);
         model.liveTasks++;
       }
+      this.publish(t);
       return { code: 0, value: t.handle };
     }
     // Checks of the device's accesses, which throw in throw mode before anything changes.
@@ -266,6 +314,7 @@ export class Tasks {
     }
     const message: InferMessage = { op: 'infer', runs: t.runs };
     this.submit(t, MESSAGE_JOB, message);
+    this.publish(t);
     return { code: 0, value: t.handle };
   }
 
@@ -280,6 +329,7 @@ export class Tasks {
     t.reads.push(...plan.reads);
     t.writes.push(...plan.writes);
     this.submit(t, plan.kernelIndex, undefined, plan.job);
+    this.publish(t);
     return { code: 0, value: t.handle };
   }
 
@@ -297,7 +347,7 @@ export class Tasks {
             'timeout of 0 waits until it is done), or release it',
         );
       }
-      this.complete(t);
+      t.machine.board.locked(() => this.complete(t));
     }
     return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
   }
@@ -311,7 +361,7 @@ export class Tasks {
     if (t.state === 'submitted') {
       await t.job!.done.catch(() => {});
       if (t.state !== 'submitted') return this.done(handle);
-      this.complete(t);
+      t.machine.board.locked(() => this.complete(t));
     }
     return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
   }
@@ -347,6 +397,7 @@ export class Tasks {
           t.finished = undefined;
           holders.delete(t);
           for (const m of t.models) m.finishingTasks--;
+          this.publish(t);
         };
       }
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
@@ -355,6 +406,7 @@ export class Tasks {
     this.count(t.machine)[t.kind]--;
     for (const m of t.models) m.liveTasks--;
     t.machine.hazards.liveTasks.delete(t.live);
+    this.publish(t);
   }
 
   private limit(fn: string, machine: Machine, kind: Kind): number {
@@ -369,7 +421,7 @@ export class Tasks {
   }
 
   private newTask(machine: Machine, kind: Kind): TaskRecord {
-    const id = nextTask++;
+    const id = dnnMachine().bpu.nextId();
     const record = {
       id,
       machine,
@@ -472,6 +524,7 @@ export class Tasks {
     const o = t.job!.outcome!;
     t.state = 'done';
     this.holders(t.machine).delete(t);
+    this.publish(t);
     if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     if (o.state === 'ok') {
       t.status = 0;
@@ -528,6 +581,32 @@ function heldBy(tasks: Set<TaskRecord>, phyAddr: number, size: number): string |
     }
   }
   return undefined;
+}
+
+/** Why `[phyAddr, phyAddr + size)` may not be freed, if another thread's task holds it. */
+function heldElsewhere(rows: readonly RangeRow[]): string | undefined {
+  const r = rows[0];
+  if (r === undefined) return undefined;
+  const role = (r.flags & HELD_OUTPUT) !== 0 ? 'an output' : 'an input';
+  const what =
+    `the memory holds ${role} ([0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)})) of ` +
+    `${r.text}, a task of thread ${r.thread}`;
+  if ((r.flags & HELD_OPEN) !== 0) {
+    return (
+      `${what}, still open there (its last hbDNNInfer had inferCtrlParam.more = 1): that ` +
+      'thread must submit and wait for it, or release it, first'
+    );
+  }
+  if ((r.flags & HELD_RELEASED) !== 0) {
+    return (
+      `${what}, released there before it completed while the BPU was running it: a started ` +
+      'job runs to its end, so try again once it has'
+    );
+  }
+  return (
+    `${what}, which has not completed as far as that thread knows: that thread must wait ` +
+    'for it with hbDNNWaitTaskDone (or release it with hbDNNReleaseTask) first'
+  );
 }
 
 function notSubmitted(fn: string): number {
