@@ -241,11 +241,12 @@ export class Bpu {
     if (this.stopped) return;
     this.stopped = true;
     const c = this.control;
-    Atomics.store(c, STOP, 1);
+    // Why first: a thread that sees the worker gone reads why it went.
     if (Atomics.load(c, GEN) !== 0) {
       Atomics.store(c, GONE, GONE_STOPPED);
       Atomics.store(c, DEAD, 1);
     }
+    Atomics.store(c, STOP, 1);
     Atomics.notify(c, HEAD);
     Atomics.notify(c, TAIL);
     this.shutDevice(resetError);
@@ -503,14 +504,13 @@ export class Bpu {
         Atomics.notify(c, TAIL);
       }
       const d = this.device;
-      if (d !== undefined && d.gen === gen) {
-        this.machine.board.locked(() =>
-          this.loseDevice(
-            d,
-            `the BPU worker stopped unexpectedly (${why}); the job did not complete`,
-          ),
-        );
-      }
+      if (d === undefined || d.gen !== gen) return;
+      // Stopped by a reset, or already known gone: said as such; else this is the news.
+      const message =
+        Atomics.load(c, GONE) === GONE_EXITED
+          ? `the BPU worker stopped unexpectedly (${why}); the job did not complete`
+          : this.deathMessage();
+      this.machine.board.locked(() => this.loseDevice(d, message));
     };
     worker.on('error', (e) => lost(e instanceof Error ? e.message : String(e)));
     worker.on('exit', (code) => lost(`exit code ${code}`));

@@ -48,8 +48,9 @@ import type { LiveTask } from '../hazards.js';
 import type { DeviceRange, JobPlan } from '../kernels/kernel.js';
 import type { InFlightJob, Machine } from '../machine.js';
 import { captureStack } from '../sanitizer.js';
-import { type RangeRow, SharedRanges } from '../shared-ranges.js';
+import { SharedRanges } from '../shared-ranges.js';
 import { HandleTable } from './handles.js';
+import { HELD_OPEN, HELD_OUTPUT, HELD_RELEASED } from './held-memory.js';
 import { dnnMachine } from './machine-adapter.js';
 import type { InferMessage, InputFeed, ModelRun, OutputSink } from './messages.js';
 import type { ModelInterface } from './model-file.js';
@@ -96,11 +97,6 @@ interface TaskRecord {
   dirtyAtSubmit: Set<number>[];
 }
 
-/** Flags of a held range in the shared table: an output, and the task's state. */
-const HELD_OUTPUT = 1;
-const HELD_OPEN = 2;
-const HELD_RELEASED = 4;
-
 export class Tasks {
   private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
   /** Live tasks per machine and kind. */
@@ -117,11 +113,11 @@ export class Tasks {
       const tasks = new Set<TaskRecord>();
       set = tasks;
       this.holding.set(machine, tasks);
-      const table = this.heldTable(machine);
       // Called under the lock (by free and unregister): this thread's tasks first, whose
-      // messages say more, then the other threads'.
+      // messages say more, then the other threads' (installed with the machine).
+      const others = machine.memoryHolder;
       machine.memoryHolder = (phyAddr, size) =>
-        heldBy(tasks, phyAddr, size) ?? heldElsewhere(table.others(threadId, phyAddr, size));
+        heldBy(tasks, phyAddr, size) ?? others?.(phyAddr, size);
     }
     return set;
   }
@@ -581,32 +577,6 @@ function heldBy(tasks: Set<TaskRecord>, phyAddr: number, size: number): string |
     }
   }
   return undefined;
-}
-
-/** Why `[phyAddr, phyAddr + size)` may not be freed, if another thread's task holds it. */
-function heldElsewhere(rows: readonly RangeRow[]): string | undefined {
-  const r = rows[0];
-  if (r === undefined) return undefined;
-  const role = (r.flags & HELD_OUTPUT) !== 0 ? 'an output' : 'an input';
-  const what =
-    `the memory holds ${role} ([0x${hex(r.phyAddr)}, 0x${hex(r.phyAddr + r.size)})) of ` +
-    `${r.text}, a task of thread ${r.thread}`;
-  if ((r.flags & HELD_OPEN) !== 0) {
-    return (
-      `${what}, still open there (its last hbDNNInfer had inferCtrlParam.more = 1): that ` +
-      'thread must submit and wait for it, or release it, first'
-    );
-  }
-  if ((r.flags & HELD_RELEASED) !== 0) {
-    return (
-      `${what}, released there before it completed while the BPU was running it: a started ` +
-      'job runs to its end, so try again once it has'
-    );
-  }
-  return (
-    `${what}, which has not completed as far as that thread knows: that thread must wait ` +
-    'for it with hbDNNWaitTaskDone (or release it with hbDNNReleaseTask) first'
-  );
 }
 
 function notSubmitted(fn: string): number {
