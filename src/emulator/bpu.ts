@@ -734,14 +734,23 @@ export class Bpu {
     }
   }
 
-  /** Keeps this thread's event loop open while it has jobs in flight, and only then. */
+  /**
+   * Keeps this thread's event loop open while it has jobs in flight, and only then: one
+   * interval, ref'd and unref'd (cheaper than a timer per job). Each tick also looks for a
+   * worker gone without a word (see goneReason), so the waits need no timeout of their own.
+   */
   private holdOpen(on: boolean): void {
-    if (on && this.keepAlive === undefined) {
-      this.keepAlive = setInterval(() => {}, 1 << 30);
-    } else if (!on && this.keepAlive !== undefined) {
-      clearInterval(this.keepAlive);
-      this.keepAlive = undefined;
+    if (!on) {
+      this.keepAlive?.unref();
+      return;
     }
+    this.keepAlive ??= setInterval(() => {
+      const d = this.device;
+      if (d === undefined || d.running.length === 0) return;
+      const gone = this.goneReason(d);
+      if (gone !== undefined) this.machine.board.locked(() => this.loseDevice(d, gone));
+    }, 1000);
+    this.keepAlive.ref();
   }
 
   /** Waits (without blocking) for the worker to complete this thread's next job. */
@@ -760,8 +769,7 @@ export class Bpu {
       setImmediate(wake);
       return;
     }
-    // Bounded, to notice a worker that is gone without a word (see goneReason).
-    const r = waitAsync(d.mailbox, MAILBOX_DONE, seen, 1000);
+    const r = waitAsync(d.mailbox, MAILBOX_DONE, seen);
     if (r.async) r.value.then(wake);
     else setImmediate(wake);
   }
