@@ -378,7 +378,10 @@ export interface EmulatorStats {
   bpuJobs: number;
   /** Bytes those jobs read and wrote. */
   bpuBytes: number;
-  /** Jobs submitted and not yet completed. */
+  /**
+   * Jobs this thread submitted and has not yet seen completed (the BPU serves every
+   * thread; `bpuJobs` counts the completed jobs of all of them).
+   */
   bpuJobsInFlight: number;
   /** Findings so far, by kind (each finding once, whatever its count). */
   findingsByKind: Record<FindingKind, number>;
