@@ -44,6 +44,30 @@ export interface RangeRow {
   readonly text: string;
 }
 
+/**
+ * The tables whose rows this thread leaves when it ends (the current machine's: older
+ * machines were retired by a reset), by name; one 'exit' listener for them all.
+ */
+const leaveOnExit = new Map<string, { table: SharedRanges; locked: (fn: () => void) => void }>();
+
+/**
+ * Removes this thread's rows of `table` as the thread ends (a thread that ends can complete
+ * or release nothing). A terminated thread emits no 'exit': its rows stay until a reset.
+ */
+export function leaveWhenThreadEnds(
+  name: string,
+  table: SharedRanges,
+  locked: (fn: () => void) => void,
+  thread: number,
+): void {
+  if (leaveOnExit.size === 0) {
+    process.once('exit', () => {
+      for (const t of leaveOnExit.values()) t.locked(() => t.table.removeThread(thread));
+    });
+  }
+  leaveOnExit.set(name, { table, locked });
+}
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -124,6 +148,24 @@ export class SharedRanges {
     for (let row = 0; row < end; row++) {
       const a = this.at(row);
       if (this.f64[a + R_THREAD] === thread + 1 && this.f64[a + R_KEY] === key) {
+        this.f64[a + R_THREAD] = 0;
+        removed++;
+      }
+    }
+    if (removed === 0) return;
+    this.header[H_LIVE]! -= removed;
+    let last = end;
+    while (last > 0 && this.f64[this.at(last - 1) + R_THREAD] === 0) last--;
+    this.header[H_END] = last;
+  }
+
+  /** Removes every row of `thread` (it ended: its jobs and tasks are no one's now). */
+  removeThread(thread: number): void {
+    const end = this.header[H_END]!;
+    let removed = 0;
+    for (let row = 0; row < end; row++) {
+      const a = this.at(row);
+      if (this.f64[a + R_THREAD] === thread + 1) {
         this.f64[a + R_THREAD] = 0;
         removed++;
       }

@@ -226,6 +226,22 @@ describe('one BPU for every thread', () => {
     await worker.terminate();
   });
 
+  test('a thread that ends leaves its tasks holding nothing', async () => {
+    await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
+    const worker = startWorker(
+      `
+      const m = dnn.load(data.file);
+      const io = dnn.tensors(m.model, false);
+      const task = { value: null };
+      h.hbDNNInfer(task, io.outputs, io.inputs, m.model, dnn.ctrl());
+      parentPort.postMessage(io.inputs[0].sysMem[0]);`,
+      { file: affine },
+    );
+    const input = await next<hbSysMem>(worker);
+    await new Promise((r) => worker.once('exit', r));
+    assert.equal(hbSysFreeMem(input), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
+  });
+
   test('a pack made in another thread is refused here with a word on threads', async () => {
     await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
     const r = await inWorker<{ code: number; message: string }>(
