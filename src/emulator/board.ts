@@ -19,8 +19,10 @@
  */
 
 import { threadId } from 'node:worker_threads';
+import { type BpuShare, newBpuShare } from './bpu-queue.js';
 import type { ResolvedOptions } from './options.js';
 import type { PlaneMemory } from './plane-memory.js';
+import { newRangeTable } from './shared-ranges.js';
 import { SharedStrings } from './shared-strings.js';
 import type { TlsfStorage } from './tlsf.js';
 import { growableShared } from './tlsf.js';
@@ -130,6 +132,12 @@ export interface BoardShare {
   readonly regions: readonly RegionShare[];
   /** A per-process number in each plane's length, so that planes are told apart. */
   readonly planeTag: number;
+  /** The one BPU's queue and control (bpu-queue.ts): every thread submits through it. */
+  readonly bpu: BpuShare;
+  /** Ranges of BPU jobs in flight, of every thread (shared-ranges.ts), for the sanitizer. */
+  readonly inFlight: SharedArrayBuffer;
+  /** Ranges that live hbDNN tasks of every thread hold: free and unregister refuse them. */
+  readonly held: SharedArrayBuffer;
 }
 
 /** The key under which the machine is shared with worker threads made after it. */
@@ -301,9 +309,12 @@ export class Board {
 /** A new share's buffers (the planes come from the address space). */
 export function newBoardBuffers(): Pick<
   BoardShare,
-  'header' | 'counters' | 'slots' | 'findings' | 'strings'
+  'header' | 'counters' | 'slots' | 'findings' | 'strings' | 'bpu' | 'inFlight' | 'held'
 > {
   return {
+    bpu: newBpuShare(),
+    inFlight: newRangeTable(),
+    held: newRangeTable(),
     header: new SharedArrayBuffer(HEADER_WORDS * 4),
     counters: new SharedArrayBuffer(COUNTER_NAMES.length * 8),
     slots: growableShared(64 * SLOT_STRIDE * 8, MAX_SLOTS * SLOT_STRIDE * 8),

@@ -1,20 +1,27 @@
 /**
- * The BPU job queue in shared memory, as both sides see it. The main thread writes a job
- * into a ring slot and bumps HEAD (Atomics.notify); the worker runs it, writes its status
- * and bumps TAIL (Atomics.notify); the main thread learns of completions with
- * Atomics.waitAsync on TAIL. No message crosses per job, and none per byte.
+ * The BPU job queue in shared memory, as every thread and the worker see it. One BPU worker
+ * serves every thread of the process (as one BPU serves every thread on the board), so the
+ * queue is multi-producer: a thread writes a job into the ring slot at HEAD under the
+ * board's lock and bumps HEAD (Atomics.notify); the worker, the one consumer, runs jobs in
+ * ring order, writes each one's status into the mailbox of the thread that submitted it,
+ * and bumps TAIL. A thread learns of its own completions by watching its mailbox's DONE word
+ * (Atomics.waitAsync, or Atomics.wait when blocked in hbDNNWaitTaskDone). No message crosses
+ * per kernel job, and none per byte.
  *
- * Model jobs (load a model, run a task) carry more than a slot holds: their slot names
- * {@link MESSAGE_JOB}, and their description crosses on a MessagePort, posted before the job
- * enters the ring, which the worker reads synchronously (receiveMessageOnPort) when it
- * reaches the job. Jobs of both kinds share the ring, so they run in submission order.
+ * What crosses as messages, on the worker's BroadcastChannel: each thread's mailbox (once per
+ * worker, before its first job), and the descriptions of model jobs (load a model, run a
+ * task), which carry more than a slot holds. A BroadcastChannel because any thread can open
+ * it by name, with no port to hand over from the thread that started the worker (ports
+ * cross only on a channel that already exists, and a thread started before the worker has
+ * none), and the worker reads it synchronously (receiveMessageOnPort) when it reaches the
+ * job; messages are matched to jobs by (thread, sequence), since the channel orders each
+ * sender's messages but not different senders' ones.
  */
 
-import type { MessagePort } from 'node:worker_threads';
 import { MAX_PARAMS } from './kernels/kernel.js';
 
-/** Jobs the ring holds at once; more wait in the main thread, in order. */
-export const RING = 256;
+/** Jobs the ring holds at once; a thread that finds it full waits for room. */
+export const RING = 1024;
 /** Words per slot: the kernel index, then its parameters. */
 export const SLOT_WORDS = 1 + MAX_PARAMS;
 /** Bytes of error text a failed job can return. */
@@ -23,11 +30,31 @@ export const ERROR_BYTES = 512;
 /** Indices in the control Int32Array. */
 export const HEAD = 0;
 export const TAIL = 1;
+/** Set by emulator.reset() in the thread that made the machine: the worker ends. */
 export const STOP = 2;
-/** Set by the worker as it exits, so that a thread blocked waiting for it can tell. */
+/** Set when the worker has ended (or is known to be gone), so that waiting threads can tell. */
 export const DEAD = 3;
 /** Jobs the worker has started (TAIL counts those it finished): a cancel checks it. */
 export const STARTED = 4;
+/** Which worker this is: 0 before the first, then +1 for each one started. */
+export const GEN = 5;
+/** The threadId of the thread that started the current worker. */
+export const STARTER = 6;
+/** BPU workers started on this machine so far (one, unless one died). */
+export const STARTS = 7;
+/** Process-wide ids of jobs, tasks and models (their numbers in messages, sessions). */
+export const NEXT_ID = 8;
+/** Why the worker is gone: one of the GONE_ codes. */
+export const GONE = 9;
+/** The generation whose worker has opened its channel (threads post to it only then). */
+export const READY = 10;
+/** Words of the control block (Int32), then the heartbeat (Float64, Date.now()). */
+const CONTROL_WORDS = 16;
+export const HEARTBEAT_AT = CONTROL_WORDS * 4;
+
+export const GONE_EXITED = 1;
+export const GONE_STARTER_ENDED = 2;
+export const GONE_STOPPED = 3;
 
 /** The kernel index of a job whose description came as a message (a model job). */
 export const MESSAGE_JOB = -1;
@@ -37,15 +64,43 @@ export const STATUS_FAULT = 1;
 /** The job was cancelled (its task released) before it started: it did nothing. */
 export const STATUS_CANCELLED = 2;
 
-/** The shared buffers of one queue. */
-export interface QueueBuffers {
-  control: SharedArrayBuffer;
-  slots: SharedArrayBuffer;
-  status: SharedArrayBuffer;
-  errorText: SharedArrayBuffer;
+/** Per ring slot, in `owners`: the submitting thread and its sequence number there. */
+export const OWNER_WORDS = 2;
+
+/** The BPU's shared part of the board: every thread submits through it. */
+export interface BpuShare {
+  readonly control: SharedArrayBuffer;
+  readonly slots: SharedArrayBuffer;
+  readonly owners: SharedArrayBuffer;
   /** Per slot: 1 when the job there must not start (its task was released). */
-  cancel: SharedArrayBuffer;
+  readonly cancel: SharedArrayBuffer;
+  /** The BroadcastChannel name's stem (the generation is appended). */
+  readonly channel: string;
 }
+
+/**
+ * A thread's mailbox: DONE (its jobs the worker completed, in its submission order), then
+ * per job (its sequence modulo {@link RING}) a status word, then the error texts.
+ */
+export const MAILBOX_DONE = 0;
+const MAILBOX_HEADER = 4;
+export const mailboxStatus = (seq: number) => MAILBOX_HEADER + (seq % RING);
+export const mailboxError = (seq: number) =>
+  (MAILBOX_HEADER + RING) * 4 + (seq % RING) * ERROR_BYTES;
+
+export function newMailbox(): SharedArrayBuffer {
+  return new SharedArrayBuffer((MAILBOX_HEADER + RING) * 4 + RING * ERROR_BYTES);
+}
+
+/** What crosses the worker's channel. */
+export type ChannelMessage =
+  | { readonly kind: 'connect'; readonly thread: number; readonly mailbox: SharedArrayBuffer }
+  | {
+      readonly kind: 'job';
+      readonly thread: number;
+      readonly seq: number;
+      readonly message: unknown;
+    };
 
 /** One physical region as the worker sees it: its base address and its memory plane. */
 export interface WorkerRegion {
@@ -56,18 +111,27 @@ export interface WorkerRegion {
 
 /** What the worker is started with. */
 export interface WorkerInit {
-  queue: QueueBuffers;
+  bpu: BpuShare;
+  /** The name of the channel of this worker (the share's stem and its generation). */
+  channel: string;
+  /** Its generation (GEN). */
+  gen: number;
   regions: WorkerRegion[];
-  /** Where the descriptions of message jobs arrive. */
-  port: MessagePort;
 }
 
-export function newQueueBuffers(): QueueBuffers {
+let shares = 0;
+
+export function newBpuShare(): BpuShare {
   return {
-    control: new SharedArrayBuffer(16 * 4),
+    control: new SharedArrayBuffer(CONTROL_WORDS * 4 + 8),
     slots: new SharedArrayBuffer(RING * SLOT_WORDS * 8),
-    status: new SharedArrayBuffer(RING * 4 * 2),
-    errorText: new SharedArrayBuffer(RING * ERROR_BYTES),
+    owners: new SharedArrayBuffer(RING * OWNER_WORDS * 4),
     cancel: new SharedArrayBuffer(RING * 4),
+    channel: `hbsys.bpu.${process.pid}.${Math.random().toString(36).slice(2)}.${shares++}`,
   };
+}
+
+/** The channel name of generation `gen` of a share's worker. */
+export function channelName(share: BpuShare, gen: number): string {
+  return `${share.channel}.${gen}`;
 }

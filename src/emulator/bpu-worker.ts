@@ -1,7 +1,9 @@
 /**
- * The BPU: a worker thread over physical memory. It has no cache: it reads and writes the
- * memory planes only. It takes jobs from the shared ring in order and runs each to its end;
- * a job that throws is reported as a fault in its status slot and the worker goes on.
+ * The BPU: one worker thread over physical memory, for every thread of the process. It has
+ * no cache: it reads and writes the memory planes only. It takes jobs from the shared ring
+ * in order and runs each to its end; it writes each job's status into the mailbox of the
+ * thread that submitted it (bpu-queue.ts); a job that throws is reported as a fault there
+ * and the worker goes on.
  *
  * Kernels run synchronously. Model jobs (dnn/device.ts) are asynchronous (the ONNX
  * runtime's API is Promise-based), and a thread blocked in Atomics.wait never runs its
@@ -10,16 +12,26 @@
  */
 
 import {
+  BroadcastChannel,
   type MessagePort,
   parentPort,
   receiveMessageOnPort,
   workerData,
 } from 'node:worker_threads';
 import {
+  type ChannelMessage,
   DEAD,
   ERROR_BYTES,
+  GONE,
+  GONE_EXITED,
   HEAD,
+  HEARTBEAT_AT,
+  MAILBOX_DONE,
   MESSAGE_JOB,
+  mailboxError,
+  mailboxStatus,
+  OWNER_WORDS,
+  READY,
   RING,
   SLOT_WORDS,
   STARTED,
@@ -35,23 +47,43 @@ import { deviceKernels } from './kernels/registry.js';
 
 if (parentPort === null) throw new Error('bpu-worker runs as a worker thread only');
 const init = workerData as WorkerInit;
-const control = new Int32Array(init.queue.control);
-const slots = new Float64Array(init.queue.slots);
-const status = new Int32Array(init.queue.status);
-const errorText = new Uint8Array(init.queue.errorText);
-const cancel = new Int32Array(init.queue.cancel);
-const port: MessagePort = init.port;
+const control = new Int32Array(init.bpu.control, 0, HEARTBEAT_AT / 4);
+const heartbeat = new Float64Array(init.bpu.control, HEARTBEAT_AT, 1);
+const slots = new Float64Array(init.bpu.slots);
+const owners = new Int32Array(init.bpu.owners);
+const cancel = new Int32Array(init.bpu.cancel);
+const channel = new BroadcastChannel(init.channel);
+channel.unref();
 const regions = init.regions.map((r) => ({
   base: r.base,
   size: r.size,
   plane: Buffer.from(r.memory),
 }));
 
-// A thread blocked waiting for a job (hbDNNWaitTaskDone) learns that this worker is gone.
+/** Each thread's mailbox, as it connected. */
+const mailboxes = new Map<number, { words: Int32Array; bytes: Uint8Array }>();
+/** Descriptions of model jobs read off the channel before their job was reached. */
+const early = new Map<string, unknown>();
+
+// Threads waiting for a job learn that this worker is gone (when it ends by itself; when it
+// is terminated, the thread that started it says so, see bpu.ts).
 process.on('exit', () => {
+  if (Atomics.load(control, GONE) === 0) Atomics.store(control, GONE, GONE_EXITED);
   Atomics.store(control, DEAD, 1);
   Atomics.notify(control, TAIL);
+  for (const box of mailboxes.values()) Atomics.notify(box.words, MAILBOX_DONE);
 });
+
+const beat = () => {
+  heartbeat[0] = Date.now();
+};
+beat();
+// The channel exists: threads may post to it now (a BroadcastChannel delivers only to
+// channels that exist when a message is posted).
+Atomics.store(control, READY, init.gen);
+Atomics.notify(control, READY);
+// While a model job is awaited the loop runs: the heartbeat goes on.
+setInterval(beat, 1000).unref();
 
 const resolve: AddressResolver = (phyAddr, size) => {
   for (const r of regions) {
@@ -67,38 +99,81 @@ const resolve: AddressResolver = (phyAddr, size) => {
 type ModelDevice = typeof import('./dnn/device.js');
 let modelDevice: ModelDevice | undefined;
 
-function fault(slot: number, error: unknown): void {
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Reads the channel until `found` says what is wanted arrived. A message is posted before
+ * its job enters the ring, so it is there; the bounded retry only covers its delivery.
+ */
+function readChannel(found: () => boolean): boolean {
+  for (let attempt = 0; attempt < 2000; attempt++) {
+    for (;;) {
+      // Node reads a BroadcastChannel as a port (its types name MessagePort only).
+      const r = receiveMessageOnPort(channel as unknown as MessagePort);
+      if (r === undefined) break;
+      const m = r.message as ChannelMessage;
+      if (m.kind === 'connect') {
+        mailboxes.set(m.thread, {
+          words: new Int32Array(m.mailbox),
+          bytes: new Uint8Array(m.mailbox),
+        });
+      } else {
+        early.set(`${m.thread}:${m.seq}`, m.message);
+      }
+    }
+    if (found()) return true;
+    Atomics.wait(pause, 0, 0, 1);
+  }
+  return false;
+}
+
+function mailboxOf(thread: number) {
+  if (!mailboxes.has(thread)) readChannel(() => mailboxes.has(thread));
+  return mailboxes.get(thread);
+}
+
+function descriptionOf(thread: number, seq: number): unknown {
+  const key = `${thread}:${seq}`;
+  if (!early.has(key)) readChannel(() => early.has(key));
+  const m = early.get(key);
+  early.delete(key);
+  if (m === undefined) throw new Error('the model job arrived without its description');
+  return m;
+}
+
+type Box = NonNullable<ReturnType<typeof mailboxOf>>;
+
+function fault(box: Box, seq: number, error: unknown): number {
   const text = Buffer.from(String(error instanceof Error ? error.message : error)).subarray(
     0,
     ERROR_BYTES - 4,
   );
-  errorText.set(text, slot * ERROR_BYTES + 4);
-  new DataView(errorText.buffer).setInt32(slot * ERROR_BYTES, text.byteLength, true);
-  status[slot] = STATUS_FAULT;
+  const at = mailboxError(seq);
+  box.bytes.set(text, at + 4);
+  new DataView(box.bytes.buffer).setInt32(at, text.byteLength, true);
+  return STATUS_FAULT;
 }
 
-function runKernel(slot: number, index: number): void {
+function runKernel(box: Box, seq: number, slot: number, index: number): number {
   const at = slot * SLOT_WORDS;
   const kernel = deviceKernels[index];
   try {
     if (kernel === undefined) throw new Error(`unknown kernel index ${index}`);
     kernel.run(resolve, slots.subarray(at + 1, at + SLOT_WORDS));
-    status[slot] = STATUS_OK;
+    return STATUS_OK;
   } catch (error) {
-    fault(slot, error);
+    return fault(box, seq, error);
   }
 }
 
-async function runMessageJob(slot: number): Promise<void> {
-  // The description was posted before the job entered the ring; it is always there.
-  const received = receiveMessageOnPort(port);
+async function runMessageJob(box: Box, thread: number, seq: number): Promise<number> {
   try {
-    if (received === undefined) throw new Error('the model job arrived without its description');
+    const message = descriptionOf(thread, seq);
     modelDevice ??= await import('./dnn/device.js');
-    await modelDevice.runModelJob(received.message, resolve);
-    status[slot] = STATUS_OK;
+    await modelDevice.runModelJob(message, resolve);
+    return STATUS_OK;
   } catch (error) {
-    fault(slot, error);
+    return fault(box, seq, error);
   }
 }
 
@@ -107,22 +182,41 @@ async function serve(): Promise<void> {
     const done = Atomics.load(control, TAIL);
     while (Atomics.load(control, HEAD) === done) {
       if (Atomics.load(control, STOP) !== 0) process.exit(0);
+      beat();
       Atomics.wait(control, HEAD, done, 1000);
     }
     if (Atomics.load(control, STOP) !== 0) process.exit(0);
+    beat();
     const slot = done % RING;
     const index = slots[slot * SLOT_WORDS]!;
+    const thread = owners[slot * OWNER_WORDS]!;
+    const seq = owners[slot * OWNER_WORDS + 1]!;
+    const box = mailboxOf(thread);
     // Started before the mark is read: a cancel that sees this leaves the job to run.
     Atomics.store(control, STARTED, done + 1);
-    if (Atomics.exchange(cancel, slot, 0) !== 0) {
+    let status: number;
+    if (box === undefined) {
+      // Cannot happen (a thread connects before its first job); if it did, nobody could be
+      // told, so the job is skipped rather than run unseen.
+      status = STATUS_CANCELLED;
+    } else if (Atomics.exchange(cancel, slot, 0) !== 0) {
       // Its task was released before it started: as the board does, it never runs. A message
-      // job still takes its description off the port, to keep the two in step.
-      if (index === MESSAGE_JOB) receiveMessageOnPort(port);
-      status[slot] = STATUS_CANCELLED;
+      // job's description is still taken off the channel.
+      if (index === MESSAGE_JOB) {
+        try {
+          descriptionOf(thread, seq);
+        } catch {}
+      }
+      status = STATUS_CANCELLED;
     } else if (index === MESSAGE_JOB) {
-      await runMessageJob(slot);
+      status = await runMessageJob(box, thread, seq);
     } else {
-      runKernel(slot, index);
+      status = runKernel(box, seq, slot, index);
+    }
+    if (box !== undefined) {
+      box.words[mailboxStatus(seq)] = status;
+      Atomics.add(box.words, MAILBOX_DONE, 1);
+      Atomics.notify(box.words, MAILBOX_DONE);
     }
     Atomics.store(control, TAIL, done + 1);
     Atomics.notify(control, TAIL);

@@ -1,32 +1,52 @@
 /**
- * The emulated BPU, main-thread side: checks and submits jobs; the device work runs in a
- * worker thread (bpu-worker.ts) over physical memory.
+ * The emulated BPU, a thread's side: checks and submits jobs; the device work runs in one
+ * worker thread (bpu-worker.ts) over physical memory, for every thread of the process.
  *
  * Every job declares the ranges it reads and writes (its kernel's plan). Each must lie
  * inside one live allocation or VIO buffer (which covers every registration), or the job
  * rejects with a BpuFaultError naming the address, and the BPU goes on with later jobs.
  * The sanitizer looks at the same ranges: CPU writes never CLEANed that the job would read,
- * lines the CPU dirtied that the job writes. Jobs complete in submission order; several may
- * be in flight.
+ * lines the CPU dirtied that the job writes. Jobs of every thread run in one submission
+ * order (the shared ring of bpu-queue.ts, entered under the board's lock); each completes
+ * in the thread that submitted it.
  *
- * Lifetime: the worker starts with the first job. It keeps the process alive only while
- * jobs are in flight, so a program that forgets to await its jobs still exits once they
- * are done. `stop()` (on reset) ends it and rejects what has not run.
+ * Lifetime: the worker starts with the first job of any thread; that thread owns it (a
+ * Worker belongs to the thread that made it), the others connect to it through the board.
+ * A thread keeps the process alive only while its own jobs are in flight, so a program that
+ * forgets to await its jobs still exits once they are done. `stop()` (on reset, in the
+ * thread that made the machine) ends it and rejects what has not run, in every thread.
+ * When the worker ends otherwise (it died, or the thread that started it ended, which ends
+ * it too), every thread's jobs not completed reject saying so, and the next job of any
+ * thread starts a new worker (models must then be loaded again).
  */
 
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { BroadcastChannel, threadId, Worker } from 'node:worker_threads';
 import { hex } from '../handle-errors.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 import {
+  type BpuShare,
+  channelName,
   DEAD,
-  ERROR_BYTES,
+  GEN,
+  GONE,
+  GONE_EXITED,
+  GONE_STARTER_ENDED,
+  GONE_STOPPED,
   HEAD,
+  HEARTBEAT_AT,
+  MAILBOX_DONE,
   MESSAGE_JOB,
-  newQueueBuffers,
-  type QueueBuffers,
+  mailboxError,
+  mailboxStatus,
+  NEXT_ID,
+  newMailbox,
+  OWNER_WORDS,
+  READY,
   RING,
   SLOT_WORDS,
   STARTED,
+  STARTER,
+  STARTS,
   STATUS_CANCELLED,
   STATUS_OK,
   STOP,
@@ -78,6 +98,8 @@ interface Job extends InFlightJob {
   readonly onSettle?: (outcome: JobOutcome) => void;
   /** Its index in the ring's sequence once handed to the worker, else -1. */
   sequence: number;
+  /** The worker generation it was handed to. */
+  gen: number;
   outcome: JobOutcome | undefined;
   readonly done: Promise<void>;
 }
@@ -112,44 +134,68 @@ export interface JobSpec {
 /** The largest uncached input copied at submission to see raw CPU writes to it in flight. */
 const MAX_INPUT_COPY = 4 << 20;
 
-/** The longest single block of a waiting thread, so that it notices a dead worker. */
+/** The longest single block of a waiting thread, so that it notices a worker that is gone. */
 const WAIT_SLICE_MS = 50;
+
+/**
+ * A worker whose heartbeat is older than this is taken for gone (it was terminated with the
+ * thread that started it, which could not say so). Generous: a long synchronous kernel, or
+ * a worker starting under emulation, beats no heart.
+ */
+const SILENT_MS = 30_000;
 
 type WaitAsync = (
   a: Int32Array,
   index: number,
   value: number,
+  timeout?: number,
 ) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-/** One running worker and its queue. */
+/** This thread's connection to one worker (one generation). */
 interface Device {
-  worker: Worker;
-  queue: QueueBuffers;
-  control: Int32Array;
-  slots: Float64Array;
-  status: Int32Array;
-  errorText: Uint8Array;
-  cancel: Int32Array;
-  /** Where model jobs' descriptions go. */
-  port: MessagePort;
-  /** Jobs handed to the ring, oldest first. */
+  readonly gen: number;
+  /** The Worker, when this thread started it. */
+  readonly worker: Worker | undefined;
+  readonly mailbox: Int32Array;
+  readonly mailboxBytes: Uint8Array;
+  /** Where this thread's model jobs' descriptions go. */
+  readonly channel: BroadcastChannel;
+  /** This thread's jobs handed to the ring, oldest first. */
   running: Job[];
+  /** This thread's jobs handed to this worker, and those it settled. */
   submitted: number;
   completed: number;
   waiting: boolean;
 }
 
+/** A BPU worker started on `board` by some thread, to count them (tests, the one-BPU rule). */
+export function bpuWorkersStarted(share: BpuShare): number {
+  return Atomics.load(new Int32Array(share.control), STARTS);
+}
+
 export class Bpu {
   private readonly machine: Machine;
+  private readonly share: BpuShare;
+  private readonly control: Int32Array;
+  private readonly heartbeat: Float64Array;
+  private readonly slots: Float64Array;
+  private readonly owners: Int32Array;
+  private readonly cancelMarks: Int32Array;
   private device: Device | undefined;
-  /** Jobs waiting for room in the ring, oldest first. */
-  private readonly backlog: Job[] = [];
-  private nextJob = 1;
   private stopped = false;
+  /** Holds the thread's event loop open while its jobs are in flight. */
+  private keepAlive: ReturnType<typeof setInterval> | undefined;
+  private exitHooked = false;
 
   constructor(machine: Machine) {
     this.machine = machine;
+    this.share = machine.board.share.bpu;
+    this.control = new Int32Array(this.share.control, 0, HEARTBEAT_AT / 4);
+    this.heartbeat = new Float64Array(this.share.control, HEARTBEAT_AT, 1);
+    this.slots = new Float64Array(this.share.slots);
+    this.owners = new Int32Array(this.share.owners);
+    this.cancelMarks = new Int32Array(this.share.cancel);
   }
 
   /** Runs `kernel` with `args`; resolves when the device has finished. */
@@ -167,23 +213,43 @@ export class Bpu {
     return this.submit('fill', { dst, value: byte, size }, 'bpu.fill');
   }
 
-  /** The worker thread, while one runs. @internal */
+  /** The worker thread, while one runs that this thread started. @internal */
   get worker(): Worker | undefined {
     return this.device?.worker;
   }
 
-  /** Jobs submitted and not completed. */
-  get pending(): number {
-    return this.backlog.length + (this.device?.running.length ?? 0);
+  /** BPU workers started on this machine so far, by every thread. @internal */
+  get workersStarted(): number {
+    return Atomics.load(this.control, STARTS);
   }
 
-  /** Ends the worker; every job not completed rejects. Later submissions reject too. */
+  /** A process-wide id (jobs, tasks, models): unique across the threads of the machine. */
+  nextId(): number {
+    return Atomics.add(this.control, NEXT_ID, 1) + 1;
+  }
+
+  /** This thread's jobs submitted and not completed. */
+  get pending(): number {
+    return this.device?.running.length ?? 0;
+  }
+
+  /**
+   * Ends the worker (reset, in the thread that made the machine); every job not completed
+   * rejects, in every thread. Later submissions reject too.
+   */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    const error = () =>
-      new Error('the BPU job was cancelled: the emulator was reset before it completed');
-    this.shutDevice(error);
+    const c = this.control;
+    // Why first: a thread that sees the worker gone reads why it went.
+    if (Atomics.load(c, GEN) !== 0) {
+      Atomics.store(c, GONE, GONE_STOPPED);
+      Atomics.store(c, DEAD, 1);
+    }
+    Atomics.store(c, STOP, 1);
+    Atomics.notify(c, HEAD);
+    Atomics.notify(c, TAIL);
+    this.shutDevice(resetError);
   }
 
   private submit(kernel: KernelName, args: unknown, where: string): Promise<void> {
@@ -197,11 +263,8 @@ export class Bpu {
   }
 
   private submitLocked(kernel: KernelName, args: unknown, where: string): Promise<void> {
-    if (this.stopped) {
-      return Promise.reject(
-        new Error(`${where}: this BPU was stopped by emulator.reset(); submit again`),
-      );
-    }
+    const refused = this.refusal(where);
+    if (refused !== undefined) return Promise.reject(new Error(refused));
     let plan: JobPlan;
     let writes: DeviceWrite[];
     try {
@@ -218,6 +281,20 @@ export class Bpu {
     }
     for (const w of writes) this.machine.deviceWillWrite(w.region, w.offset, w.size);
     return this.enqueue(kernelNames.indexOf(kernel), plan, where, writes);
+  }
+
+  /** Why this thread may not submit now, if it may not. */
+  private refusal(where: string): string | undefined {
+    if (this.stopped) return `${where}: this BPU was stopped by emulator.reset(); submit again`;
+    const board = this.machine.board;
+    if (board.retired && !board.mine) {
+      return (
+        `${where}: the machine this thread shared was replaced by emulator.reset() in the ` +
+        'thread that made it, and its BPU with it: start worker threads after the reset to ' +
+        'share the new one'
+      );
+    }
+    return undefined;
   }
 
   /**
@@ -258,7 +335,7 @@ export class Bpu {
     });
     const { plan, where } = spec;
     const job: Job = {
-      id: this.nextJob++,
+      id: this.nextId(),
       kernel: where,
       kernelIndex: spec.kernelIndex,
       plan,
@@ -275,16 +352,15 @@ export class Bpu {
       onSettle: spec.onSettle,
       completion: spec.completion,
       sequence: -1,
+      gen: 0,
       outcome: undefined,
       done,
     };
     // A task's owner learns the outcome through onSettle and may never await the promise.
     if (spec.onSettle !== undefined) done.catch(() => {});
-    if (this.stopped) {
-      this.settle(job, {
-        state: 'lost',
-        message: `${where}: this BPU was stopped by emulator.reset(); submit again`,
-      });
+    const refused = this.refusal(where);
+    if (refused !== undefined) {
+      this.settle(job, { state: 'lost', message: refused });
       return job;
     }
     m.inFlight.add(job);
@@ -296,15 +372,214 @@ export class Bpu {
       kernel: where,
       bytes: plan.bytes,
     }));
-    this.backlog.push(job);
-    this.pump();
+    try {
+      this.push(job);
+    } catch (error) {
+      m.inFlight.delete(job);
+      m.sanitizer.epoch++;
+      const message = error instanceof Error ? error.message : String(error);
+      this.settle(job, { state: 'lost', message }, error instanceof Error ? error : undefined);
+    }
     return job;
+  }
+
+  /**
+   * Hands `job` to the worker: into the ring slot at HEAD, under the board's lock (the one
+   * guard of the ring's producers). When the ring is full, or this thread's mailbox has no
+   * room for another completion, waits (Atomics.wait) for the worker to make room: it never
+   * waits on another thread's event loop, only on the worker, which takes no lock, so waiting
+   * under the lock cannot deadlock; it blocks other threads' calls for that time, as a full
+   * queue on the board blocks its submitters.
+   */
+  private push(job: Job): void {
+    const c = this.control;
+    let d = this.connect();
+    for (;;) {
+      this.drainLocked(d);
+      const gone = this.goneReason(d);
+      if (gone !== undefined) {
+        this.loseDevice(d, gone);
+        d = this.connect();
+        continue;
+      }
+      const head = Atomics.load(c, HEAD);
+      const tail = Atomics.load(c, TAIL);
+      if (head - tail < RING && d.submitted - d.completed < RING) break;
+      if (head - tail >= RING) Atomics.wait(c, TAIL, tail, WAIT_SLICE_MS);
+      else Atomics.wait(d.mailbox, MAILBOX_DONE, d.completed, WAIT_SLICE_MS);
+    }
+    const head = Atomics.load(c, HEAD);
+    const slot = head % RING;
+    const seq = d.submitted++;
+    if (job.kernelIndex === MESSAGE_JOB) {
+      d.channel.postMessage({ kind: 'job', thread: threadId, seq, message: job.message });
+    }
+    Atomics.store(this.cancelMarks, slot, 0);
+    const at = slot * SLOT_WORDS;
+    this.slots[at] = job.kernelIndex;
+    this.slots.set(job.plan.params, at + 1);
+    this.owners[slot * OWNER_WORDS] = threadId;
+    this.owners[slot * OWNER_WORDS + 1] = seq;
+    job.sequence = head;
+    job.gen = d.gen;
+    d.running.push(job);
+    this.holdOpen(true);
+    Atomics.store(c, HEAD, head + 1);
+    Atomics.notify(c, HEAD);
+    this.arm(d);
+  }
+
+  /**
+   * This thread's connection to the worker: the current one, or a new one when there is
+   * none (this thread then starts it) or the one this thread knew is gone. Under the lock.
+   */
+  private connect(): Device {
+    const c = this.control;
+    const known = this.device;
+    if (known !== undefined) {
+      const gone = this.goneReason(known);
+      if (gone === undefined) return known;
+      this.loseDevice(known, gone);
+    }
+    if (Atomics.load(c, STOP) !== 0) throw resetError();
+    let worker: Worker | undefined;
+    if (Atomics.load(c, GEN) === 0 || Atomics.load(c, DEAD) !== 0) worker = this.startWorker();
+    const gen = Atomics.load(c, GEN);
+    this.awaitReady(gen);
+    const box = newMailbox();
+    const channel = new BroadcastChannel(channelName(this.share, gen));
+    channel.unref();
+    channel.postMessage({ kind: 'connect', thread: threadId, mailbox: box });
+    const d: Device = {
+      gen,
+      worker,
+      mailbox: new Int32Array(box),
+      mailboxBytes: new Uint8Array(box),
+      channel,
+      running: [],
+      submitted: 0,
+      completed: 0,
+      waiting: false,
+    };
+    this.device = d;
+    return d;
+  }
+
+  /** Starts the worker of the next generation, owned by this thread. Under the lock. */
+  private startWorker(): Worker {
+    const c = this.control;
+    const gen = Atomics.load(c, GEN) + 1;
+    for (const i of [HEAD, TAIL, STARTED, DEAD, GONE]) Atomics.store(c, i, 0);
+    this.cancelMarks.fill(0);
+    this.heartbeat[0] = Date.now();
+    Atomics.store(c, STARTER, threadId);
+    Atomics.store(c, GEN, gen);
+    Atomics.add(c, STARTS, 1);
+    const regions = this.machine.physical.regions.map((r) => ({
+      base: r.base,
+      size: r.size,
+      memory: r.memory.buffer as SharedArrayBuffer,
+    }));
+    const init: WorkerInit = {
+      bpu: this.share,
+      channel: channelName(this.share, gen),
+      gen,
+      regions,
+    };
+    const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), {
+      workerData: init,
+      // The worker is this package's own module and needs none of the program's options:
+      // some are refused in workers (--expose-gc), some are meant for the main script only
+      // (--input-type of `node -e`, an --import preload).
+      execArgv: [],
+    });
+    worker.unref();
+    // A worker that dies never dies silently: every thread's jobs reject with the reason
+    // (this thread's at once), and the next job of any thread starts a new worker.
+    const lost = (why: string) => {
+      if (Atomics.load(c, GEN) !== gen) return;
+      if (Atomics.load(c, DEAD) === 0) {
+        Atomics.store(c, GONE, GONE_EXITED);
+        Atomics.store(c, DEAD, 1);
+        Atomics.notify(c, TAIL);
+      }
+      const d = this.device;
+      if (d === undefined || d.gen !== gen) return;
+      // Stopped by a reset, or already known gone: said as such; else this is the news.
+      const message =
+        Atomics.load(c, GONE) === GONE_EXITED
+          ? `the BPU worker stopped unexpectedly (${why}); the job did not complete`
+          : this.deathMessage();
+      this.machine.board.locked(() => this.loseDevice(d, message));
+    };
+    worker.on('error', (e) => lost(e instanceof Error ? e.message : String(e)));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    // When this thread ends, its worker ends with it: the other threads are told.
+    if (!this.exitHooked) {
+      this.exitHooked = true;
+      process.once('exit', () => {
+        if (Atomics.load(c, STARTER) !== threadId || Atomics.load(c, DEAD) !== 0) return;
+        Atomics.store(c, GONE, GONE_STARTER_ENDED);
+        Atomics.store(c, DEAD, 1);
+        Atomics.notify(c, TAIL);
+      });
+    }
+    return worker;
+  }
+
+  /** Blocks until the worker of `gen` has opened its channel (a post before would be lost). */
+  private awaitReady(gen: number): void {
+    const c = this.control;
+    for (;;) {
+      const ready = Atomics.load(c, READY);
+      if (ready >= gen) return;
+      if (Atomics.load(c, DEAD) !== 0 || this.silent()) {
+        throw new Error(this.deathMessage());
+      }
+      Atomics.wait(c, READY, ready, WAIT_SLICE_MS);
+    }
+  }
+
+  private silent(): boolean {
+    return Date.now() - this.heartbeat[0]! > SILENT_MS;
+  }
+
+  /** Why the jobs of `d` will not complete, if they will not: its worker is gone. */
+  private goneReason(d: Device): string | undefined {
+    const c = this.control;
+    if (Atomics.load(c, GEN) !== d.gen) {
+      return 'the BPU worker stopped unexpectedly, and another thread started a new one; the job did not complete';
+    }
+    if (Atomics.load(c, DEAD) === 0) {
+      if (d.running.length === 0 || !this.silent()) return undefined;
+      // Terminated with the thread that started it, which could not say so.
+      Atomics.store(c, GONE, GONE_STARTER_ENDED);
+      Atomics.store(c, DEAD, 1);
+    }
+    return this.deathMessage();
+  }
+
+  private deathMessage(): string {
+    const c = this.control;
+    switch (Atomics.load(c, GONE)) {
+      case GONE_STOPPED:
+        return resetError().message;
+      case GONE_STARTER_ENDED:
+        return (
+          `the BPU worker ended with thread ${Atomics.load(c, STARTER)}, the thread that ` +
+          'started it (a worker thread ends its own worker threads); the job did not ' +
+          'complete. The next job of any thread starts a new BPU worker: load models again, and ' +
+          'keep the thread that uses the BPU first (best, the main thread) alive while others use it'
+        );
+      default:
+        return 'the BPU worker stopped unexpectedly; the job did not complete';
+    }
   }
 
   /**
    * Blocks the calling thread until `job` settles or `timeoutMs` passes (`<= 0`: no
    * limit): the worker runs on without this thread's event loop. Each wait is bounded, and
-   * a worker that dies ends the wait. @internal
+   * a worker that is gone ends the wait. @internal
    */
   waitFor(job: DeviceJob, timeoutMs: number): 'settled' | 'timeout' {
     const j = job as unknown as Job;
@@ -313,23 +588,20 @@ export class Bpu {
       const d = this.device;
       if (d !== undefined) this.drain(d);
       if (j.outcome !== undefined) return 'settled';
-      const device = this.device;
-      if (device === undefined) {
-        // Only a stopped BPU has jobs and no device; they were settled as it stopped.
+      if (d === undefined || d.gen !== j.gen) {
+        // Only a device that was dropped has jobs not in it; they were settled then.
         return j.outcome === undefined ? 'timeout' : 'settled';
       }
-      if (Atomics.load(device.control, DEAD) !== 0) {
-        this.shutDevice(
-          () => new Error('the BPU worker stopped unexpectedly; the job did not complete'),
-        );
-        this.stopped = false;
+      const gone = this.goneReason(d);
+      if (gone !== undefined) {
+        this.machine.board.locked(() => this.loseDevice(d, gone));
         continue;
       }
       const left = deadline - performance.now();
       if (left <= 0) return 'timeout';
-      const seen = Atomics.load(device.control, TAIL);
-      if (seen === device.completed) {
-        Atomics.wait(device.control, TAIL, seen, Math.min(left, WAIT_SLICE_MS));
+      const seen = Atomics.load(d.mailbox, MAILBOX_DONE);
+      if (seen === d.completed) {
+        Atomics.wait(d.mailbox, MAILBOX_DONE, seen, Math.min(left, WAIT_SLICE_MS));
       }
     }
   }
@@ -341,24 +613,18 @@ export class Bpu {
   cancel(job: DeviceJob): boolean {
     const j = job as unknown as Job;
     if (j.outcome !== undefined) return false;
-    const at = this.backlog.indexOf(j);
-    if (at >= 0) {
-      this.backlog.splice(at, 1);
-      this.machine.inFlight.delete(j);
-      this.machine.sanitizer.epoch++;
-      this.settle(j, { state: 'cancelled', message: `${j.kernel}: cancelled before it started` });
-      return true;
-    }
     const d = this.device;
-    if (d === undefined || j.sequence < 0) return false;
+    if (d === undefined || j.sequence < 0 || d.gen !== j.gen) return false;
+    const c = this.control;
+    if (Atomics.load(c, GEN) !== j.gen) return false;
     // The worker clears the mark when it reaches the slot; if it has already passed it, the
     // job has started and runs to its end (a mark left there would cancel the job that uses
     // the slot next).
-    if (Atomics.load(d.control, TAIL) > j.sequence) return false;
+    if (Atomics.load(c, TAIL) > j.sequence) return false;
     const slot = j.sequence % RING;
-    Atomics.store(d.cancel, slot, 1);
-    if (Atomics.load(d.control, STARTED) > j.sequence) {
-      Atomics.compareExchange(d.cancel, slot, 1, 0);
+    Atomics.store(this.cancelMarks, slot, 1);
+    if (Atomics.load(c, STARTED) > j.sequence) {
+      Atomics.compareExchange(this.cancelMarks, slot, 1, 0);
       return false;
     }
     return true;
@@ -468,51 +734,47 @@ export class Bpu {
     }
   }
 
-  /** Moves jobs from the backlog into the ring while there is room; wakes the worker. */
-  private pump(): void {
-    if (this.backlog.length === 0) return;
-    const d = this.device ?? this.startDevice();
-    let moved = false;
-    while (this.backlog.length > 0 && d.submitted - d.completed < RING) {
-      const job = this.backlog.shift()!;
-      const slot = d.submitted % RING;
-      const at = slot * SLOT_WORDS;
-      if (job.kernelIndex === MESSAGE_JOB) d.port.postMessage(job.message);
-      Atomics.store(d.cancel, slot, 0);
-      d.slots[at] = job.kernelIndex;
-      d.slots.set(job.plan.params, at + 1);
-      job.sequence = d.submitted;
-      d.running.push(job);
-      d.submitted++;
-      moved = true;
+  /**
+   * Keeps this thread's event loop open while it has jobs in flight, and only then: one
+   * interval, ref'd and unref'd (cheaper than a timer per job). Each tick also looks for a
+   * worker gone without a word (see goneReason), so the waits need no timeout of their own.
+   */
+  private holdOpen(on: boolean): void {
+    if (!on) {
+      this.keepAlive?.unref();
+      return;
     }
-    if (moved) {
-      if (d.running.length > 0) d.worker.ref();
-      Atomics.store(d.control, HEAD, d.submitted);
-      Atomics.notify(d.control, HEAD);
-    }
-    this.arm(d);
+    this.keepAlive ??= setInterval(() => {
+      const d = this.device;
+      if (d === undefined || d.running.length === 0) return;
+      const gone = this.goneReason(d);
+      if (gone !== undefined) this.machine.board.locked(() => this.loseDevice(d, gone));
+    }, 1000);
+    this.keepAlive.ref();
   }
 
-  /** Waits (without blocking) for the worker to complete the next job. */
+  /** Waits (without blocking) for the worker to complete this thread's next job. */
   private arm(d: Device): void {
     if (d.waiting || d.running.length === 0) return;
     d.waiting = true;
-    const seen = Atomics.load(d.control, TAIL);
+    const seen = Atomics.load(d.mailbox, MAILBOX_DONE);
     const wake = () => {
       d.waiting = false;
-      if (this.device === d) this.drain(d);
+      if (this.device !== d) return;
+      const gone = this.goneReason(d);
+      if (gone !== undefined) this.machine.board.locked(() => this.loseDevice(d, gone));
+      else this.drain(d);
     };
     if (seen !== d.completed) {
       setImmediate(wake);
       return;
     }
-    const r = waitAsync(d.control, TAIL, seen);
+    const r = waitAsync(d.mailbox, MAILBOX_DONE, seen);
     if (r.async) r.value.then(wake);
     else setImmediate(wake);
   }
 
-  /** Settles every job the worker has completed, in order. */
+  /** Settles every job of this thread the worker has completed, in order. */
   private drain(d: Device): void {
     const board = this.machine.board;
     board.lock();
@@ -525,19 +787,20 @@ export class Bpu {
 
   private drainLocked(d: Device): void {
     const m = this.machine;
-    const tail = Atomics.load(d.control, TAIL);
-    while (d.completed !== tail) {
-      const slot = d.completed % RING;
+    const done = Atomics.load(d.mailbox, MAILBOX_DONE);
+    while (d.completed !== done && d.running.length > 0) {
+      const seq = d.completed;
       const job = d.running.shift()!;
       d.completed++;
       m.inFlight.delete(job);
       m.sanitizer.epoch++;
-      if (d.status[slot] === STATUS_CANCELLED) {
+      const status = d.mailbox[mailboxStatus(seq)];
+      if (status === STATUS_CANCELLED) {
         this.settle(job, {
           state: 'cancelled',
           message: `${job.kernel}: cancelled before it started`,
         });
-      } else if (d.status[slot] === STATUS_OK) {
+      } else if (status === STATUS_OK) {
         m.counters.bpuJobs++;
         m.counters.bpuBytes += job.plan.bytes;
         if (m.sanitizer.on) {
@@ -554,10 +817,9 @@ export class Bpu {
         }));
         this.settle(job, { state: 'ok' });
       } else {
-        const n = new DataView(d.errorText.buffer).getInt32(slot * ERROR_BYTES, true);
-        const text = Buffer.from(
-          d.errorText.subarray(slot * ERROR_BYTES + 4, slot * ERROR_BYTES + 4 + n),
-        ).toString();
+        const at = mailboxError(seq);
+        const n = new DataView(d.mailboxBytes.buffer).getInt32(at, true);
+        const text = Buffer.from(d.mailboxBytes.subarray(at + 4, at + 4 + n)).toString();
         const message = `${job.kernel}: the job faulted on the BPU: ${text}`;
         m.emit(() => ({
           type: 'bpu-fault',
@@ -575,75 +837,32 @@ export class Bpu {
         );
       }
     }
-    this.pump();
-    if (d.running.length === 0 && this.backlog.length === 0) d.worker.unref();
+    if (d.running.length === 0) this.holdOpen(false);
     else this.arm(d);
   }
 
-  private startDevice(): Device {
-    const queue = newQueueBuffers();
-    const regions = this.machine.physical.regions.map((r) => ({
-      base: r.base,
-      size: r.size,
-      memory: r.memory.buffer as SharedArrayBuffer,
-    }));
-    const channel = new MessageChannel();
-    const init: WorkerInit = { queue, regions, port: channel.port2 };
-    const worker = new Worker(new URL('./bpu-worker.js', import.meta.url), {
-      workerData: init,
-      transferList: [channel.port2],
-      // The worker is this package's own module and needs none of the program's options:
-      // some are refused in workers (--expose-gc), some are meant for the main script only
-      // (--input-type of `node -e`, an --import preload).
-      execArgv: [],
-    });
-    worker.unref();
-    channel.port1.unref();
-    const d: Device = {
-      worker,
-      queue,
-      control: new Int32Array(queue.control),
-      slots: new Float64Array(queue.slots),
-      status: new Int32Array(queue.status),
-      errorText: new Uint8Array(queue.errorText),
-      cancel: new Int32Array(queue.cancel),
-      port: channel.port1,
-      running: [],
-      submitted: 0,
-      completed: 0,
-      waiting: false,
-    };
-    // A worker that dies never dies silently: its jobs reject with the reason, and the
-    // next job starts a new worker.
-    const lost = (why: string) => {
-      if (this.device !== d) return;
-      this.shutDevice(
-        () => new Error(`the BPU worker stopped unexpectedly (${why}); the job did not complete`),
-      );
-      this.stopped = false;
-    };
-    worker.on('error', (e) => lost(e instanceof Error ? e.message : String(e)));
-    worker.on('exit', (code) => lost(`exit code ${code}`));
-    this.device = d;
-    return d;
+  /** Drops this thread's connection to a worker that is gone: its jobs reject with `why`. */
+  private loseDevice(d: Device, why: string): void {
+    if (this.device === d) this.device = undefined;
+    const jobs = d.running;
+    d.running = [];
+    d.channel.close();
+    if (this.device === undefined) this.holdOpen(false);
+    for (const job of jobs) {
+      this.machine.inFlight.delete(job);
+      this.machine.sanitizer.epoch++;
+      this.settle(job, { state: 'lost', message: why }, new Error(why));
+    }
   }
 
   private shutDevice(error: () => Error): void {
     const d = this.device;
-    this.device = undefined;
-    const jobs = [...(d?.running ?? []), ...this.backlog.splice(0)];
-    if (d !== undefined) {
-      d.running = [];
-      Atomics.store(d.control, STOP, 1);
-      Atomics.notify(d.control, HEAD);
-      d.port.close();
-      void d.worker.terminate();
-    }
-    for (const job of jobs) {
-      this.machine.inFlight.delete(job);
-      this.machine.sanitizer.epoch++;
-      const e = error();
-      this.settle(job, { state: 'lost', message: e.message }, e);
-    }
+    if (d === undefined) return;
+    d.worker?.terminate();
+    this.machine.board.locked(() => this.loseDevice(d, error().message));
   }
+}
+
+function resetError(): Error {
+  return new Error('the BPU job was cancelled: the emulator was reset before it completed');
 }

@@ -22,8 +22,8 @@ export interface SanitizedMachine {
   readonly sanitizer: Sanitizer;
   /** Whether the cache model is strict (the cache checks need it). */
   readonly strict: boolean;
-  /** The BPU jobs submitted and not completed (a task: not waited for). */
-  readonly inFlight: ReadonlySet<InFlightJob>;
+  /** The BPU jobs submitted and not completed (a task: not waited for), of every thread. */
+  readonly inFlight: Iterable<InFlightJob> & { has(job: InFlightJob): boolean };
   /** A job in flight that uses a byte of `[phyAddr, phyAddr + size)`, with that range. */
   inFlightOver(phyAddr: number, size: number): { job: InFlightJob; range: Range } | undefined;
   /** The live owner (allocation or VIO buffer) of the byte at `offset` of `region`. */

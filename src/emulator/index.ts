@@ -33,6 +33,7 @@ import {
 import { BOARD_KEY, type BoardShare, isBoardShare } from './board.js';
 import { Bpu } from './bpu.js';
 import { createEmulatorDnn } from './dnn/backend.js';
+import { heldByOtherThreads } from './dnn/held-memory.js';
 import { FindingsLog } from './findings.js';
 import type { KernelArgs, KernelName } from './kernels/registry.js';
 import { Machine } from './machine.js';
@@ -106,6 +107,8 @@ function install(
   attach?: BoardShare,
 ): void {
   machine = new Machine(options, findings, pool, attach, planeTag);
+  // Free and unregister refuse memory that another thread's hbDNN task holds.
+  machine.memoryHolder = heldByOtherThreads(machine);
   bpu = new Bpu(machine);
   const board = machine.board;
   findings.share({
@@ -375,7 +378,10 @@ export interface EmulatorStats {
   bpuJobs: number;
   /** Bytes those jobs read and wrote. */
   bpuBytes: number;
-  /** Jobs submitted and not yet completed. */
+  /**
+   * Jobs this thread submitted and has not yet seen completed (the BPU serves every
+   * thread; `bpuJobs` counts the completed jobs of all of them).
+   */
   bpuJobsInFlight: number;
   /** Findings so far, by kind (each finding once, whatever its count). */
   findingsByKind: Record<FindingKind, number>;

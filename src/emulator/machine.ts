@@ -93,6 +93,7 @@ import {
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { Hazards } from './hazards.js';
+import { InFlightJobs } from './in-flight.js';
 import { MappedView } from './mapped-view.js';
 import { type Mapping, Owner, Registration } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
@@ -152,8 +153,8 @@ export class Machine {
   readonly hazards: Hazards;
   /** The shared state: slot table, counters, the lock (see board.ts). */
   readonly board: Board;
-  /** Jobs submitted to the BPU and not completed, for the in-flight check. */
-  readonly inFlight = new Set<InFlightJob>();
+  /** Jobs submitted to the BPU and not completed, of every thread, for the in-flight check. */
+  readonly inFlight = new InFlightJobs(() => this.board);
   /**
    * Who holds memory that free and unregister must refuse (the live hbDNN tasks, set by the
    * model layer): why `[phyAddr, phyAddr + size)` is held and what to do, or undefined.

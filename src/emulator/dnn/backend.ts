@@ -64,7 +64,19 @@ interface PackRecord {
   released: boolean;
 }
 
-let nextModel = 1;
+/**
+ * Runs `fn` under the board's lock: hbDNN calls read and change the machine's shared state
+ * (the slot table through the tensor checks, the cache planes through the sanitizer, the
+ * held and in-flight tables, the BPU's ring). Waits for the BPU happen outside it.
+ */
+function locked<T>(fn: () => T): T {
+  return dnnMachine().machine.board.locked(fn);
+}
+
+/** Said of a handle no table of this thread made: it may have come from another thread. */
+const OTHER_THREAD =
+  '; a handle made in another thread is not one here (packs, models and tasks stay in the ' +
+  'thread that made them: load the model in this thread with hbDNNInitializeFromFiles)';
 
 /** The emulator's DnnBackend (one per process; its records know their machine). */
 export function createEmulatorDnn(): DnnBackend {
@@ -76,7 +88,7 @@ export function createEmulatorDnn(): DnnBackend {
     const p = packs.get(handle);
     const why =
       p === undefined
-        ? 'is not a handle that hbDNNInitializeFromFiles made (pass packed.value)'
+        ? `is not a handle that hbDNNInitializeFromFiles made (pass packed.value)${OTHER_THREAD}`
         : p.machine !== dnnMachine().machine
           ? 'was made before emulator.reset(); load the models again'
           : p.released
@@ -91,7 +103,7 @@ export function createEmulatorDnn(): DnnBackend {
     const m = models.get(handle);
     const why =
       m === undefined
-        ? 'is not a handle that hbDNNGetModelHandle made (pass dnnHandle.value)'
+        ? `is not a handle that hbDNNGetModelHandle made (pass dnnHandle.value)${OTHER_THREAD}`
         : m.machine !== dnnMachine().machine
           ? 'was made before emulator.reset(); load the models again'
           : m.released
@@ -123,6 +135,44 @@ export function createEmulatorDnn(): DnnBackend {
       message,
       onSettle: () => {},
     });
+  }
+
+  function releasePack(packed: hbPackedDNNHandle_t): number {
+    const fn = 'hbDNNRelease';
+    const p = pack(fn, packed);
+    if (typeof p === 'number') return p;
+    const busy = p.models.filter((m) => m.liveTasks > 0);
+    if (busy.length > 0) {
+      const what = busy
+        .map((m) => `model '${m.iface.name}' has ${m.liveTasks} live task(s)`)
+        .join(', ');
+      if (p.machine.sanitizer.on) p.machine.hazards.modelReleasedBusy(what);
+      return dnnFail(
+        HB_DNN_MODEL_IS_RUNNING,
+        fn,
+        `${what}: wait for them (hbDNNWaitTaskDone) and release them (hbDNNReleaseTask) first`,
+      );
+    }
+    const finishing = p.models.filter((m) => m.finishingTasks > 0);
+    if (finishing.length > 0) {
+      const what = finishing
+        .map((m) => `model '${m.iface.name}' has ${m.finishingTasks} task(s)`)
+        .join(', ');
+      return dnnFail(
+        HB_DNN_MODEL_IS_RUNNING,
+        fn,
+        `${what} released before completing, which the BPU is still running (a started job ` +
+          'runs to its end): release the pack once they end, and wait for a task with ' +
+          'hbDNNWaitTaskDone before releasing it',
+      );
+    }
+    p.released = true;
+    for (const m of p.models) m.released = true;
+    unload(
+      p.machine,
+      p.models.map((m) => m.id),
+    );
+    return 0;
   }
 
   const backend: DnnBackend = {
@@ -158,7 +208,7 @@ export function createEmulatorDnn(): DnnBackend {
       }
       const { machine, bpu } = dnnMachine();
       const records: ModelRecord[] = loaded.map((iface) => ({
-        id: nextModel++,
+        id: bpu.nextId(),
         machine,
         iface,
         released: false,
@@ -217,43 +267,7 @@ export function createEmulatorDnn(): DnnBackend {
       return { code: 0, value: packs.make(record) };
     },
 
-    release(packed) {
-      const fn = 'hbDNNRelease';
-      const p = pack(fn, packed);
-      if (typeof p === 'number') return p;
-      const busy = p.models.filter((m) => m.liveTasks > 0);
-      if (busy.length > 0) {
-        const what = busy
-          .map((m) => `model '${m.iface.name}' has ${m.liveTasks} live task(s)`)
-          .join(', ');
-        if (p.machine.sanitizer.on) p.machine.hazards.modelReleasedBusy(what);
-        return dnnFail(
-          HB_DNN_MODEL_IS_RUNNING,
-          fn,
-          `${what}: wait for them (hbDNNWaitTaskDone) and release them (hbDNNReleaseTask) first`,
-        );
-      }
-      const finishing = p.models.filter((m) => m.finishingTasks > 0);
-      if (finishing.length > 0) {
-        const what = finishing
-          .map((m) => `model '${m.iface.name}' has ${m.finishingTasks} task(s)`)
-          .join(', ');
-        return dnnFail(
-          HB_DNN_MODEL_IS_RUNNING,
-          fn,
-          `${what} released before completing, which the BPU is still running (a started job ` +
-            'runs to its end): release the pack once they end, and wait for a task with ' +
-            'hbDNNWaitTaskDone before releasing it',
-        );
-      }
-      p.released = true;
-      for (const m of p.models) m.released = true;
-      unload(
-        p.machine,
-        p.models.map((m) => m.id),
-      );
-      return 0;
-    },
+    release: (packed) => locked(() => releasePack(packed)),
 
     getModelNameList(packed) {
       const p = pack('hbDNNGetModelNameList', packed);
@@ -328,12 +342,12 @@ export function createEmulatorDnn(): DnnBackend {
     infer(task, output, input, handle, ctrl: InferCtrlSnapshot): DnnResult<hbDNNTaskHandle_t> {
       const m = model('hbDNNInfer', handle);
       if (typeof m === 'number') return { code: m };
-      return tasks.infer(task, output, input, m, ctrl);
+      return locked(() => tasks.infer(task, output, input, m, ctrl));
     },
 
     waitTaskDone: (task, timeoutMs) => tasks.wait(task, timeoutMs),
     taskDone: (task) => tasks.done(task),
-    releaseTask: (task) => tasks.release(task),
+    releaseTask: (task) => locked(() => tasks.release(task)),
 
     resize(
       output: TensorSnapshot,
@@ -342,25 +356,28 @@ export function createEmulatorDnn(): DnnBackend {
       ctrl: ResizeCtrlSnapshot,
     ): DnnResult<hbDNNTaskHandle_t> {
       void ctrl; // priority and core choice change nothing on one emulated BPU
-      const plan = planResize(dnnMachine().machine, output, input, roi);
-      if (typeof plan === 'number') return { code: plan };
-      return tasks.resize(plan);
+      return locked(() => {
+        const plan = planResize(dnnMachine().machine, output, input, roi);
+        if (typeof plan === 'number') return { code: plan };
+        return tasks.resize(plan);
+      });
     },
 
-    discard(handle) {
-      const p = packs.get(handle);
-      if (p !== undefined) {
-        p.released = true;
-        for (const m of p.models) m.released = true;
-        unload(
-          p.machine,
-          p.models.map((m) => m.id),
-        );
-        return;
-      }
-      tasks.discard(handle as hbDNNTaskHandle_t);
-    },
+    discard: (handle) => locked(() => discard(handle)),
   };
+  function discard(handle: unknown): void {
+    const p = packs.get(handle);
+    if (p !== undefined) {
+      p.released = true;
+      for (const m of p.models) m.released = true;
+      unload(
+        p.machine,
+        p.models.map((m) => m.id),
+      );
+      return;
+    }
+    tasks.discard(handle as hbDNNTaskHandle_t);
+  }
   return backend;
 }
 

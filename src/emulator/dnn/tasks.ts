@@ -15,9 +15,16 @@
  *   (hbDNNWaitTaskDone) or releases it; a task released while its job runs holds it until
  *   the job ends (the BPU does not stop mid-job). hbSysFreeMem and hbSysUnregisterMem refuse
  *   held memory, through the machine's `memoryHolder`: on the board, libdnn would go on
- *   reading or writing memory the system has handed to someone else.
+ *   reading or writing memory the system has handed to someone else. The held ranges are
+ *   also in the board's shared table (shared-ranges.ts), so that another thread's free or
+ *   unregister of them is refused too.
+ * - Task, model and job numbers are process-wide (the BPU's id counter): "model task #7"
+ *   names one task whichever thread reads it.
+ * - Handles stay in the thread that made them: a task (or a pack, or a model handle) posted
+ *   to another thread arrives there as a plain copy, which no table of that thread knows.
  */
 
+import { threadId } from 'node:worker_threads';
 import type { InferCtrlSnapshot, TensorSnapshot } from '../../dnn/backend.js';
 import {
   dnnFail,
@@ -41,7 +48,9 @@ import type { LiveTask } from '../hazards.js';
 import type { DeviceRange, JobPlan } from '../kernels/kernel.js';
 import type { InFlightJob, Machine } from '../machine.js';
 import { captureStack } from '../sanitizer.js';
+import { leaveWhenThreadEnds, SharedRanges } from '../shared-ranges.js';
 import { HandleTable } from './handles.js';
+import { HELD_OPEN, HELD_OUTPUT, HELD_RELEASED } from './held-memory.js';
 import { dnnMachine } from './machine-adapter.js';
 import type { InferMessage, InputFeed, ModelRun, OutputSink } from './messages.js';
 import type { ModelInterface } from './model-file.js';
@@ -88,8 +97,6 @@ interface TaskRecord {
   dirtyAtSubmit: Set<number>[];
 }
 
-let nextTask = 1;
-
 export class Tasks {
   private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
   /** Live tasks per machine and kind. */
@@ -97,15 +104,53 @@ export class Tasks {
   /** Tasks that hold their tensors' memory, per machine (see the module's note). */
   private readonly holding = new WeakMap<Machine, Set<TaskRecord>>();
 
+  /** The board's table of held ranges, every thread's, per machine. */
+  private readonly sharedHeld = new WeakMap<Machine, SharedRanges>();
+
   private holders(machine: Machine): Set<TaskRecord> {
     let set = this.holding.get(machine);
     if (set === undefined) {
       const tasks = new Set<TaskRecord>();
       set = tasks;
       this.holding.set(machine, tasks);
-      machine.memoryHolder = (phyAddr, size) => heldBy(tasks, phyAddr, size);
+      // Called under the lock (by free and unregister): this thread's tasks first, whose
+      // messages say more, then the other threads' (installed with the machine).
+      const others = machine.memoryHolder;
+      machine.memoryHolder = (phyAddr, size) =>
+        heldBy(tasks, phyAddr, size) ?? others?.(phyAddr, size);
     }
     return set;
+  }
+
+  private heldTable(machine: Machine): SharedRanges {
+    let table = this.sharedHeld.get(machine);
+    if (table === undefined) {
+      const held = new SharedRanges(machine.board.share.held);
+      table = held;
+      this.sharedHeld.set(machine, held);
+      // A thread that ends can release no task: its tasks hold nothing from then on.
+      leaveWhenThreadEnds('held', held, (fn) => machine.board.locked(fn), threadId);
+    }
+    return table;
+  }
+
+  /**
+   * Writes what `t` holds now into the shared table (nothing once it holds nothing), for the
+   * other threads' free and unregister. Under the lock.
+   */
+  private publish(t: TaskRecord): void {
+    const table = this.heldTable(t.machine);
+    t.machine.board.locked(() => {
+      table.remove(threadId, t.id);
+      if (!this.holders(t.machine).has(t)) return;
+      const state = t.state === 'open' ? HELD_OPEN : t.state === 'released' ? HELD_RELEASED : 0;
+      const ranges = [
+        ...t.reads.map((r) => ({ phyAddr: r.phyAddr, size: r.size, flags: state })),
+        ...t.writes.map((w) => ({ phyAddr: w.phyAddr, size: w.size, flags: state | HELD_OUTPUT })),
+      ];
+      // A full table keeps the task's ranges to this thread (the table holds 65536).
+      if (ranges.length > 0) table.add(threadId, t.id, t.id, ranges, describe(t));
+    });
   }
 
   private count(machine: Machine): Record<Kind, number> {
@@ -122,7 +167,8 @@ export class Tasks {
     const t = this.table.get(handle);
     const why =
       t === undefined
-        ? 'is not a task that hbDNNInfer or hbDNNResize made (pass task.value)'
+        ? 'is not a task that hbDNNInfer or hbDNNResize made (pass task.value; a task made in ' +
+          'another thread is not one here: tasks stay in the thread that made them)'
         : t.machine !== dnnMachine().machine
           ? 'was made before emulator.reset()'
           : t.state === 'released'
@@ -252,6 +298,7 @@ export class Tasks {
         t.models.push(model);
         model.liveTasks++;
       }
+      this.publish(t);
       return { code: 0, value: t.handle };
     }
     // Checks of the device's accesses, which throw in throw mode before anything changes.
@@ -266,6 +313,7 @@ export class Tasks {
     }
     const message: InferMessage = { op: 'infer', runs: t.runs };
     this.submit(t, MESSAGE_JOB, message);
+    this.publish(t);
     return { code: 0, value: t.handle };
   }
 
@@ -280,6 +328,7 @@ export class Tasks {
     t.reads.push(...plan.reads);
     t.writes.push(...plan.writes);
     this.submit(t, plan.kernelIndex, undefined, plan.job);
+    this.publish(t);
     return { code: 0, value: t.handle };
   }
 
@@ -297,7 +346,7 @@ export class Tasks {
             'timeout of 0 waits until it is done), or release it',
         );
       }
-      this.complete(t);
+      t.machine.board.locked(() => this.complete(t));
     }
     return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
   }
@@ -311,7 +360,7 @@ export class Tasks {
     if (t.state === 'submitted') {
       await t.job!.done.catch(() => {});
       if (t.state !== 'submitted') return this.done(handle);
-      this.complete(t);
+      t.machine.board.locked(() => this.complete(t));
     }
     return t.status === 0 ? 0 : dnnFail(t.status!, fn, t.failure!);
   }
@@ -347,6 +396,7 @@ export class Tasks {
           t.finished = undefined;
           holders.delete(t);
           for (const m of t.models) m.finishingTasks--;
+          this.publish(t);
         };
       }
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
@@ -355,6 +405,7 @@ export class Tasks {
     this.count(t.machine)[t.kind]--;
     for (const m of t.models) m.liveTasks--;
     t.machine.hazards.liveTasks.delete(t.live);
+    this.publish(t);
   }
 
   private limit(fn: string, machine: Machine, kind: Kind): number {
@@ -369,7 +420,7 @@ export class Tasks {
   }
 
   private newTask(machine: Machine, kind: Kind): TaskRecord {
-    const id = nextTask++;
+    const id = dnnMachine().bpu.nextId();
     const record = {
       id,
       machine,
@@ -472,6 +523,7 @@ export class Tasks {
     const o = t.job!.outcome!;
     t.state = 'done';
     this.holders(t.machine).delete(t);
+    this.publish(t);
     if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     if (o.state === 'ok') {
       t.status = 0;
