@@ -298,6 +298,12 @@ function isObject(x: unknown): x is hbSysMem {
 export function isFillable(x: unknown): x is hbSysMem {
   if (!isObject(x) || ArrayBuffer.isView(x)) return false;
   try {
+    // A fresh `{}` (alloc's usual mem) has none of the three: hasOwn answers without making
+    // a descriptor; otherwise each field's descriptor says. (The same answers: hasOwn is
+    // false exactly when there is no own descriptor, and a Proxy is asked through its trap.)
+    if (!hasOwn(x, 'phyAddr') && !hasOwn(x, 'virAddr') && !hasOwn(x, 'memSize')) {
+      return Object.isExtensible(x);
+    }
     return (
       fieldWritable(x, 'phyAddr') && fieldWritable(x, 'virAddr') && fieldWritable(x, 'memSize')
     );
@@ -313,6 +319,8 @@ function fieldWritable(x: object, key: string): boolean {
   if (d === undefined) return Object.isExtensible(x);
   return d.set !== undefined || d.writable === true;
 }
+
+const hasOwn = Object.hasOwn;
 
 function isSize(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEM_SIZE;

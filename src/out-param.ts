@@ -32,9 +32,16 @@ class Recorded implements Restore {
     private readonly mem: hbSysMem,
     private readonly all: boolean,
   ) {
-    this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
-    this.phyAddr = all ? Object.getOwnPropertyDescriptor(mem, 'phyAddr') : undefined;
-    this.memSize = all ? Object.getOwnPropertyDescriptor(mem, 'memSize') : undefined;
+    if (all) {
+      // Alloc's mem is usually a fresh `{}`: hasOwn says "none" without making descriptors.
+      this.phyAddr = own(mem, 'phyAddr');
+      this.virAddr = own(mem, 'virAddr');
+      this.memSize = own(mem, 'memSize');
+    } else {
+      this.phyAddr = undefined;
+      this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+      this.memSize = undefined;
+    }
     this.slot =
       RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
   }
@@ -46,6 +53,11 @@ class Recorded implements Restore {
     put(this.mem, 'phyAddr', this.phyAddr);
     put(this.mem, 'memSize', this.memSize);
   }
+}
+
+/** `mem`'s own `key`, or undefined: the same as getOwnPropertyDescriptor, cheaper when absent. */
+function own(mem: hbSysMem, key: string): PropertyDescriptor | undefined {
+  return Object.hasOwn(mem, key) ? Object.getOwnPropertyDescriptor(mem, key) : undefined;
 }
 
 function put(mem: hbSysMem, key: PropertyKey, d: PropertyDescriptor | undefined): void {
