@@ -3,7 +3,8 @@
  * descriptors (the allocation's common case). These properties check that the quick answer is
  * the descriptor path's on objects of every kind: own fields absent, plain, read-only,
  * accessors with and without setters, frozen, sealed, non-extensible, fields on a
- * prototype, extra keys, and Proxies over any of them.
+ * prototype, extra keys, and Proxies over any of them. fillFields (the emulator's writeFields
+ * without an undo object) must leave every object as writeFields does.
  */
 
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { isFillable } from '../src/hbsys.js';
 import type { hbSysMem } from '../src/mem.js';
-import { writeFields } from '../src/out-param.js';
+import { fillFields, nullVirAddr, writeFields } from '../src/out-param.js';
 
 const FIELDS = ['phyAddr', 'virAddr', 'memSize'] as const;
 
@@ -116,6 +117,14 @@ function ownState(x: object): unknown {
   });
 }
 
+/** ownState for comparing two objects built alike: accessors by kind (each has its own). */
+function builtState(x: object): unknown {
+  return Reflect.ownKeys(x).map((k) => {
+    const d = Object.getOwnPropertyDescriptor(x, k)!;
+    return [k, d.value, d.writable, d.enumerable, d.configurable, typeof d.get, typeof d.set];
+  });
+}
+
 test('isFillable: the hasOwn answer is the descriptor answer, for objects of every shape', () => {
   fc.assert(
     fc.property(shapeArb, (shape) => {
@@ -174,4 +183,38 @@ test('writeFields: restore() after a write puts a fresh {} back to no own fields
   assert.deepEqual(Reflect.ownKeys(x), ['phyAddr', 'virAddr', 'memSize']);
   if (typeof r !== 'string') r.restore();
   assert.deepEqual(Reflect.ownKeys(x), []);
+});
+
+test('fillFields and nullVirAddr leave every object as writeFields and clearVirAddr do', () => {
+  fc.assert(
+    fc.property(shapeArb, fc.integer({ min: 0, max: 3 }), fc.boolean(), (shape, refuseAt, all) => {
+      const write = (out: hbSysMem) => {
+        out.phyAddr = 5n;
+        if (refuseAt === 0) throw new Error('refused');
+        out.virAddr = null;
+        if (refuseAt === 1) throw new Error('refused');
+        out.memSize = 7;
+        if (refuseAt === 2) throw new Error('refused');
+      };
+      const a = build(shape) as hbSysMem;
+      const b = build(shape) as hbSysMem;
+      const byObject = all ? writeFields(a, write) : writeFields(a, write, false);
+      const byLocals = all ? fillFields(b, write) : fillFields(b, write, false);
+      assert.equal(typeof byObject === 'string', byLocals !== undefined);
+      if (typeof byObject === 'string') assert.equal(byLocals, byObject);
+      assert.deepEqual(builtState(b), builtState(a), JSON.stringify(shape));
+      const c = build(shape) as hbSysMem;
+      const d = build(shape) as hbSysMem;
+      const cleared = writeFields(
+        c,
+        (m) => {
+          m.virAddr = null;
+        },
+        false,
+      );
+      assert.equal(nullVirAddr(d), typeof cleared === 'string' ? cleared : undefined);
+      assert.deepEqual(builtState(d), builtState(c), JSON.stringify(shape));
+    }),
+    { numRuns: 2000 },
+  );
 });
