@@ -74,7 +74,9 @@ function alloc(
   cached: boolean,
   label?: string,
 ): HbSysStatusCode {
-  return guard(fn, () => {
+  // guard's work spelled out: alloc and free are the hot pair, and a closure per call is
+  // garbage per call.
+  try {
     if (!isFillable(mem)) return badMem(fn, mem, 'an object whose fields can be set');
     if (!isSize(size)) {
       return fail(
@@ -85,7 +87,9 @@ function alloc(
     }
     // The backend fills mem, and frees the block again if mem refuses a field.
     return currentBackend().allocMem(mem, size, cached, label);
-  });
+  } catch (error) {
+    return caught(fn, error);
+  }
 }
 
 /**
@@ -131,12 +135,15 @@ export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusC
  */
 export function hbSysFreeMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysFreeMem';
-  return guard(fn, () => {
+  // guard's work spelled out, as in alloc.
+  try {
     if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
     const snap = read(fn, mem);
     if (typeof snap === 'number') return snap;
     return currentBackend().freeMem(snap);
-  });
+  } catch (error) {
+    return caught(fn, error);
+  }
 }
 
 /**
@@ -268,15 +275,16 @@ function guard(fn: string, body: () => HbSysStatusCode): HbSysStatusCode {
   try {
     return body();
   } catch (error) {
-    if (isPassThrough(error)) throw error;
-    // The backend could not be chosen or loaded (HBSYS_BACKEND, libdnn.so): say that.
-    if (error instanceof HbSysError) return fail(error.code, fn, error.detail);
-    return fail(
-      HB_SYS_INVALID_ARGUMENT,
-      fn,
-      `the arguments could not be used: ${errorText(error)}`,
-    );
+    return caught(fn, error);
   }
+}
+
+/** What a call that threw returns: the failure, or the sanitizer's error thrown on. */
+function caught(fn: string, error: unknown): HbSysStatusCode {
+  if (isPassThrough(error)) throw error;
+  // The backend could not be chosen or loaded (HBSYS_BACKEND, libdnn.so): say that.
+  if (error instanceof HbSysError) return fail(error.code, fn, error.detail);
+  return fail(HB_SYS_INVALID_ARGUMENT, fn, `the arguments could not be used: ${errorText(error)}`);
 }
 
 function isPassThrough(error: unknown): boolean {
@@ -298,6 +306,12 @@ function isObject(x: unknown): x is hbSysMem {
 export function isFillable(x: unknown): x is hbSysMem {
   if (!isObject(x) || ArrayBuffer.isView(x)) return false;
   try {
+    // A fresh `{}` (alloc's usual mem) has none of the three: hasOwn answers without making
+    // a descriptor; otherwise each field's descriptor says. (The same answers: hasOwn is
+    // false exactly when there is no own descriptor, and a Proxy is asked through its trap.)
+    if (!hasOwn(x, 'phyAddr') && !hasOwn(x, 'virAddr') && !hasOwn(x, 'memSize')) {
+      return Object.isExtensible(x);
+    }
     return (
       fieldWritable(x, 'phyAddr') && fieldWritable(x, 'virAddr') && fieldWritable(x, 'memSize')
     );
@@ -313,6 +327,8 @@ function fieldWritable(x: object, key: string): boolean {
   if (d === undefined) return Object.isExtensible(x);
   return d.set !== undefined || d.writable === true;
 }
+
+const hasOwn = Object.hasOwn;
 
 function isSize(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= MAX_MEM_SIZE;

@@ -32,9 +32,16 @@ class Recorded implements Restore {
     private readonly mem: hbSysMem,
     private readonly all: boolean,
   ) {
-    this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
-    this.phyAddr = all ? Object.getOwnPropertyDescriptor(mem, 'phyAddr') : undefined;
-    this.memSize = all ? Object.getOwnPropertyDescriptor(mem, 'memSize') : undefined;
+    if (all) {
+      // Alloc's mem is usually a fresh `{}`: hasOwn says "none" without making descriptors.
+      this.phyAddr = own(mem, 'phyAddr');
+      this.virAddr = own(mem, 'virAddr');
+      this.memSize = own(mem, 'memSize');
+    } else {
+      this.phyAddr = undefined;
+      this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+      this.memSize = undefined;
+    }
     this.slot =
       RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
   }
@@ -46,6 +53,11 @@ class Recorded implements Restore {
     put(this.mem, 'phyAddr', this.phyAddr);
     put(this.mem, 'memSize', this.memSize);
   }
+}
+
+/** `mem`'s own `key`, or undefined: the same as getOwnPropertyDescriptor, cheaper when absent. */
+function own(mem: hbSysMem, key: string): PropertyDescriptor | undefined {
+  return Object.hasOwn(mem, key) ? Object.getOwnPropertyDescriptor(mem, key) : undefined;
 }
 
 function put(mem: hbSysMem, key: PropertyKey, d: PropertyDescriptor | undefined): void {
@@ -82,6 +94,48 @@ export function writeFields(
   return recorded;
 }
 
+/**
+ * {@link writeFields} for callers that never undo a write that succeeded (the emulator's
+ * alloc, free, register and unregister): the same recording and the same restore on
+ * failure, kept in locals instead of an object made per call. Returns the reason `write`
+ * failed (then already restored), or undefined.
+ */
+export function fillFields(
+  mem: hbSysMem,
+  write: (mem: hbSysMem) => void,
+  all = true,
+): string | undefined {
+  let phyAddr: PropertyDescriptor | undefined;
+  let virAddr: PropertyDescriptor | undefined;
+  let memSize: PropertyDescriptor | undefined;
+  let slot: PropertyDescriptor | undefined;
+  try {
+    // As Recorded does, in the same order.
+    if (all) {
+      phyAddr = own(mem, 'phyAddr');
+      virAddr = own(mem, 'virAddr');
+      memSize = own(mem, 'memSize');
+    } else {
+      virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+    }
+    slot = RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
+  } catch (error) {
+    return reason(error);
+  }
+  try {
+    write(mem);
+  } catch (error) {
+    put(mem, 'virAddr', virAddr);
+    put(mem, RAW_VIR_ADDR, slot);
+    if (all) {
+      put(mem, 'phyAddr', phyAddr);
+      put(mem, 'memSize', memSize);
+    }
+    return reason(error);
+  }
+  return undefined;
+}
+
 const writeNull = (m: hbSysMem) => {
   m.virAddr = null;
 };
@@ -89,4 +143,9 @@ const writeNull = (m: hbSysMem) => {
 /** Sets `mem.virAddr` to null, as free and unregister do; see {@link writeFields}. */
 export function clearVirAddr(mem: hbSysMem): Restore | string {
   return writeFields(mem, writeNull, false);
+}
+
+/** {@link clearVirAddr} without the undo: see {@link fillFields}. */
+export function nullVirAddr(mem: hbSysMem): string | undefined {
+  return fillFields(mem, writeNull, false);
 }

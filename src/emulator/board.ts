@@ -29,7 +29,7 @@ import { growableShared } from './tlsf.js';
 
 /** Header words. */
 const H_LOCK = 0;
-const H_WAITERS = 1;
+// Word 1 is unused: it counted the waiters, which the lock word now says itself (2).
 export const H_NEXT_ID = 2;
 export const H_LIVE_ALLOCS = 3;
 export const H_LIVE_REGS = 4;
@@ -213,15 +213,25 @@ export class Board {
     this.refresh();
   }
 
+  /**
+   * The lock word: 0 free, 1 taken, 2 taken and perhaps waited for. Uncontended, a take is
+   * one compareExchange and a release one exchange; only a thread that finds it taken after
+   * spinning marks it 2 (so that the release knows to wake someone) and waits.
+   */
   private acquire(): void {
     const h = this.header;
-    if (Atomics.compareExchange(h, H_LOCK, 0, 1) === 0) return;
+    let c = Atomics.compareExchange(h, H_LOCK, 0, 1);
+    if (c === 0) return;
     for (let spin = 0; spin < 100; spin++) {
-      if (Atomics.compareExchange(h, H_LOCK, 0, 1) === 0) return;
+      c = Atomics.compareExchange(h, H_LOCK, 0, 1);
+      if (c === 0) return;
     }
-    Atomics.add(h, H_WAITERS, 1);
-    while (Atomics.compareExchange(h, H_LOCK, 0, 1) !== 0) Atomics.wait(h, H_LOCK, 1, 5);
-    Atomics.sub(h, H_WAITERS, 1);
+    // Taken as 2 from here on: this thread cannot tell whether others wait beside it.
+    if (c !== 2) c = Atomics.exchange(h, H_LOCK, 2);
+    while (c !== 0) {
+      Atomics.wait(h, H_LOCK, 2, 5);
+      c = Atomics.exchange(h, H_LOCK, 2);
+    }
   }
 
   /** Views the slot table whole again if it grew (here or in another thread). */
@@ -235,8 +245,7 @@ export class Board {
   unlock(): void {
     if (--this.depth > 0) return;
     const h = this.header;
-    Atomics.store(h, H_LOCK, 0);
-    if (Atomics.load(h, H_WAITERS) > 0) Atomics.notify(h, H_LOCK, 1);
+    if (Atomics.exchange(h, H_LOCK, 0) === 2) Atomics.notify(h, H_LOCK, 1);
   }
 
   /** Runs `fn` under the lock. */

@@ -38,7 +38,7 @@ import {
 import { bytesLeft } from '../host-bytes.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
 import { HB_SYS_MEM_CACHE_CLEAN, RAW_VIR_ADDR } from '../mem.js';
-import { clearVirAddr, writeFields } from '../out-param.js';
+import { fillFields, nullVirAddr } from '../out-param.js';
 import type { MemSnapshot } from '../snapshot.js';
 import {
   fail,
@@ -389,16 +389,16 @@ export class Machine {
     );
     if (m !== undefined) m.view = view;
     const phyAddr = region.base + offset;
-    let filled: ReturnType<typeof writeFields>;
+    let filled: string | undefined;
     if (m === undefined) {
       // The plain path: the fields from module state, not a closure made per call.
       allocOut.phyAddr = phyAddr;
       allocOut.view = view;
       allocOut.size = size;
-      filled = writeFields(mem, writeAllocFields);
+      filled = fillFields(mem, writeAllocFields);
       allocOut.view = undefined;
     } else {
-      filled = writeFields(mem, (out) => {
+      filled = fillFields(mem, (out) => {
         out.phyAddr = BigInt(phyAddr);
         this.setVirAddr(out, view, m);
         out.memSize = size;
@@ -510,7 +510,7 @@ export class Machine {
     if (held !== undefined) return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was freed`);
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'freed');
     // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
-    const cleared = clearVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseBlock(m.slot);
@@ -542,7 +542,7 @@ export class Machine {
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== phyAddr) return undefined;
     const size = s[row + S_SIZE]!;
     if (this.memoryHolder?.(phyAddr, size) !== undefined) return undefined;
-    const cleared = clearVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source);
     if (typeof cleared === 'string') {
       return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
     }
@@ -626,7 +626,7 @@ export class Machine {
     this.writeRow(slot, id, KIND_REGISTRATION, region, offset, size, 0, true, now, label, -1);
     if (label === -2) this.unshared.set(id, { label: mem.label });
     reg.view = MappedView.handOut(region.cache.buffer, region.cache.byteOffset + offset, size, reg);
-    const filled = writeFields(mem.source, (out) => this.setVirAddr(out, reg.view!, reg), false);
+    const filled = fillFields(mem.source, (out) => this.setVirAddr(out, reg.view!, reg), false);
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
       this.board.releaseSlot(slot);
@@ -687,7 +687,7 @@ export class Machine {
       return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was unregistered`);
     }
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
-    const cleared = clearVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was unregistered');
     this.unchainRegistration(m);
     this.board.releaseSlot(m.slot);
