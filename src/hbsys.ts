@@ -137,7 +137,7 @@ export function hbSysFreeMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysFreeMem';
   // guard's work spelled out, as in alloc.
   try {
-    if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
+    if (!isClearable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
     const snap = read(fn, mem);
     if (typeof snap === 'number') return snap;
     return currentBackend().freeMem(snap);
@@ -247,7 +247,7 @@ export function registerLabelled(mem: hbSysMem, label: string | undefined): HbSy
 export function hbSysUnregisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysUnregisterMem';
   return guard(fn, () => {
-    if (!isFillable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
+    if (!isClearable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
     const snap = read(fn, mem);
     if (typeof snap === 'number') return snap;
     return currentBackend().unregisterMem(snap);
@@ -317,6 +317,20 @@ export function isFillable(x: unknown): x is hbSysMem {
     );
   } catch {
     // A Proxy whose traps throw: not an object hbsys can fill.
+    return false;
+  }
+}
+
+/**
+ * Whether `x.virAddr` looks writable: free and unregister write that field alone (null),
+ * so a read-only `phyAddr` or `memSize` does not stop them (and checking only the one
+ * field spares two property descriptors a call).
+ */
+function isClearable(x: unknown): x is hbSysMem {
+  if (!isObject(x) || ArrayBuffer.isView(x)) return false;
+  try {
+    return fieldWritable(x, 'virAddr');
+  } catch {
     return false;
   }
 }

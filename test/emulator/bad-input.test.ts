@@ -16,6 +16,7 @@ import {
   hbSysAllocMem,
   hbSysFlushMem,
   hbSysFreeMem,
+  hbSysGetLastError,
   type hbSysMem,
   hbSysReadMem,
   hbSysRegisterMem,
@@ -158,6 +159,26 @@ describe('hbSysFreeMem', () => {
   }
   test('a frozen live mem -> INVALID_ARGUMENT (virAddr cannot be cleared)', () => {
     expectNoChange(I, w.frozenLive, () => hbSysFreeMem(w.frozenLive));
+  });
+  test('free writes virAddr alone: a read-only phyAddr or memSize does not stop it', () => {
+    const mem = {} as hbSysMem;
+    assert.equal(hbSysAllocMem(mem, 64), 0);
+    Object.defineProperty(mem, 'phyAddr', { writable: false });
+    Object.defineProperty(mem, 'memSize', { writable: false });
+    const live = emulator.stats().allocationCount;
+    assert.equal(hbSysFreeMem(mem), 0);
+    assert.equal(mem.virAddr, null);
+    assert.equal(emulator.stats().allocationCount, live - 1);
+  });
+  test('a live mem whose virAddr is read-only -> INVALID_ARGUMENT, nothing freed', () => {
+    const mem = {} as hbSysMem;
+    assert.equal(hbSysAllocMem(mem, 64), 0);
+    Object.defineProperty(mem, 'virAddr', { writable: false });
+    const live = emulator.stats().allocationCount;
+    expectNoChange(I, mem, () => hbSysFreeMem(mem));
+    assert.match(hbSysGetLastError()!.message, /its fields cannot be set/);
+    assert.equal(emulator.stats().allocationCount, live, 'nothing freed');
+    assert.equal(hbSysFreeMem({ ...mem }), 0, 'a copy with a writable virAddr frees it');
   });
   test('a never-allocated address -> INVALID_ARGUMENT', () => {
     const mem = { phyAddr: 0x0400_8000n, virAddr: null, memSize: 16 };
