@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { CACHE_LINE, ION_HEAP_BASE, Region } from '../../src/emulator/physical-memory.js';
+import { CACHE_LINE, ION_HEAP_BASE } from '../../src/emulator/physical-memory.js';
 import { DeviceLines } from '../../src/emulator/sanitizer.js';
+import { testRegion } from '../emulator/test-regions.js';
 
 const LINES = 64;
 const SIZE = LINES * CACHE_LINE;
@@ -29,7 +30,7 @@ test('line state agrees with a model of stale and written lines', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), range, (ops, probe) => {
       // The marks live in the region's shared memory: a fresh region starts with none.
-      const region = new Region('ion', ION_HEAP_BASE, SIZE, 64, false);
+      const region = testRegion('ion', ION_HEAP_BASE, SIZE, 64, false);
       const lines = new DeviceLines();
       const stale = new Array<boolean>(LINES).fill(false);
       const written = new Array<boolean>(LINES).fill(false);

@@ -136,7 +136,8 @@ const twins: Twin[] = [
       input.virAddr!.fill(5);
       const job = emulator.bpu.copy(output.phyAddr, input.phyAddr, 4096);
       const first = output.virAddr![0]; // forgot to wait for the job
-      assert.equal(first, 0);
+      // 0 or 5, whichever the BPU worker (beside this thread) got to: that is the bug.
+      assert.ok(first === 0 || first === 5);
       assert.deepEqual(await kinds(), ['cpu-read-in-flight']);
       await job;
       freeAll(input, output);

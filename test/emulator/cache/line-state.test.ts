@@ -17,7 +17,8 @@ import {
   linesBehindCache,
   markDirty,
 } from '../../../src/emulator/cache/index.js';
-import { CACHE_LINE, REF_CHUNK, Region } from '../../../src/emulator/physical-memory.js';
+import { CACHE_LINE, REF_CHUNK } from '../../../src/emulator/physical-memory.js';
+import { testRegion } from '../test-regions.js';
 
 /** Four reference chunks, so that runs of chunks whose reference is memory occur. */
 const SIZE = 4 * REF_CHUNK;
@@ -57,7 +58,7 @@ function linesOf(offset: number, size: number): number[] {
 test('dirty lines and lines behind the cache agree with a model of the cache', () => {
   fc.assert(
     fc.property(fc.array(op, { maxLength: 40 }), range, fc.boolean(), (ops, probe, everTrusted) => {
-      const r = new Region('ion', 0, SIZE, 4096, true);
+      const r = testRegion('ion', 0, SIZE, 4096, true);
       const model: Line[] = Array.from({ length: LINES }, () => ({
         mem: [0, 0],
         cpu: [0, 0],

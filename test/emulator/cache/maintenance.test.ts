@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { clean, invalidate } from '../../../src/emulator/cache/index.js';
-import { Region } from '../../../src/emulator/physical-memory.js';
+import { testRegion } from '../test-regions.js';
 
 const SIZE = 1 << 20;
 
@@ -18,7 +18,7 @@ describe('cache maintenance', () => {
         fc.nat(lines - 1),
         fc.nat(lines),
         (cpu, device, from, count) => {
-          const r = new Region('ion', 0, SIZE, 4096, true);
+          const r = testRegion('ion', 0, SIZE, 4096, true);
           const cpuSet = new Set(cpu);
           const dev = device.filter((l) => !cpuSet.has(l));
           for (const l of cpu) r.cache[l * 64 + 5] = 0xc0;
@@ -40,14 +40,14 @@ describe('cache maintenance', () => {
   });
 
   it('a CLEAN of untouched memory writes nothing back', () => {
-    const r = new Region('ion', 0, SIZE, 4096, true);
+    const r = testRegion('ion', 0, SIZE, 4096, true);
     r.memory.fill(9, 1000, 300_000);
     assert.equal(clean(r, 0, SIZE).writtenBack, 0);
     assert.equal(r.memory[2000], 9);
   });
 
   it('zero clears every plane, aligned or not', () => {
-    const r = new Region('ion', 0, 1 << 16, 64, true);
+    const r = testRegion('ion', 0, 1 << 16, 64, true);
     for (const p of [r.memory, r.cache, r.shadow]) p.fill(1);
     r.zero(64, 128);
     r.zero(1001, 3);
