@@ -354,17 +354,25 @@ describe('the BPU', () => {
   beforeEach(() => smallMachine());
 
   test('device work completes asynchronously, in submission order', async () => {
+    await smallMachine({ heapSize: 40 << 20 });
     const a = alloc(64);
-    // The BPU worker runs beside this thread and may finish a small fill before the next
-    // statement reads (a loaded machine); a synchronous fill always would. So each attempt
-    // reads right after submitting, and one read that finds the old byte is the proof.
+    const src = alloc(16 << 20);
+    const dst = alloc(16 << 20);
+    // A synchronous BPU would have filled `a` before the next statement. The real one runs
+    // beside this thread, and the fills wait behind copies on its one queue, so the read
+    // right after submitting finds the old byte, unless this thread was descheduled longer
+    // than the copies take (a loaded machine): each attempt queues more copies ahead, and
+    // one read of the old byte is the proof.
     const seen: number[] = [];
-    for (let attempt = 1; attempt <= 8; attempt++) {
+    for (let attempt = 1, ahead = 1; attempt <= 4; attempt++, ahead *= 4) {
+      const copies = Array.from({ length: ahead }, () =>
+        emulator.bpu.copy(dst.phyAddr, src.phyAddr, 16 << 20),
+      );
       const order: number[] = [];
       const p1 = emulator.bpu.fill(a.phyAddr, 2 * attempt - 1, 64).then(() => order.push(1));
       const p2 = emulator.bpu.fill(a.phyAddr, 2 * attempt, 64).then(() => order.push(2));
       seen.push(a.virAddr![0]!);
-      await Promise.all([p1, p2]);
+      await Promise.all([...copies, p1, p2]);
       assert.deepEqual(order, [1, 2]);
       assert.equal(a.virAddr![0], 2 * attempt);
       if (seen.at(-1) === 2 * attempt - 2) break;
