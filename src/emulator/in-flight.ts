@@ -89,6 +89,14 @@ export class InFlightJobs implements Iterable<InFlightJob> {
     return this.board().locked(() => this.shared().has(remote.thread!, remote.key!));
   }
 
+  /**
+   * Whether any thread has a job in flight: two reads, so that the checks of every flush
+   * and free skip the iteration (a generator, costly on the hot path) when none has.
+   */
+  get any(): boolean {
+    return this.local.size > 0 || this.shared().live !== this.ownRows;
+  }
+
   /** This thread's jobs in flight. */
   get size(): number {
     return this.local.size;

@@ -868,6 +868,7 @@ export class Machine {
     phyAddr: number,
     size: number,
   ): { job: InFlightJob; range: InFlightJob['ranges'][number] } | undefined {
+    if (!this.inFlight.any) return undefined;
     for (const job of this.inFlight) {
       for (const range of job.ranges) {
         if (phyAddr < range.phyAddr + range.size && range.phyAddr < phyAddr + size) {
