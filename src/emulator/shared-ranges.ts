@@ -143,29 +143,21 @@ export class SharedRanges {
 
   /** Removes the rows of `thread`'s `key`. */
   remove(thread: number, key: number): void {
-    const end = this.header[H_END]!;
-    let removed = 0;
-    for (let row = 0; row < end; row++) {
-      const a = this.at(row);
-      if (this.f64[a + R_THREAD] === thread + 1 && this.f64[a + R_KEY] === key) {
-        this.f64[a + R_THREAD] = 0;
-        removed++;
-      }
-    }
-    if (removed === 0) return;
-    this.header[H_LIVE]! -= removed;
-    let last = end;
-    while (last > 0 && this.f64[this.at(last - 1) + R_THREAD] === 0) last--;
-    this.header[H_END] = last;
+    this.removeRows((a) => this.f64[a + R_THREAD] === thread + 1 && this.f64[a + R_KEY] === key);
   }
 
   /** Removes every row of `thread` (it ended: its jobs and tasks are no one's now). */
   removeThread(thread: number): void {
+    this.removeRows((a) => this.f64[a + R_THREAD] === thread + 1);
+  }
+
+  /** Removes the rows `doomed` says (given a row's start), then trims the end. */
+  private removeRows(doomed: (at: number) => boolean): void {
     const end = this.header[H_END]!;
     let removed = 0;
     for (let row = 0; row < end; row++) {
       const a = this.at(row);
-      if (this.f64[a + R_THREAD] === thread + 1) {
+      if (this.f64[a + R_THREAD] !== 0 && doomed(a)) {
         this.f64[a + R_THREAD] = 0;
         removed++;
       }

@@ -27,31 +27,12 @@ import {
   hbSysWriteMem,
 } from '../../src/index.js';
 import { nodeCommand } from '../helpers.js';
+import { inWorker } from './workers.js';
 
 const entry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const entryUrl = pathToFileURL(entry).href;
 const dir = mkdtempSync(join(tmpdir(), 'hbsys-threads-'));
 let scripts = 0;
-
-/** Runs `body` (an ES module's text, with `h` the package and `data` the workerData) in a worker. */
-function inWorker<T>(body: string, data?: unknown): Promise<T> {
-  const file = join(dir, `w${scripts++}.mjs`);
-  writeFileSync(
-    file,
-    `import * as h from ${JSON.stringify(entry)};\n` +
-      `import { parentPort, workerData as data } from 'node:worker_threads';\n` +
-      `const result = await (async () => {\n${body}\n})();\n` +
-      `parentPort.postMessage(result);\n`,
-  );
-  const worker = new Worker(file, { workerData: data });
-  return new Promise<T>((resolve, reject) => {
-    worker.once('message', (r) => resolve(r as T));
-    worker.once('error', reject);
-    worker.once('exit', (code) =>
-      reject(new Error(`the worker exited (${code}) without a result`)),
-    );
-  });
-}
 
 /** Runs `source` (an ES module importing the package as `h`) in a child process. */
 async function inProcess(source: string, env: Record<string, string> = {}) {

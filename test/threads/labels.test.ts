@@ -4,37 +4,9 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { allocate, dumpHeap, emulator, observeStats, register } from '../../src/index.js';
-
-const entry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'hbsys-labels-'));
-let scripts = 0;
-
-/** Runs `body` (an ES module's text, with `h` the package and `data` the workerData) in a worker. */
-function inWorker<T>(body: string, data?: unknown): Promise<T> {
-  const file = join(dir, `w${scripts++}.mjs`);
-  writeFileSync(
-    file,
-    `import * as h from ${JSON.stringify(entry)};\n` +
-      `import { parentPort, workerData as data } from 'node:worker_threads';\n` +
-      `const result = await (async () => {\n${body}\n})();\n` +
-      `parentPort.postMessage(result);\n`,
-  );
-  const worker = new Worker(file, { workerData: data });
-  return new Promise<T>((resolve, reject) => {
-    worker.once('message', (r) => resolve(r as T));
-    worker.once('error', reject);
-    worker.once('exit', (code) =>
-      reject(new Error(`the worker exited (${code}) without a result`)),
-    );
-  });
-}
+import { inWorker } from './workers.js';
 
 test('a label given in one thread is seen in another, both ways, for allocations and registrations', async () => {
   await emulator.reset({ heapSize: 4 << 20, vioSize: 1 << 20 });
