@@ -309,6 +309,15 @@ export function summarize(r: BenchReport): SummaryRow[] {
     aim: '— (information)',
     verdict: 'information',
   });
+  const fromWorker = b.threads.workerMedianNs / b.threads.mainMedianNs;
+  rows.push({
+    figure: 'BPU 4 KiB copy from a worker thread, submit to complete, awaited: median',
+    hbsys: ns(b.threads.workerMedianNs),
+    baseline: `${ns(b.threads.mainMedianNs)} main thread (rounds alternated)`,
+    ratio: x(fromWorker),
+    aim: '≤ 1.5× main thread',
+    verdict: verdict(fromWorker <= 1.5),
+  });
   const cost = b.pipeline.offFps / b.pipeline.reportFps;
   rows.push({
     figure: 'sanitizer cost on the pipeline (report vs off), frames/s, no output check counted',
@@ -578,6 +587,7 @@ export function formatReport(r: BenchReport): string {
     table(
       [
         '4 KiB copy median / p99',
+        'the same from main / a worker thread',
         'Atomics round trip, worker copies',
         'in-thread set 4 KiB',
         `copy ${formatBytes(bp.bandwidth.size)}`,
@@ -588,6 +598,7 @@ export function formatReport(r: BenchReport): string {
       [
         [
           `${fmt(bp.latency.bpuMedianNs)} / ${fmt(bp.latency.bpuP99Ns)} ns`,
+          `${fmt(bp.threads.mainMedianNs)} / ${fmt(bp.threads.workerMedianNs)} ns`,
           `${fmt(bp.latency.atomicsMedianNs)} / ${fmt(bp.latency.atomicsP99Ns)} ns`,
           `${fmt(bp.latency.setMedianNs)} ns`,
           `${fmt(bp.bandwidth.bpuGBps)} GB/s`,

@@ -17,6 +17,7 @@ const AIMS = [
   /^JS heap per live hbSysAllocMem at 100k live, whole emulator/,
   /^4 KiB alloc\+free pair, fresh mem from a worker thread/,
   /^hbSysWriteMem 64 B from a worker thread/,
+  /^BPU 4 KiB copy from a worker thread/,
   /^sanitizer: read loop of 1M elements as mem\.virAddr\[i\]/,
   /^sanitizer: 20k distinct findings recorded/,
 ];
