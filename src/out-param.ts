@@ -47,12 +47,24 @@ class Recorded implements Restore {
   }
 
   restore(): void {
-    put(this.mem, 'virAddr', this.virAddr);
-    put(this.mem, RAW_VIR_ADDR, this.slot);
-    if (!this.all) return;
-    put(this.mem, 'phyAddr', this.phyAddr);
-    put(this.mem, 'memSize', this.memSize);
+    putBack(this.mem, this.all, this.phyAddr, this.virAddr, this.memSize, this.slot);
   }
+}
+
+/** Puts back what a recording held, in one order for {@link Recorded} and {@link fillFields}. */
+function putBack(
+  mem: hbSysMem,
+  all: boolean,
+  phyAddr: PropertyDescriptor | undefined,
+  virAddr: PropertyDescriptor | undefined,
+  memSize: PropertyDescriptor | undefined,
+  slot: PropertyDescriptor | undefined,
+): void {
+  put(mem, 'virAddr', virAddr);
+  put(mem, RAW_VIR_ADDR, slot);
+  if (!all) return;
+  put(mem, 'phyAddr', phyAddr);
+  put(mem, 'memSize', memSize);
 }
 
 /** `mem`'s own `key`, or undefined: the same as getOwnPropertyDescriptor, cheaper when absent. */
@@ -125,12 +137,7 @@ export function fillFields(
   try {
     write(mem);
   } catch (error) {
-    put(mem, 'virAddr', virAddr);
-    put(mem, RAW_VIR_ADDR, slot);
-    if (all) {
-      put(mem, 'phyAddr', phyAddr);
-      put(mem, 'memSize', memSize);
-    }
+    putBack(mem, all, phyAddr, virAddr, memSize, slot);
     return reason(error);
   }
   return undefined;
