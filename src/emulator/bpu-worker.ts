@@ -74,6 +74,20 @@ process.on('exit', () => {
   for (const box of mailboxes.values()) Atomics.notify(box.words, MAILBOX_DONE);
 });
 
+/** Keeps a message of the channel until its job is reached (or its thread's first job). */
+function take(m: ChannelMessage): void {
+  if (m.kind === 'connect') {
+    mailboxes.set(m.thread, { words: new Int32Array(m.mailbox), bytes: new Uint8Array(m.mailbox) });
+  } else {
+    early.set(`${m.thread}:${m.seq}`, m.message);
+  }
+}
+// While a model job is awaited the event loop runs, and it delivers what arrives on the
+// channel as events: a message it delivered is no longer there for receiveMessageOnPort,
+// so the events keep it too. (Without this, a thread that connected or posted a model job
+// while another thread's model loaded was never answered.)
+channel.onmessage = (event) => take((event as MessageEvent).data as ChannelMessage);
+
 const beat = () => {
   heartbeat[0] = Date.now();
 };
@@ -111,15 +125,7 @@ function readChannel(found: () => boolean): boolean {
       // Node reads a BroadcastChannel as a port (its types name MessagePort only).
       const r = receiveMessageOnPort(channel as unknown as MessagePort);
       if (r === undefined) break;
-      const m = r.message as ChannelMessage;
-      if (m.kind === 'connect') {
-        mailboxes.set(m.thread, {
-          words: new Int32Array(m.mailbox),
-          bytes: new Uint8Array(m.mailbox),
-        });
-      } else {
-        early.set(`${m.thread}:${m.seq}`, m.message);
-      }
+      take(r.message as ChannelMessage);
     }
     if (found()) return true;
     Atomics.wait(pause, 0, 0, 1);

@@ -380,6 +380,49 @@ describe('one BPU for every thread', () => {
   });
 });
 
+describe('the channel of model jobs', () => {
+  // Model jobs reach the BPU worker in two parts: the slot in the ring, and the job's
+  // description on a BroadcastChannel. While the worker awaits a model job its event loop
+  // runs, and Node then delivers the channel's messages as events, no longer readable with
+  // receiveMessageOnPort: a thread that connected or posted then was never answered (its
+  // load hung). A fresh process, so that the first model job (the runtime's start, hundreds
+  // of milliseconds of turning loop) is the window; a worker posts 20 ms into it.
+  test("a thread's model job posted while another thread's model loads is run, not lost", async () => {
+    const file = join(dir, `p${scripts++}.mjs`);
+    const workerFile = join(dir, `w${scripts++}.mjs`);
+    writeFileSync(
+      workerFile,
+      moduleText(`
+       parentPort.postMessage('ready');
+       const t0 = performance.now(); while (performance.now() - t0 < 20);
+       try { dnn.load(data.file); parentPort.postMessage('loaded'); }
+       catch (e) { parentPort.postMessage('failed: ' + e.message); }`),
+    );
+    writeFileSync(
+      file,
+      moduleText(`
+       import { Worker } from 'node:worker_threads';
+       const a = {};
+       h.hbSysAllocMem(a, 64); // the machine exists: the worker shares it
+       const w = new Worker(${JSON.stringify(workerFile)}, { workerData: { file: ${JSON.stringify(affine)} } });
+       const said = [];
+       let wake;
+       w.on('message', (m) => { said.push(m); wake?.(); });
+       const next = async () => {
+         while (said.length === 0) await new Promise((r) => { wake = r; });
+         return said.shift();
+       };
+       setTimeout(() => { console.log('the worker never answered'); process.exit(1); }, 20_000).unref();
+       await next(); // its imports are done: it posts its job 20 ms from now, while this load runs
+       dnn.load(${JSON.stringify(affine)});
+       console.log('main loaded; worker ' + await next());
+       await w.terminate();`),
+    );
+    const { stdout } = await promisify(execFile)(...nodeCommand([file]), { timeout: 60_000 });
+    assert.equal(stdout.trim(), 'main loaded; worker loaded');
+  });
+});
+
 describe('process exit', () => {
   test('a process whose threads forget their jobs still exits', async () => {
     const file = join(dir, `p${scripts++}.mjs`);
