@@ -14,21 +14,7 @@
 
 import { threadId } from 'node:worker_threads';
 import type { RegisterRequest } from '../backend.js';
-import { describe } from '../describe.js';
-import {
-  failForeignMapping,
-  failMemSize,
-  failMovedPhyAddr,
-  failNoMapping,
-  failShrunk,
-  failStale,
-  failSubRange,
-  failUnfillable,
-  hex,
-  subRangeOutsideText,
-  subRangePhyAddrText,
-  subRangeSizeText,
-} from '../handle-errors.js';
+import { failShrunk, failUnfillable, hex } from '../handle-errors.js';
 import { bytesLeft } from '../host-bytes.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
 import { HB_SYS_MEM_CACHE_CLEAN } from '../mem.js';
@@ -43,7 +29,7 @@ import {
   type HbSysFailureCode,
   type HbSysStatusCode,
 } from '../status.js';
-import { AddressSpace, type FreshBlocks } from './address-space.js';
+import { AddressSpace } from './address-space.js';
 import {
   Board,
   type BoardShare,
@@ -63,63 +49,31 @@ import {
   clean,
   invalidate,
   linesBehindCache,
-  mayKeepReference,
   referenceMayBeMemory,
   throughCache,
-  wholeChunks,
-  zeroWholeChunks,
 } from './cache/index.js';
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
+import { FreshMemory } from './fresh-blocks.js';
 import { fillAllocation, forgetChecker, setVirAddr } from './hand-out.js';
-import { Handles, type Refusal, type Target } from './handles.js';
+import { Handles, type Target } from './handles.js';
 import { Hazards } from './hazards.js';
 import { InFlightJobs } from './in-flight.js';
+import { jobOver } from './in-flight-job.js';
 import { MappedView } from './mapped-view.js';
 import type { Mapping, Owner } from './mappings.js';
 import type { ResolvedOptions } from './options.js';
 import { PhysicalMemory, type PlanePool, type Region } from './physical-memory.js';
+import { refuse } from './refusals.js';
 import { captureStack, Sanitizer } from './sanitizer.js';
 import { SharedStrings } from './shared-strings.js';
 
+export type { Counters } from './board.js';
 export type { Refusal, Target } from './handles.js';
+export type { InFlightJob, InputSnapshot } from './in-flight-job.js';
 export { type Mapping, Owner, Registration } from './mappings.js';
 
-/** A BPU job that has been submitted and has not completed. */
-export interface InFlightJob {
-  readonly id: number;
-  readonly kernel: string;
-  /** Physical ranges it reads and writes. */
-  readonly ranges: readonly { readonly phyAddr: number; readonly size: number }[];
-  /**
-   * The ranges it writes, for entries that end when the program syncs rather than when the
-   * device finishes (a model task ends at hbDNNWaitTaskDone): the CPU must not touch them.
-   */
-  readonly outputs?: readonly { readonly phyAddr: number; readonly size: number }[];
-  /** What the program calls to learn that it completed, for messages. */
-  readonly completion?: string;
-  /**
-   * Its inputs as they were at submission (sanitizer on), compared at completion: a change
-   * is a CPU write to the input of a job in flight. Dropped where a device writes them.
-   */
-  readonly inputs?: InputSnapshot[];
-}
-
-/**
- * A job's input as the CPU could change it, at submission: the dirty lines of cached memory
- * (a CPU write through the cache adds to them), or the bytes of uncached memory.
- */
-export interface InputSnapshot {
-  readonly region: Region;
-  readonly offset: number;
-  readonly size: number;
-  readonly dirty: ReadonlySet<number> | undefined;
-  readonly bytes: Buffer | undefined;
-}
-
-export type { Counters } from './board.js';
-
-export class Machine implements FreshBlocks {
+export class Machine {
   readonly options: ResolvedOptions;
   readonly physical: PhysicalMemory;
   readonly strict: boolean;
@@ -180,14 +134,6 @@ export class Machine implements FreshBlocks {
       planeTag: tag,
     };
     this.board = new Board(share, attach === undefined);
-    this.space = new AddressSpace(
-      this.board,
-      this.physical,
-      new SharedStrings(share.strings),
-      options.stacks,
-      this,
-    );
-    this.handles = new Handles(this.space, this.strict, tag);
     this.header = this.board.header;
     // Ids go on from this thread's last machine: a view is known by its id alone
     // (mapped-view.ts), so a view of a replaced machine must match no row of this one.
@@ -210,6 +156,10 @@ export class Machine implements FreshBlocks {
       })),
     );
     this.hazards = new Hazards(this);
+    const fresh = new FreshMemory(this.strict, this.sanitizer, this);
+    const strings = new SharedStrings(share.strings);
+    this.space = new AddressSpace(this.board, this.physical, strings, options.stacks, fresh);
+    this.handles = new Handles(this.space, this.strict, tag);
   }
 
   get allocationCount(): number {
@@ -328,7 +278,7 @@ export class Machine implements FreshBlocks {
   flushMem(mem: MemSnapshot, flag: HbSysFlushFlag): HbSysStatusCode {
     const fn = 'hbSysFlushMem';
     const t = this.handles.resolveBytes(mem);
-    if (!t.ok) return this.refuse(fn, mem, t);
+    if (!t.ok) return refuse(this, fn, mem, t);
     const { m, at, length } = t;
     const op = flag === HB_SYS_MEM_CACHE_CLEAN ? 'clean' : 'invalidate';
     if (this.sanitizer.on) this.hazards.flushing(fn, op, m, at, length);
@@ -367,7 +317,7 @@ export class Machine implements FreshBlocks {
     const quick = this.freeAsHandedOut(mem);
     if (quick !== undefined) return quick;
     const t = this.handles.resolveHandedOut(mem);
-    if (!t.ok) return this.refuse(fn, mem, t);
+    if (!t.ok) return refuse(this, fn, mem, t);
     const { m } = t;
     if (m.kind === 'registration') {
       this.hazards.freeRegistered(m);
@@ -433,7 +383,7 @@ export class Machine implements FreshBlocks {
   writeMem(dest: MemSnapshot, src: Uint8Array, size: number): HbSysStatusCode {
     const fn = 'hbSysWriteMem';
     const t = this.handles.resolveBytes(dest);
-    if (!t.ok) return this.refuse(fn, dest, t);
+    if (!t.ok) return refuse(this, fn, dest, t);
     if (size > t.length) return tooLarge(fn, size, t.length);
     const left = bytesLeft(src);
     if (left < size) return failShrunk(fn, 'src', size, left);
@@ -446,7 +396,7 @@ export class Machine implements FreshBlocks {
   readMem(dest: Uint8Array, src: MemSnapshot, size: number): HbSysStatusCode {
     const fn = 'hbSysReadMem';
     const t = this.handles.resolveBytes(src);
-    if (!t.ok) return this.refuse(fn, src, t);
+    if (!t.ok) return refuse(this, fn, src, t);
     if (size > t.length) return tooLarge(fn, size, t.length);
     const left = bytesLeft(dest);
     if (left < size) return failShrunk(fn, 'dest', size, left);
@@ -526,7 +476,7 @@ export class Machine implements FreshBlocks {
   unregisterMem(mem: MemSnapshot): HbSysStatusCode {
     const fn = 'hbSysUnregisterMem';
     const t = this.handles.resolveHandedOut(mem);
-    if (!t.ok) return this.refuse(fn, mem, t);
+    if (!t.ok) return refuse(this, fn, mem, t);
     const { m } = t;
     if (m.kind !== 'registration') {
       this.hazards.unregisterAllocated(m);
@@ -585,63 +535,6 @@ export class Machine implements FreshBlocks {
     }
   }
 
-  /**
-   * What the call `fn` returns for a mem that is no handle it can use: the sanitizer's
-   * finding (which throws in throw mode before anything is recorded), the message, the
-   * status code. Every refusal of a handle goes through here.
-   */
-  private refuse(fn: string, mem: MemSnapshot, r: Refusal): HbSysFailureCode {
-    const free = fn === 'hbSysFreeMem';
-    switch (r.reason) {
-      case 'null':
-        if (r.ended !== undefined) this.hazards.ended(fn, r.ended);
-        else if (free) this.hazards.invalidFree(asShown(mem));
-        else if (this.sanitizer.on) this.hazards.notAHandle(fn, asShown(mem), 'is null');
-        return failNoMapping(fn);
-      case 'foreign':
-        if (free) this.hazards.invalidFree(asShown(mem));
-        else if (this.sanitizer.on) {
-          this.hazards.notAHandle(fn, asShown(mem), 'is not a mapping hbsys made');
-        }
-        return failForeignMapping(fn);
-      case 'stale':
-        this.hazards.ended(fn, r.m);
-        return failStale(fn, r.m.phyAddr, r.m.kind === 'registration');
-      case 'outside':
-        return fail(
-          HB_SYS_INVALID_ARGUMENT,
-          fn,
-          `mem.${subRangeOutsideText(r.m.phyAddr, r.m.size)}`,
-        );
-      case 'phyAddr':
-        if (free) this.hazards.invalidFree(asShown(mem));
-        if (r.at !== 0) {
-          return fail(
-            HB_SYS_INVALID_ARGUMENT,
-            fn,
-            `mem.${subRangePhyAddrText(r.given, r.m.phyAddr, r.at)}`,
-          );
-        }
-        return failMovedPhyAddr(fn, r.given, r.m.phyAddr);
-      case 'memSize':
-        if (r.at === 0) return failMemSize(fn, r.m.size, r.given);
-        return fail(
-          HB_SYS_INVALID_ARGUMENT,
-          fn,
-          `mem.${subRangeSizeText(r.m.phyAddr, r.m.size, r.at, r.given)}`,
-        );
-      case 'subRange':
-        return failSubRange(
-          fn,
-          r.m.phyAddr,
-          r.at,
-          free
-            ? 'freed: free the hbSysMem the alloc call filled'
-            : 'unregistered: pass the hbSysMem hbSysRegisterMem filled',
-        );
-    }
-  }
-
   // --- VIO buffers ---------------------------------------------------------------------
 
   /** A camera or codec buffer: externally owned memory with a known physical address. */
@@ -686,65 +579,15 @@ export class Machine implements FreshBlocks {
   }
 
   /** A BPU job in flight that uses a byte of `[phyAddr, phyAddr + size)`, with that range. */
-  inFlightOver(
-    phyAddr: number,
-    size: number,
-  ): { job: InFlightJob; range: InFlightJob['ranges'][number] } | undefined {
-    if (!this.inFlight.any) return undefined;
-    for (const job of this.inFlight) {
-      for (const range of job.ranges) {
-        if (phyAddr < range.phyAddr + range.size && range.phyAddr < phyAddr + size) {
-          return { job, range };
-        }
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * A block the address space took for a new owner, made fresh memory (FreshBlocks): the
-   * cache model's zeroing, and the sanitizer forgets what it knew of the lines.
-   */
-  prepareBlock(
-    region: Region,
-    offset: number,
-    blockBytes: number,
-    kind: Owner['kind'],
-    cached: boolean,
-  ): boolean {
-    // The CPU's copy of uncached memory is zeroed when a registration first maps it.
-    const zeroCpuCopy = cached || !this.strict;
-    if (
-      this.strict &&
-      cached &&
-      !this.sanitizer.on &&
-      wholeChunks(offset, blockBytes) &&
-      this.inFlightOver(region.base + offset, blockBytes) === undefined
-    ) {
-      zeroWholeChunks(region, offset, blockBytes);
-    } else {
-      if (this.strict && mayKeepReference(region, offset, blockBytes)) {
-        beforeDeviceWrite(region, offset, offset + blockBytes);
-      }
-      region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
-    }
-    if (this.sanitizer.on) {
-      this.sanitizer.device.forget(region, offset, blockBytes);
-      // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any
-      // bytes, zeros included, makes its lines dirty (see README, the sanitizer).
-      if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
-    }
-    return zeroCpuCopy;
+  inFlightOver(phyAddr: number, size: number): ReturnType<typeof jobOver> {
+    return this.inFlight.any ? jobOver(this.inFlight, phyAddr, size) : undefined;
   }
 
   // --- events --------------------------------------------------------------------------
 
-  /**
-   * Gives the block of the owner in `slot` back (address-space.ts), and tells the
-   * listeners; `announce` false for one that nobody was told of.
-   */
-  private releaseBlock(slot: number, announce = true): void {
-    const event = announce && this.listeners.size > 0 ? this.space.freedRow(slot) : undefined;
+  /** Gives the block of the owner in `slot` back (address-space.ts), and tells the listeners. */
+  private releaseBlock(slot: number): void {
+    const event = this.listeners.size > 0 ? this.space.freedRow(slot) : undefined;
     this.space.releaseBlock(slot);
     if (event === undefined) return;
     this.emit(() => ({ type: 'free', time: this.now(), ...event }));
@@ -776,16 +619,6 @@ const C_BYTES_REQUESTED = COUNTER_NAMES.indexOf('bytesRequested');
 let lastHeader: Int32Array | undefined;
 
 const subarrayOf = Uint8Array.prototype.subarray;
-
-/** What the sanitizer shows of a mem that is no handle: values, never the caller's code. */
-function asShown(mem: MemSnapshot): hbSysMem {
-  const { phyAddr, memSize } = mem;
-  return {
-    phyAddr: (typeof phyAddr === 'bigint' ? phyAddr : describe(phyAddr)) as bigint,
-    virAddr: null,
-    memSize: typeof memSize === 'number' ? memSize : 0,
-  };
-}
 
 function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(
