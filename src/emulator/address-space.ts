@@ -224,18 +224,7 @@ export class AddressSpace implements RegistrationSource {
   ): number | string {
     const pages = Math.ceil(size / region.pageSize);
     const start = pages <= region.allocator.capacity ? region.allocator.alloc(pages) : -1;
-    if (start < 0) {
-      const what = kind === 'vio' ? 'VIO region' : 'ION heap';
-      const free = region.allocator.freeUnits * region.pageSize;
-      const largest = region.allocator.largestFree() * region.pageSize;
-      return (
-        `no room for ${size} bytes in the ${what} of ${region.size} bytes: ${free} bytes ` +
-        `are free, the largest free block is ${largest} bytes; free memory` +
-        (kind === 'allocation'
-          ? ' or raise heapSize (HB_DNN_SIM_BPU_MEM_SIZE)'
-          : ' or raise vioSize')
-      );
-    }
+    if (start < 0) return noRoom(kind, region, size);
     const slot = this.board.takeSlot();
     if (slot < 0) {
       region.allocator.free(start);
@@ -255,12 +244,8 @@ export class AddressSpace implements RegistrationSource {
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
     this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now, labelAt, stackAt);
     this.slots[slot * SLOT_STRIDE + S_ZEROED] = zeroed ? 1 : 0;
-    // (Written only when set: a store of undefined would grow the array to every slot.)
-    const stale = this.seen[slot];
-    if (stale !== undefined) {
-      stale.view = null;
-      this.seen[slot] = undefined;
-    }
+    // (Only when set: a store of undefined would grow the array to every slot.)
+    if (this.seen[slot] !== undefined) this.forget(slot, 0);
     return slot;
   }
 
@@ -270,18 +255,26 @@ export class AddressSpace implements RegistrationSource {
     const row = slot * SLOT_STRIDE;
     const region = this.physical.regions[s[row + S_REGION]!]!;
     const offset = s[row + S_OFFSET]!;
-    const id = s[row + S_ID]!;
-    const m = this.seen[slot];
     // Read before releaseSlot, which reuses the stack's field for its free list.
-    const unshared = s[row + S_LABEL] === -2 || s[row + S_STACK] === -2;
+    const unshared = s[row + S_LABEL] === -2 || s[row + S_STACK] === -2 ? s[row + S_ID]! : 0;
     region.allocator.free(offset >>> region.pageShift);
     region.setOwner(offset, s[row + S_BLOCK]!, 0);
     this.board.releaseSlot(slot);
+    if (this.seen[slot] !== undefined || unshared !== 0) this.forget(slot, unshared);
+  }
+
+  /**
+   * Drops what this thread kept of a released row: its object (whose view dies with it),
+   * and its strings kept here (`id`, or 0 for none). Apart from the hot path, which it seldom
+   * concerns.
+   */
+  private forget(slot: number, id: number): void {
+    const m = this.seen[slot];
     if (m !== undefined) {
       m.view = null;
       this.seen[slot] = undefined;
     }
-    if (unshared) this.unshared.delete(id);
+    if (id !== 0) this.unshared.delete(id);
   }
 
   // --- registrations -------------------------------------------------------------------
@@ -417,6 +410,18 @@ export class AddressSpace implements RegistrationSource {
 
 /** This thread's time origin: rows keep times on the wall clock, which every thread shares. */
 const TIME_ORIGIN = performance.timeOrigin;
+
+/** Why `size` bytes found no block in `region`, and what to do. */
+function noRoom(kind: Owner['kind'], region: Region, size: number): string {
+  const what = kind === 'vio' ? 'VIO region' : 'ION heap';
+  const free = region.allocator.freeUnits * region.pageSize;
+  const largest = region.allocator.largestFree() * region.pageSize;
+  return (
+    `no room for ${size} bytes in the ${what} of ${region.size} bytes: ${free} bytes ` +
+    `are free, the largest free block is ${largest} bytes; free memory` +
+    (kind === 'allocation' ? ' or raise heapSize (HB_DNN_SIM_BPU_MEM_SIZE)' : ' or raise vioSize')
+  );
+}
 
 /** A fresh CPU mapping: the cache plane for cached memory, physical memory otherwise. */
 function mappingView(region: Region, offset: number, size: number, cached: boolean): Uint8Array {

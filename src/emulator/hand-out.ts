@@ -38,6 +38,25 @@ export function fillAllocation(
 }
 
 /**
+ * Fills an allocation's mem with the sanitizer on: `virAddr` the checked accessor (see
+ * {@link setVirAddr}). Returns why the caller's object refused (then put back), or undefined.
+ */
+export function fillChecked(
+  mem: hbSysMem,
+  phyAddr: number,
+  view: Uint8Array,
+  size: number,
+  m: Mapping,
+  hazards: Hazards,
+): string | undefined {
+  return fillFields(mem, (out) => {
+    out.phyAddr = BigInt(phyAddr);
+    setVirAddr(out, view, m, hazards);
+    out.memSize = size;
+  });
+}
+
+/**
  * Hands `m`'s mapping `view` to `mem`: checked by `hazards` (the sanitizer on), or a plain
  * field (`hazards` undefined, or a `virAddr` that cannot be redefined).
  */

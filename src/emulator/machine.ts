@@ -55,7 +55,7 @@ import {
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { FreshMemory } from './fresh-blocks.js';
-import { fillAllocation, forgetChecker, setVirAddr } from './hand-out.js';
+import { fillAllocation, fillChecked, forgetChecker, setVirAddr } from './hand-out.js';
 import { Handles, type Target } from './handles.js';
 import { Hazards } from './hazards.js';
 import { InFlightJobs } from './in-flight.js';
@@ -218,14 +218,7 @@ export class Machine {
   allocMem(mem: hbSysMem, size: number, cached: boolean, label?: string): HbSysStatusCode {
     const fn = cached ? 'hbSysAllocCachedMem' : 'hbSysAllocMem';
     const live = this.header[H_LIVE_ALLOCS]!;
-    if (live >= this.options.maxAllocations) {
-      return fail(
-        HB_SYS_OUT_OF_MEMORY,
-        fn,
-        `descriptor budget spent: ${live} allocations are live and ` +
-          `maxAllocations is ${this.options.maxAllocations}; free some (is one leaking in a loop?)`,
-      );
-    }
+    if (live >= this.options.maxAllocations) return budgetSpent(fn, live, this.options);
     const region = this.physical.ion;
     const slot = this.space.allocBlock('allocation', region, size, cached, label);
     if (typeof slot === 'string') return fail(HB_SYS_OUT_OF_MEMORY, fn, slot);
@@ -243,17 +236,10 @@ export class Machine {
     );
     if (m !== undefined) m.view = view;
     const phyAddr = region.base + offset;
-    let filled: string | undefined;
-    if (m === undefined) {
-      filled = fillAllocation(mem, phyAddr, view, size);
-    } else {
-      const hazards = this.hazards;
-      filled = fillFields(mem, (out) => {
-        out.phyAddr = BigInt(phyAddr);
-        setVirAddr(out, view, m, hazards);
-        out.memSize = size;
-      });
-    }
+    const filled =
+      m === undefined
+        ? fillAllocation(mem, phyAddr, view, size)
+        : fillChecked(mem, phyAddr, view, size, m, this.hazards);
     if (typeof filled === 'string') {
       // The caller cannot hold the block: give it back before anyone saw it.
       forgetChecker(mem);
@@ -619,6 +605,15 @@ const C_BYTES_REQUESTED = COUNTER_NAMES.indexOf('bytesRequested');
 let lastHeader: Int32Array | undefined;
 
 const subarrayOf = Uint8Array.prototype.subarray;
+
+function budgetSpent(fn: string, live: number, options: ResolvedOptions): HbSysFailureCode {
+  return fail(
+    HB_SYS_OUT_OF_MEMORY,
+    fn,
+    `descriptor budget spent: ${live} allocations are live and ` +
+      `maxAllocations is ${options.maxAllocations}; free some (is one leaking in a loop?)`,
+  );
+}
 
 function tooLarge(fn: string, size: number, length: number): HbSysFailureCode {
   return fail(
