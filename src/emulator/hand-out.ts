@@ -57,10 +57,24 @@ export function fillChecked(
 }
 
 /**
+ * Fills a registration's mem: `virAddr` only (the caller gave phyAddr and memSize), checked
+ * by `hazards` when the sanitizer is on. Returns why the caller's object refused (then put
+ * back), or undefined.
+ */
+export function fillRegistration(
+  mem: hbSysMem,
+  view: Uint8Array,
+  reg: Mapping,
+  hazards: Hazards | undefined,
+): string | undefined {
+  return fillFields(mem, (out) => setVirAddr(out, view, reg, hazards), false);
+}
+
+/**
  * Hands `m`'s mapping `view` to `mem`: checked by `hazards` (the sanitizer on), or a plain
  * field (`hazards` undefined, or a `virAddr` that cannot be redefined).
  */
-export function setVirAddr(
+function setVirAddr(
   mem: hbSysMem,
   view: Uint8Array,
   m: Mapping,

@@ -1,10 +1,17 @@
 /**
- * One emulated board: the eight functions as the board runs them, each in the same steps:
- * the handle (handles.ts: which live mapping the caller's mem refers to, or why none), the
- * checks of the call, the address space (address-space.ts: which block belongs to which
- * mapping), the cache model (cache/), then the counters and events. The sanitizer's checks
- * (hazards.ts) run beside each step. The emulator backend turns each of the eight
- * functions into a call here; `emulator.reset()` makes a new Machine.
+ * One emulated board: the eight functions as the board runs them, each in the same steps,
+ * each step in a module of its own:
+ * - the handle: which live mapping the caller's mem refers to, or why none, as a value
+ *   (handles.ts); a refusal becomes the finding, message and code in refusals.ts;
+ * - the checks of the call (here), and the sanitizer's beside them (hazards.ts);
+ * - the address space: which block of which region belongs to which mapping, the slot
+ *   rows every thread shares (address-space.ts); a new owner's block made fresh memory
+ *   (fresh-blocks.ts);
+ * - the cache model's CLEAN and INVALIDATE (cache/);
+ * - the out-parameters written into the caller's mem (hand-out.ts);
+ * - the counters and events (here).
+ * The emulator backend turns each of the eight functions into a call here;
+ * `emulator.reset()` makes a new Machine.
  *
  * Each function acts on a snapshot of the caller's hbSysMem (each field read once, by the
  * front) and never reads the caller's object again. It writes the out-parameters before
@@ -18,7 +25,7 @@ import { failShrunk, failUnfillable, hex } from '../handle-errors.js';
 import { bytesLeft } from '../host-bytes.js';
 import type { HbSysFlushFlag, hbSysMem } from '../mem.js';
 import { HB_SYS_MEM_CACHE_CLEAN } from '../mem.js';
-import { fillFields, nullVirAddr } from '../out-param.js';
+import { nullVirAddr } from '../out-param.js';
 import type { MemSnapshot } from '../snapshot.js';
 import {
   fail,
@@ -55,7 +62,7 @@ import {
 import type { MachineEvent, MachineListener } from './events.js';
 import type { FindingsLog } from './findings.js';
 import { FreshMemory } from './fresh-blocks.js';
-import { fillAllocation, fillChecked, forgetChecker, setVirAddr } from './hand-out.js';
+import { fillAllocation, fillChecked, fillRegistration, forgetChecker } from './hand-out.js';
 import { Handles, type Target } from './handles.js';
 import { Hazards } from './hazards.js';
 import { InFlightJobs } from './in-flight.js';
@@ -396,20 +403,20 @@ export class Machine {
     const phyAddr = Number(mem.phyAddr);
     const size = mem.memSize;
     const range = `[0x${hex(phyAddr)}, 0x${hex(phyAddr + size)})`;
-    const refuse = (why: string): HbSysFailureCode => {
+    const refused = (why: string): HbSysFailureCode => {
       if (this.sanitizer.on) this.hazards.registerFailed(phyAddr, size, why);
       return fail(HB_SYS_REGISTER_MEM_FAILED, fn, `${range} ${why}`);
     };
     const owner = this.space.ownerCovering(phyAddr, size);
     if (owner === undefined) {
-      return refuse(
+      return refused(
         'is not inside one live allocation or VIO buffer: register a range of ' +
           'memory the system knows (emulator.vio.alloc makes a camera buffer)',
       );
     }
     for (const r of owner.registrations) {
       if (phyAddr < r.phyAddr + r.size && r.phyAddr < phyAddr + size) {
-        return refuse(
+        return refused(
           `overlaps the live registration [0x${hex(r.phyAddr)}, ` +
             `0x${hex(r.phyAddr + r.size)}): unregister it first, or reuse its mem`,
         );
@@ -418,7 +425,7 @@ export class Machine {
     const region = owner.region;
     const offset = phyAddr - region.base;
     const reg = this.space.addRegistration(owner, offset, size, mem.label);
-    if (reg === undefined) return refuse('cannot be registered: the table of mappings is full');
+    if (reg === undefined) return refused('cannot be registered: the table of mappings is full');
     const view = MappedView.handOut(
       region.cache.buffer,
       region.cache.byteOffset + offset,
@@ -426,8 +433,12 @@ export class Machine {
       reg,
     );
     reg.view = view;
-    const hazards = this.sanitizer.on ? this.hazards : undefined;
-    const filled = fillFields(mem.source, (out) => setVirAddr(out, view, reg, hazards), false);
+    const filled = fillRegistration(
+      mem.source,
+      view,
+      reg,
+      this.sanitizer.on ? this.hazards : undefined,
+    );
     if (typeof filled === 'string') {
       forgetChecker(mem.source);
       this.space.dropRegistration(reg);
