@@ -115,7 +115,8 @@ export class Handles {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > t.length) {
       return { ok: false, reason: 'memSize', m: t.m, at: t.at, given: n };
     }
-    return { ok: true, m: t.m, at: t.at, length: n };
+    // The whole rest of the mapping (the common case): the target as it is, no new object.
+    return n === t.length ? t : { ok: true, m: t.m, at: t.at, length: n };
   }
 
   /**
