@@ -4,7 +4,7 @@
  * here; what it gets back is a {@link Target} or a {@link Refusal}, a value that names the
  * reason and carries the facts its message needs. Nothing here records a failure, makes a
  * finding or writes the caller's object: the machine turns a refusal into the status code,
- * the message and the sanitizer's finding, in one place (Machine.refuse).
+ * the message and the sanitizer's finding, in one place (refusals.ts).
  *
  * How a view is known: every mapping handed out is a MappedView (mapped-view.ts) carrying
  * the allocation's id, or this thread's object for a registration (and for every mapping
@@ -12,8 +12,9 @@
  * names (or the object is still live) and its `phyAddr` matches. Ids are never reused, so
  * a stale copy of a freed mem can never reach the memory of whoever got the same address
  * next. A view that came from another thread (postMessage) carries no tag: it is found by
- * its plane and address, and tagged here ({@link Handles.adopt}), as if handed out in this
- * thread; that tag is the only state a lookup adds.
+ * its plane and address, and tagged here (`adopt`), as if handed out in this thread. What
+ * a lookup keeps is memo only: that tag (with a `subarray` that tags the view's crops), and
+ * this thread's object for a row (address-space.ts).
  */
 
 import type { MemSnapshot } from '../snapshot.js';
@@ -23,7 +24,10 @@ import { MappedView } from './mapped-view.js';
 import { type Mapping, Owner } from './mappings.js';
 import { type PhysicalMemory, planeMark, type Region } from './physical-memory.js';
 
-/** A live mapping, where in it a mem starts (a sub-range mem, a crop, starts inside), and the bytes it spans. */
+/**
+ * A live mapping, where in it a mem starts (a sub-range mem, a crop, starts inside), and
+ * the bytes it spans.
+ */
 export interface Target {
   readonly ok: true;
   readonly m: Mapping;
