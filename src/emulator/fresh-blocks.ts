@@ -58,12 +58,21 @@ export class FreshMemory implements FreshBlocks {
       }
       region.zero(offset, blockBytes, zeroCpuCopy ? 'all' : 'memory');
     }
-    if (this.sanitizer.on) {
-      this.sanitizer.device.forget(region, offset, blockBytes);
-      // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any
-      // bytes, zeros included, makes its lines dirty (see README, the sanitizer).
-      if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
-    }
+    if (this.sanitizer.on) this.sanitize(region, offset, blockBytes, kind, cached);
     return zeroCpuCopy;
+  }
+
+  /** The sanitizer's side of a fresh block (a method of its own: the hot path stays small). */
+  private sanitize(
+    region: Region,
+    offset: number,
+    blockBytes: number,
+    kind: Owner['kind'],
+    cached: boolean,
+  ): void {
+    this.sanitizer.device.forget(region, offset, blockBytes);
+    // The CPU's copy of fresh cached memory holds a pattern, so that a CPU write of any
+    // bytes, zeros included, makes its lines dirty (see README, the sanitizer).
+    if (this.strict && cached && kind === 'allocation') region.fillCpuCopy(offset, blockBytes);
   }
 }

@@ -366,7 +366,10 @@ export class Machine {
     if (typeof cleared === 'string') {
       return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
     }
-    this.releaseBlock(slot);
+    // The address space's release called here when nobody listens: one call fewer, which
+    // V8 inlines.
+    if (this.listeners.size > 0) this.releaseBlock(slot);
+    else this.space.releaseBlock(slot);
     this.header[H_LIVE_ALLOCS]!--;
     this.counterValues[C_FREES]!++;
     this.counterValues[C_BYTES_REQUESTED]! -= size;
