@@ -237,9 +237,11 @@ export class AddressSpace implements RegistrationSource {
     const now = performance.now();
     region.setOwner(offset, blockBytes, slot + 1);
     this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
+    // Guarded here, not in stringIndex: the plain path (no label, no stacks) then makes no
+    // call that V8 would spend its inlining budget on.
     const stack = this.stacks ? captureStack() : undefined;
-    const labelAt = this.stringIndex(label);
-    const stackAt = this.stringIndex(stack);
+    const labelAt = label === undefined ? -1 : this.stringIndex(label);
+    const stackAt = stack === undefined ? -1 : this.stringIndex(stack);
     if (labelAt === -2 || stackAt === -2) this.unshared.set(id, { label, stack });
     const k = kind === 'vio' ? KIND_VIO : KIND_ALLOCATION;
     this.writeRow(slot, id, k, region, offset, size, blockBytes, cached, now, labelAt, stackAt);

@@ -161,12 +161,19 @@ export class Handles {
     if (typeof view !== 'object' || view === null) return -1;
     const id = MappedView.tagOf(view);
     if (typeof id !== 'number' || id < 0) return -1;
-    const slot = this.slotOfView(view as Uint8Array, id);
+    // The view handed out starts on its block's first page (slotOfView's one lookup, spelled
+    // out: this runs on every free).
+    const ion = this.physical.ion;
+    const slot =
+      ion.pageOwner[
+        (byteOffsetOf.call(view as Uint8Array) - ion.memory.byteOffset) >>> ion.pageShift
+      ]! - 1;
     if (slot < 0) return -1;
     const s = this.space.slots;
     const row = slot * SLOT_STRIDE;
+    if (s[row + S_ID] !== id) return -1;
     if (s[row + S_KIND] !== KIND_ALLOCATION || s[row + S_REG_COUNT] !== 0) return -1;
-    const phyAddr = this.physical.ion.base + s[row + S_OFFSET]!;
+    const phyAddr = ion.base + s[row + S_OFFSET]!;
     if (typeof mem.phyAddr !== 'bigint' || Number(mem.phyAddr) !== phyAddr) return -1;
     return slot;
   }
