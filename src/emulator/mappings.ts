@@ -2,11 +2,11 @@
  * Owners (allocations, VIO buffers) and registrations as one thread sees them: small
  * objects over a row of the board's shared slot table. The row is the truth, in every
  * thread: an object is live while its row still holds its id (ids are never reused, so a
- * freed and reallocated slot holds another id). Objects are made on demand (Machine.mappingAt),
- * never by the plain alloc / free path; labels and allocation stacks come from the board's
- * shared strings, so every thread's object has them. What only this thread has: the view
- * (the one handed out, for the sanitizer's and registrations' objects made with it) and the
- * free stack.
+ * freed and reallocated slot holds another id). Objects are made on demand
+ * (AddressSpace.mappingAt, address-space.ts), never by the plain alloc / free path; labels
+ * and allocation stacks come from the board's shared strings, so every thread's object has
+ * them. What only this thread has: the view (the one handed out, for the sanitizer's and
+ * registrations' objects made with it) and the free stack.
  */
 
 import { type Board, S_FIRST_REG, S_ID, S_REG_COUNT, S_ZEROED, SLOT_STRIDE } from './board.js';
