@@ -34,6 +34,7 @@ import {
   S_ZEROED,
   SLOT_STRIDE,
 } from './board.js';
+import { CoarseClock } from './coarse-clock.js';
 import { type Mapping, Owner, Registration, type RegistrationSource } from './mappings.js';
 import type { PhysicalMemory, Region } from './physical-memory.js';
 import { captureStack } from './sanitizer.js';
@@ -71,6 +72,8 @@ export class AddressSpace implements RegistrationSource {
   /** Whether allocation stacks are kept. */
   private readonly stacks: boolean;
   private readonly fresh: FreshBlocks;
+  /** The clock of the rows' allocation times: read once per few allocations (coarse-clock.ts). */
+  private readonly clock = new CoarseClock();
   /**
    * Label and stack of mappings made here whose strings the shared table had no room for
    * (their row says -2), by id: this thread still shows them.
@@ -234,7 +237,9 @@ export class AddressSpace implements RegistrationSource {
     const blockBytes = pages * region.pageSize;
     const zeroed = this.fresh.prepareBlock(region, offset, blockBytes, kind, cached);
     const id = this.board.nextId();
-    const now = performance.now();
+    // A large block's zeroing takes long enough to show in its time: read the clock anew.
+    if (blockBytes >= CLOCK_FRESH_BYTES) this.clock.elapsed();
+    const now = this.clock.now();
     region.setOwner(offset, blockBytes, slot + 1);
     this.board.touch(region === this.physical.ion ? 0 : 1, offset, offset + blockBytes);
     // Guarded here, not in stringIndex: the plain path (no label, no stacks) then makes no
@@ -430,3 +435,6 @@ function mappingView(region: Region, offset: number, size: number, cached: boole
   const plane = cached ? region.cache : region.memory;
   return new Uint8Array(plane.buffer, plane.byteOffset + offset, size);
 }
+
+/** Blocks of this many bytes or more are stamped with a fresh clock reading. */
+const CLOCK_FRESH_BYTES = 256 * 1024;

@@ -14,6 +14,7 @@
 import type { hbSysMem } from '../mem.js';
 import { RAW_VIR_ADDR } from '../mem.js';
 import { fillFields } from '../out-param.js';
+import { addressBigInt } from './address-bigints.js';
 import type { Hazards } from './hazards.js';
 import type { Mapping } from './mappings.js';
 import { sanitizerEpoch } from './sanitizer.js';
@@ -125,7 +126,7 @@ const allocOut: { phyAddr: number; view: Uint8Array | undefined; size: number } 
 function writeAllocFields(out: hbSysMem): void {
   // Read before the first write: a setter of the caller's may allocate again, and reuse
   // allocOut.
-  const phyAddr = BigInt(allocOut.phyAddr);
+  const phyAddr = addressBigInt(allocOut.phyAddr);
   const view = allocOut.view!;
   const size = allocOut.size;
   out.phyAddr = phyAddr;
