@@ -16,7 +16,7 @@
  * - To a program it is a Uint8Array: `instanceof Uint8Array`, `Buffer.from(v.buffer, …)`,
  *   `set`, `fill`, `subarray` all work; `slice` and `map` return copies of this class
  *   (untagged: they are not mappings). A view cloned to another thread arrives as a plain
- *   Uint8Array (Machine.adopt resolves it there).
+ *   Uint8Array (Handles.adopt resolves it there, handles.ts).
  */
 
 /**

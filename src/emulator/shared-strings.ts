@@ -9,7 +9,7 @@
  * then the UTF-8 bytes, 4-aligned. Writes run under the board's lock; an entry is complete
  * before its index is published in a row, and is never changed, so reads need no lock.
  * When the table is full, a string is not shared (-1): the thread that made the mapping
- * still has it (see Machine.mappingAt), other threads see none.
+ * still has it (see AddressSpace.mappingAt), other threads see none.
  */
 
 import { growableShared } from './tlsf.js';
