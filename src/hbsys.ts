@@ -137,8 +137,9 @@ export function hbSysFreeMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysFreeMem';
   // guard's work spelled out, as in alloc.
   try {
-    if (!isClearable(mem)) return badMem(fn, mem, 'the hbSysMem of a live allocation');
-    const snap = read(fn, mem);
+    const field = clearableField(mem);
+    if (field === false) return badMem(fn, mem, 'the hbSysMem of a live allocation');
+    const snap = read(fn, mem, field);
     if (typeof snap === 'number') return snap;
     return currentBackend().freeMem(snap);
   } catch (error) {
@@ -247,16 +248,21 @@ export function registerLabelled(mem: hbSysMem, label: string | undefined): HbSy
 export function hbSysUnregisterMem(mem: hbSysMem): HbSysStatusCode {
   const fn = 'hbSysUnregisterMem';
   return guard(fn, () => {
-    if (!isClearable(mem)) return badMem(fn, mem, 'the hbSysMem of a live registration');
-    const snap = read(fn, mem);
+    const field = clearableField(mem);
+    if (field === false) return badMem(fn, mem, 'the hbSysMem of a live registration');
+    const snap = read(fn, mem, field);
     if (typeof snap === 'number') return snap;
     return currentBackend().unregisterMem(snap);
   });
 }
 
 /** The one read of `mem`'s fields, or the failure when reading them threw. */
-function read(fn: string, mem: hbSysMem): MemSnapshot | HbSysFailureCode {
-  const snap = snapshotMem(mem);
+function read(
+  fn: string,
+  mem: hbSysMem,
+  virAddrField?: PropertyDescriptor | null,
+): MemSnapshot | HbSysFailureCode {
+  const snap = snapshotMem(mem, virAddrField);
   if ('error' in snap) {
     return fail(
       HB_SYS_INVALID_ARGUMENT,
@@ -324,12 +330,16 @@ export function isFillable(x: unknown): x is hbSysMem {
 /**
  * Whether `x.virAddr` looks writable: free and unregister write that field alone (null),
  * so a read-only `phyAddr` or `memSize` does not stop them (and checking only the one
- * field spares two property descriptors a call).
+ * field spares two property descriptors a call). False when not; else the own descriptor
+ * read (null when there is none), which the clear then uses instead of reading it again.
  */
-function isClearable(x: unknown): x is hbSysMem {
+function clearableField(x: unknown): PropertyDescriptor | null | false {
   if (!isObject(x) || ArrayBuffer.isView(x)) return false;
   try {
-    return fieldWritable(x, 'virAddr');
+    // The one read of the descriptor: the clear records this one to put back (snapshot.ts).
+    const d = Object.getOwnPropertyDescriptor(x, 'virAddr');
+    if (d === undefined) return Object.isExtensible(x) ? null : false;
+    return d.set !== undefined || d.writable === true ? d : false;
   } catch {
     return false;
   }

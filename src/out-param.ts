@@ -31,6 +31,7 @@ class Recorded implements Restore {
   constructor(
     private readonly mem: hbSysMem,
     private readonly all: boolean,
+    known: PropertyDescriptor | null | undefined,
   ) {
     if (all) {
       // Alloc's mem is usually a fresh `{}`: hasOwn says "none" without making descriptors.
@@ -39,7 +40,7 @@ class Recorded implements Restore {
       this.memSize = own(mem, 'memSize');
     } else {
       this.phyAddr = undefined;
-      this.virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+      this.virAddr = knownOr(mem, known);
       this.memSize = undefined;
     }
     this.slot =
@@ -67,6 +68,15 @@ function putBack(
   put(mem, 'memSize', memSize);
 }
 
+/**
+ * `mem`'s own virAddr as the caller's check already read it (`known`: null for none), or,
+ * when it did not, as read now.
+ */
+function knownOr(mem: hbSysMem, known: PropertyDescriptor | null | undefined) {
+  if (known !== undefined) return known ?? undefined;
+  return Object.getOwnPropertyDescriptor(mem, 'virAddr');
+}
+
 /** `mem`'s own `key`, or undefined: the same as getOwnPropertyDescriptor, cheaper when absent. */
 function own(mem: hbSysMem, key: string): PropertyDescriptor | undefined {
   return Object.hasOwn(mem, key) ? Object.getOwnPropertyDescriptor(mem, key) : undefined;
@@ -90,10 +100,11 @@ export function writeFields(
   mem: hbSysMem,
   write: (mem: hbSysMem) => void,
   all = true,
+  knownVirAddr?: PropertyDescriptor | null,
 ): Restore | string {
   let recorded: Recorded;
   try {
-    recorded = new Recorded(mem, all);
+    recorded = new Recorded(mem, all, knownVirAddr);
   } catch (error) {
     return reason(error);
   }
@@ -116,6 +127,7 @@ export function fillFields(
   mem: hbSysMem,
   write: (mem: hbSysMem) => void,
   all = true,
+  knownVirAddr?: PropertyDescriptor | null,
 ): string | undefined {
   let phyAddr: PropertyDescriptor | undefined;
   let virAddr: PropertyDescriptor | undefined;
@@ -128,7 +140,7 @@ export function fillFields(
       virAddr = own(mem, 'virAddr');
       memSize = own(mem, 'memSize');
     } else {
-      virAddr = Object.getOwnPropertyDescriptor(mem, 'virAddr');
+      virAddr = knownOr(mem, knownVirAddr);
     }
     slot = RAW_VIR_ADDR in mem ? Object.getOwnPropertyDescriptor(mem, RAW_VIR_ADDR) : undefined;
   } catch (error) {
@@ -147,12 +159,15 @@ const writeNull = (m: hbSysMem) => {
   m.virAddr = null;
 };
 
-/** Sets `mem.virAddr` to null, as free and unregister do; see {@link writeFields}. */
-export function clearVirAddr(mem: hbSysMem): Restore | string {
-  return writeFields(mem, writeNull, false);
+/**
+ * Sets `mem.virAddr` to null, as free and unregister do; see {@link writeFields}. `known`:
+ * its own descriptor as the caller already read it (null for none), so it is not read again.
+ */
+export function clearVirAddr(mem: hbSysMem, known?: PropertyDescriptor | null): Restore | string {
+  return writeFields(mem, writeNull, false, known);
 }
 
 /** {@link clearVirAddr} without the undo: see {@link fillFields}. */
-export function nullVirAddr(mem: hbSysMem): string | undefined {
-  return fillFields(mem, writeNull, false);
+export function nullVirAddr(mem: hbSysMem, known?: PropertyDescriptor | null): string | undefined {
+  return fillFields(mem, writeNull, false, known);
 }

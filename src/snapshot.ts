@@ -16,13 +16,22 @@ export interface MemSnapshot {
   readonly memSize: unknown;
   /** The caller's object, for out-parameters and identity only: never read its fields again. */
   readonly source: hbSysMem;
+  /**
+   * Free and unregister: `mem.virAddr`'s own property descriptor as the check that it can be
+   * cleared read it (null: no own property), so that clearing it, and putting it back when
+   * the clear is refused, does not read it again. Undefined for other calls.
+   */
+  readonly virAddrField?: PropertyDescriptor | null;
 }
 
 /**
  * Reads `mem`'s fields once. Returns the error text when reading throws (a getter or a
  * Proxy trap), so that callers can fail with a code instead of throwing.
  */
-export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: string } {
+export function snapshotMem(
+  mem: hbSysMem,
+  virAddrField?: PropertyDescriptor | null,
+): MemSnapshot | { readonly error: string } {
   try {
     const phyAddr = mem.phyAddr;
     // The sanitizer's slot when it installed its accessor, else the field itself. Only
@@ -30,7 +39,7 @@ export function snapshotMem(mem: hbSysMem): MemSnapshot | { readonly error: stri
     const slot = (mem as { [RAW_VIR_ADDR]?: unknown })[RAW_VIR_ADDR];
     const virAddr = slot !== undefined ? slot : mem.virAddr;
     const memSize = mem.memSize;
-    return { phyAddr, virAddr, memSize, source: mem };
+    return { phyAddr, virAddr, memSize, source: mem, virAddrField };
   } catch (error) {
     return { error: errorText(error) };
   }

@@ -218,3 +218,42 @@ test('fillFields and nullVirAddr leave every object as writeFields and clearVirA
     { numRuns: 2000 },
   );
 });
+
+test('hbSysFreeMem and hbSysUnregisterMem read virAddr’s descriptor once, on both paths of the clear', async () => {
+  const { emulator, hbSysAllocMem, hbSysFreeMem, hbSysRegisterMem, hbSysUnregisterMem } =
+    await import('../src/index.js');
+  await emulator.reset({ heapSize: 1 << 20, sanitize: 'off' });
+  /** A Proxy over `target` that counts getOwnPropertyDescriptor of virAddr. */
+  const counted = (target: object, refuseWrite = false) => {
+    const count = { n: 0 };
+    const proxy = new Proxy(target, {
+      getOwnPropertyDescriptor(t, key) {
+        if (key === 'virAddr') count.n++;
+        return Reflect.getOwnPropertyDescriptor(t, key);
+      },
+      // (Set on the target itself: a set with the Proxy as receiver asks it for the
+      // descriptor again, as the language's [[Set]] does, which is not hbsys reading.)
+      set(t, key, value) {
+        if (refuseWrite && key === 'virAddr') throw new Error('refused');
+        return Reflect.set(t, key, value);
+      },
+    });
+    return { proxy: proxy as hbSysMem, count };
+  };
+  const mem = {} as hbSysMem;
+  assert.equal(hbSysAllocMem(mem, 4096), 0);
+  // The clear refused: the failure path puts back the descriptor the check read.
+  const refused = counted(mem, true);
+  assert.notEqual(hbSysFreeMem(refused.proxy), 0);
+  assert.equal(refused.count.n, 1);
+  assert.ok(mem.virAddr instanceof Uint8Array, 'nothing was freed');
+  const reg = { phyAddr: mem.phyAddr, memSize: 64 } as hbSysMem;
+  assert.equal(hbSysRegisterMem(reg), 0);
+  const r = counted(reg);
+  assert.equal(hbSysUnregisterMem(r.proxy), 0);
+  assert.equal(r.count.n, 1);
+  const ok = counted(mem);
+  assert.equal(hbSysFreeMem(ok.proxy), 0);
+  assert.equal(ok.count.n, 1);
+  assert.equal(mem.virAddr, null);
+});

@@ -334,7 +334,7 @@ export class Machine {
     if (held !== undefined) return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was freed`);
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'freed');
     // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
-    const cleared = nullVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source, mem.virAddrField);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was freed');
     if (this.sanitizer.stacks) m.freeStack = captureStack();
     this.releaseBlock(m.slot);
@@ -362,7 +362,7 @@ export class Machine {
     if (this.memoryHolder?.(this.physical.ion.base + s[row + S_OFFSET]!, size) !== undefined) {
       return undefined;
     }
-    const cleared = nullVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source, mem.virAddrField);
     if (typeof cleared === 'string') {
       return failUnfillable('hbSysFreeMem', cleared, 'nothing was freed');
     }
@@ -491,7 +491,7 @@ export class Machine {
       return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was unregistered`);
     }
     if (this.sanitizer.on) this.hazards.inFlight(fn, m.phyAddr, m.size, 'unregistered');
-    const cleared = nullVirAddr(mem.source);
+    const cleared = nullVirAddr(mem.source, mem.virAddrField);
     if (typeof cleared === 'string') return failUnfillable(fn, cleared, 'nothing was unregistered');
     this.space.endRegistration(m);
     this.header[H_LIVE_REGS]!--;

@@ -371,7 +371,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (held !== undefined)
         return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was freed`);
       // virAddr is cleared first: if the caller's object refuses, nothing has been freed.
-      const restore = clearVirAddr(mem.source);
+      const restore = clearVirAddr(mem.source, mem.virAddrField);
       if (typeof restore === 'string') return failUnfillable(fn, restore, 'nothing was freed');
       // The whole allocation goes back, whatever the caller lowered memSize to.
       m.struct.u32[MEM_SIZE] = m.size;
@@ -486,7 +486,7 @@ export function createNativeBackend(lib: Libdnn): NativeBackend {
       if (held !== undefined) {
         return fail(HB_SYS_INVALID_ARGUMENT, fn, `${held}; nothing was unregistered`);
       }
-      const restore = clearVirAddr(mem.source);
+      const restore = clearVirAddr(mem.source, mem.virAddrField);
       if (typeof restore === 'string') {
         return failUnfillable(fn, restore, 'nothing was unregistered');
       }
