@@ -606,6 +606,7 @@ export class Bpu {
       execArgv: [],
     });
     worker.unref();
+    bpuWorkers.add(worker);
     // A worker that dies never dies silently: every thread's jobs reject with the reason
     // (this thread's at once), and the next job of any thread starts a new worker.
     const lost = (why: string) => {
@@ -977,6 +978,8 @@ export class Bpu {
 
 /** The latest machine's BPU in this thread: the one that hears of threads that ended. */
 let watcher: Bpu | undefined;
+/** The BPU workers this thread started: no client of theirs, so no news when they end. */
+const bpuWorkers = new WeakSet<Worker>();
 
 /**
  * Hooks the two ends of a thread that this thread can see, once: its own exit (a worker
@@ -990,7 +993,9 @@ function watchThreadEnds(bpu: Bpu): void {
   process.on('worker', (worker) => {
     // Read now: a Worker's threadId is -1 once it has ended.
     const thread = worker.threadId;
-    worker.once('exit', () => watcher?.threadEnded(thread, false));
+    worker.once('exit', () => {
+      if (!bpuWorkers.has(worker)) watcher?.threadEnded(thread, false);
+    });
   });
   if (!isMainThread) process.once('exit', () => watcher?.threadEnded(threadId, true));
 }

@@ -112,15 +112,16 @@ describe('a thread that ends', () => {
     assert.equal(infer(mine, 1), 3);
   });
 
-  test('terminated with tasks in flight: their memory is freed from another thread, once their job ended', async () => {
-    await emulator.reset({ heapSize: 32 << 20, vioSize: 1 << 20, sanitize: 'report' });
-    const mine = load(affine);
-    const bpu = currentBpu();
-    // Chains of matrix products ahead of its affine task keep the BPU on the thread's jobs
-    // as it is terminated (mid-job or not: either way its rows must go, and only its job
-    // that runs delays that).
-    const worker = startWorker(
-      `
+  for (const how of ['is terminated', 'calls process.exit()'] as const) {
+    test(`${how} with tasks in flight: their memory is freed from another thread, once their job ended`, async () => {
+      await emulator.reset({ heapSize: 32 << 20, vioSize: 1 << 20, sanitize: 'report' });
+      const mine = load(affine);
+      const bpu = currentBpu();
+      // Chains of matrix products ahead of its affine task keep the BPU on the thread's jobs
+      // as it ends (mid-job or not: either way its rows must go, and only its job
+      // that runs delays that).
+      const worker = startWorker(
+        `
       const chain = dnn.load(data.chain);
       const ahead = dnn.tensors(chain.model, false);
       const m = dnn.load(data.file);
@@ -130,29 +131,35 @@ describe('a thread that ends', () => {
       parentPort.postMessage({
         held: [io.inputs[0].sysMem[0], io.outputs[0].sysMem[0], ahead.inputs[0].sysMem[0], ahead.outputs[0].sysMem[0]],
       });
-      await new Promise(() => {});`,
-      { file: affine, chain },
-    );
-    const { held } = await next<{ held: hbSysMem[] }>(worker);
-    const thread = worker.threadId;
-    // Held while the thread lives (the proof that there is something to leave).
-    assert.equal(hbSysFreeMem(held[0]!), HB_SYS_INVALID_ARGUMENT);
-    assert.match(hbSysGetLastError()?.message ?? '', new RegExp(`a task of thread ${thread}`));
-    await worker.terminate();
-    // Its rows go all at once: the first free that succeeds says they are gone.
-    const [input, ...rest] = held as [hbSysMem, ...hbSysMem[]];
-    const last = rest.pop()!;
-    await until('the terminated thread’s memory freed', () => hbSysFreeMem(last) === 0);
-    // Nothing of it is in flight any more: a write to its input is clean (the findings so
-    // far are its own reads, as it posted its tensors).
-    emulator.clearFindings();
-    assert.equal(hbSysWriteMem(input, new Uint8Array(64), 64), HB_SYS_SUCCESS);
-    assert.deepEqual(emulator.findings(), []);
-    for (const mem of [input, ...rest]) {
-      assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
-    }
-    // Its models went with it; this thread's model runs, on memory that was its.
-    await until('the terminated thread’s sessions unloaded', () => bpu.liveSessions === 1);
-    assert.equal(infer(mine, 10), 21);
-  });
+      parentPort.once('message', () => process.exit(0));`,
+        { file: affine, chain },
+      );
+      const { held } = await next<{ held: hbSysMem[] }>(worker);
+      const thread = worker.threadId;
+      // Held while the thread lives (the proof that there is something to leave).
+      assert.equal(hbSysFreeMem(held[0]!), HB_SYS_INVALID_ARGUMENT);
+      assert.match(hbSysGetLastError()?.message ?? '', new RegExp(`a task of thread ${thread}`));
+      if (how === 'is terminated') await worker.terminate();
+      else {
+        const exited = new Promise((r) => worker.once('exit', r));
+        worker.postMessage('exit');
+        await exited;
+      }
+      // Its rows go all at once: the first free that succeeds says they are gone.
+      const [input, ...rest] = held as [hbSysMem, ...hbSysMem[]];
+      const last = rest.pop()!;
+      await until('the terminated thread’s memory freed', () => hbSysFreeMem(last) === 0);
+      // Nothing of it is in flight any more: a write to its input is clean (the findings so
+      // far are its own reads, as it posted its tensors).
+      emulator.clearFindings();
+      assert.equal(hbSysWriteMem(input, new Uint8Array(64), 64), HB_SYS_SUCCESS);
+      assert.deepEqual(emulator.findings(), []);
+      for (const mem of [input, ...rest]) {
+        assert.equal(hbSysFreeMem(mem), HB_SYS_SUCCESS, hbSysGetLastError()?.message);
+      }
+      // Its models went with it; this thread's model runs, on memory that was its.
+      await until('the terminated thread’s sessions unloaded', () => bpu.liveSessions === 1);
+      assert.equal(infer(mine, 10), 21);
+    });
+  }
 });
