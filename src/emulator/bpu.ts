@@ -236,10 +236,15 @@ export class Bpu {
     const c = this.control;
     const gen = Atomics.load(c, GEN);
     let running = -1;
+    // Terminated inside a call, it may have left the lock taken.
+    if (!self) board.releaseIfHeldBy(thread);
     board.locked(() => {
       if (gen !== 0 && Atomics.load(c, DEAD) === 0) {
         running = this.cancelThread(thread);
-        this.postEnded(thread, gen);
+        // Not from the thread that is exiting: a BroadcastChannel post as a worker thread
+        // ends was seen to leave that end, or the next one, hanging. The thread that made
+        // its Worker posts it (its 'exit' comes once the thread is gone).
+        if (!self) this.postEnded(thread, gen);
       }
       if (running < 0) this.leaveRows(thread);
     });
