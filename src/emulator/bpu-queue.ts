@@ -106,7 +106,7 @@ export type ChannelMessage =
       readonly seq: number;
       readonly message: unknown;
     }
-  /** `thread` ended (it said so as it exited, or its parent saw its Worker exit). */
+  /** `thread` ended (the thread that made its Worker saw it exit). */
   | { readonly kind: 'ended'; readonly thread: number };
 
 /** One physical region as the worker sees it: its base address and its memory plane. */

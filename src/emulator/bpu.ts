@@ -22,11 +22,12 @@
  * A thread that ends leaves nothing behind (see {@link Bpu.threadEnded}): its models are
  * unloaded from the worker, its jobs not started never run, and its rows of the board's
  * tables (memory its tasks hold, ranges of its jobs in flight) go once no job of it runs.
- * Two threads can tell that it ended: itself, as it exits (process 'exit'), and the thread
- * that made its Worker (the Worker's 'exit' event, the one sign of a `worker.terminate()`,
- * which runs no code in the thread it ends). Not seen: a thread ended with its parent (a
- * terminated thread ends its own workers, and nobody is left to see them go) or made by a
- * thread where hbsys has no machine; what such a thread held stays until a reset.
+ * The thread that made its Worker sees it end (the Worker's 'exit' event, the one sign of a
+ * `worker.terminate()`, which runs no code in the thread it ends), and the thread itself,
+ * as it exits normally, cancels its jobs and leaves its rows. Not seen: a thread ended with
+ * its parent (a terminated thread ends its own workers, and nobody is left to see them go)
+ * or made by a thread where hbsys has no machine: its rows go if it exits normally, its
+ * models stay loaded until a reset.
  */
 
 import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
@@ -225,7 +226,8 @@ export class Bpu {
 
   /**
    * `thread` ended (`self`: this is it, exiting): what it left goes. Its jobs not started are
-   * cancelled (the worker skips them); the worker is told, and unloads its models; its rows
+   * cancelled (the worker skips them); the worker is told (not by `thread` itself, see
+   * below), and unloads its models; its rows
    * of the board's tables go at once, or, when a job of it is running (a thread terminated
    * mid-job), once that job has ended: until then the BPU may still write the memory they
    * name, and a free of it stays refused. @internal
