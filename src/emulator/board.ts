@@ -29,7 +29,8 @@ import { growableShared } from './tlsf.js';
 
 /** Header words. */
 const H_LOCK = 0;
-// Word 1 is unused: it counted the waiters, which the lock word now says itself (2).
+/** The thread holding the lock, plus one (0: none), so that a lock left by a thread ended mid-call can be let go. */
+const H_LOCK_OWNER = 1;
 export const H_NEXT_ID = 2;
 export const H_LIVE_ALLOCS = 3;
 export const H_LIVE_REGS = 4;
@@ -210,7 +211,20 @@ export class Board {
   lock(): void {
     if (this.depth++ > 0) return;
     this.acquire();
+    this.header[H_LOCK_OWNER] = threadId + 1;
     this.refresh();
+  }
+
+  /**
+   * Lets the lock go if `thread` holds it: `thread` has ended (a `worker.terminate()` stops
+   * a thread wherever it is, inside a call too), and every other thread would wait for it
+   * forever. What that call had half done stays as it was.
+   */
+  releaseIfHeldBy(thread: number): void {
+    const h = this.header;
+    if (Atomics.load(h, H_LOCK_OWNER) !== thread + 1) return;
+    Atomics.store(h, H_LOCK_OWNER, 0);
+    if (Atomics.exchange(h, H_LOCK, 0) === 2) Atomics.notify(h, H_LOCK, 1);
   }
 
   /**
@@ -245,6 +259,7 @@ export class Board {
   unlock(): void {
     if (--this.depth > 0) return;
     const h = this.header;
+    h[H_LOCK_OWNER] = 0;
     if (Atomics.exchange(h, H_LOCK, 0) === 2) Atomics.notify(h, H_LOCK, 1);
   }
 

@@ -9,8 +9,9 @@
  * per kernel job, and none per byte.
  *
  * What crosses as messages, on the worker's BroadcastChannel: each thread's mailbox (once per
- * worker, before its first job), and the descriptions of model jobs (load a model, run a
- * task), which carry more than a slot holds. A BroadcastChannel because any thread can open
+ * worker, before its first job), the descriptions of model jobs (load a model, run a
+ * task), which carry more than a slot holds, and the news that a thread ended (its models
+ * are unloaded, its mailbox dropped, its jobs still in the ring skipped). A BroadcastChannel because any thread can open
  * it by name, with no port to hand over from the thread that started the worker (ports
  * cross only on a channel that already exists, and a thread started before the worker has
  * none), and the worker reads it synchronously (receiveMessageOnPort) when it reaches the
@@ -48,6 +49,10 @@ export const NEXT_ID = 8;
 export const GONE = 9;
 /** The generation whose worker has opened its channel (threads post to it only then). */
 export const READY = 10;
+/** ONNX runtime sessions the worker holds (loaded models not unloaded), for stats and tests. */
+export const SESSIONS = 11;
+/** Bumped by a thread that posted the news of a thread's end, so that the worker reads it. */
+export const NEWS = 12;
 /** Words of the control block (Int32), then the heartbeat (Float64, Date.now()). */
 const CONTROL_WORDS = 16;
 export const HEARTBEAT_AT = CONTROL_WORDS * 4;
@@ -100,7 +105,9 @@ export type ChannelMessage =
       readonly thread: number;
       readonly seq: number;
       readonly message: unknown;
-    };
+    }
+  /** `thread` ended (the thread that made its Worker saw it exit). */
+  | { readonly kind: 'ended'; readonly thread: number };
 
 /** One physical region as the worker sees it: its base address and its memory plane. */
 export interface WorkerRegion {

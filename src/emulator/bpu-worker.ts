@@ -30,9 +30,11 @@ import {
   MESSAGE_JOB,
   mailboxError,
   mailboxStatus,
+  NEWS,
   OWNER_WORDS,
   READY,
   RING,
+  SESSIONS,
   SLOT_WORDS,
   STARTED,
   STATUS_CANCELLED,
@@ -64,6 +66,11 @@ const regions = init.regions.map((r) => ({
 const mailboxes = new Map<number, { words: Int32Array; bytes: Uint8Array }>();
 /** Descriptions of model jobs read off the channel before their job was reached. */
 const early = new Map<string, unknown>();
+/** Threads known to have ended, and those whose end is news not yet acted on. */
+const ended = new Set<number>();
+const endedNews: number[] = [];
+/** The NEWS word as last acted on. */
+let newsSeen = 0;
 
 // Threads waiting for a job learn that this worker is gone (when it ends by itself; when it
 // is terminated, the thread that started it says so, see bpu.ts).
@@ -78,6 +85,8 @@ process.on('exit', () => {
 function take(m: ChannelMessage): void {
   if (m.kind === 'connect') {
     mailboxes.set(m.thread, { words: new Int32Array(m.mailbox), bytes: new Uint8Array(m.mailbox) });
+  } else if (m.kind === 'ended') {
+    endedNews.push(m.thread);
   } else {
     early.set(`${m.thread}:${m.seq}`, m.message);
   }
@@ -121,16 +130,48 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  */
 function readChannel(found: () => boolean): boolean {
   for (let attempt = 0; attempt < 2000; attempt++) {
-    for (;;) {
-      // Node reads a BroadcastChannel as a port (its types name MessagePort only).
-      const r = receiveMessageOnPort(channel as unknown as MessagePort);
-      if (r === undefined) break;
-      take(r.message as ChannelMessage);
-    }
+    drainChannel();
     if (found()) return true;
     Atomics.wait(pause, 0, 0, 1);
   }
   return false;
+}
+
+/** Takes what the channel holds now. */
+function drainChannel(): void {
+  for (;;) {
+    // Node reads a BroadcastChannel as a port (its types name MessagePort only).
+    const r = receiveMessageOnPort(channel as unknown as MessagePort);
+    if (r === undefined) return;
+    take(r.message as ChannelMessage);
+  }
+}
+
+/**
+ * Acts on the news of threads that ended, between jobs (none of theirs runs): their models
+ * are unloaded, their mailboxes dropped, and their jobs still in the ring (each thread that
+ * learns of an end also cancels them, see Bpu.threadEnded) are skipped from here on. A
+ * thread that noticed an end bumps NEWS after posting it, so that a job's turn costs one
+ * load when there is none.
+ */
+async function actOnNews(): Promise<void> {
+  newsSeen = Atomics.load(control, NEWS);
+  drainChannel();
+  while (endedNews.length > 0) {
+    const thread = endedNews.shift()!;
+    ended.add(thread);
+    mailboxes.delete(thread);
+    if (modelDevice !== undefined) await modelDevice.unloadThread(thread);
+  }
+  countSessions();
+}
+
+function newsWaits(): boolean {
+  return Atomics.load(control, NEWS) !== newsSeen || endedNews.length > 0;
+}
+
+function countSessions(): void {
+  Atomics.store(control, SESSIONS, modelDevice?.liveSessions() ?? 0);
 }
 
 function mailboxOf(thread: number) {
@@ -176,10 +217,12 @@ async function runMessageJob(box: Box, thread: number, seq: number): Promise<num
   try {
     const message = descriptionOf(thread, seq);
     modelDevice ??= await import('./dnn/device.js');
-    await modelDevice.runModelJob(message, resolve);
+    await modelDevice.runModelJob(message, resolve, thread);
     return STATUS_OK;
   } catch (error) {
     return fault(box, seq, error);
+  } finally {
+    countSessions();
   }
 }
 
@@ -189,14 +232,31 @@ async function serve(): Promise<void> {
     while (Atomics.load(control, HEAD) === done) {
       if (Atomics.load(control, STOP) !== 0) process.exit(0);
       beat();
+      if (newsWaits()) await actOnNews();
+      // A thread that posts news wakes this wait too (HEAD is notified, not moved).
       Atomics.wait(control, HEAD, done, 1000);
     }
     if (Atomics.load(control, STOP) !== 0) process.exit(0);
     beat();
+    if (newsWaits()) await actOnNews();
     const slot = done % RING;
     const index = slots[slot * SLOT_WORDS]!;
     const thread = owners[slot * OWNER_WORDS]!;
     const seq = owners[slot * OWNER_WORDS + 1]!;
+    if (ended.has(thread)) {
+      // Nobody can learn its outcome, and the memory it names may be another's by now (its
+      // held ranges were let go): it never runs. Its description is still taken.
+      Atomics.store(control, STARTED, done + 1);
+      Atomics.store(cancel, slot, 0);
+      if (index === MESSAGE_JOB) {
+        try {
+          descriptionOf(thread, seq);
+        } catch {}
+      }
+      Atomics.store(control, TAIL, done + 1);
+      Atomics.notify(control, TAIL);
+      continue;
+    }
     const box = mailboxOf(thread);
     // Started before the mark is read: a cancel that sees this leaves the job to run.
     Atomics.store(control, STARTED, done + 1);

@@ -18,9 +18,19 @@
  * When the worker ends otherwise (it died, or the thread that started it ended, which ends
  * it too), every thread's jobs not completed reject saying so, and the next job of any
  * thread starts a new worker (models must then be loaded again).
+ *
+ * A thread that ends leaves nothing behind (see {@link Bpu.threadEnded}): its models are
+ * unloaded from the worker, its jobs not started never run, and its rows of the board's
+ * tables (memory its tasks hold, ranges of its jobs in flight) go once no job of it runs.
+ * The thread that made its Worker sees it end (the Worker's 'exit' event, the one sign of a
+ * `worker.terminate()`, which runs no code in the thread it ends), and the thread itself,
+ * as it exits normally, cancels its jobs and leaves its rows. Not seen: a thread ended with
+ * its parent (a terminated thread ends its own workers, and nobody is left to see them go)
+ * or made by a thread where hbsys has no machine: its rows go if it exits normally, its
+ * models stay loaded until a reset.
  */
 
-import { BroadcastChannel, threadId, Worker } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
 import { hex } from '../handle-errors.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 import {
@@ -38,11 +48,13 @@ import {
   MESSAGE_JOB,
   mailboxError,
   mailboxStatus,
+  NEWS,
   NEXT_ID,
   newMailbox,
   OWNER_WORDS,
   READY,
   RING,
+  SESSIONS,
   SLOT_WORDS,
   STARTED,
   STARTER,
@@ -63,6 +75,7 @@ import {
 } from './kernels/registry.js';
 import type { InFlightJob, InputSnapshot, Machine } from './machine.js';
 import type { Region } from './physical-memory.js';
+import { SharedRanges } from './shared-ranges.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
 export class BpuFaultError extends Error {
@@ -187,6 +200,9 @@ export class Bpu {
   /** Holds the thread's event loop open while its jobs are in flight. */
   private keepAlive: ReturnType<typeof setInterval> | undefined;
   private exitHooked = false;
+  /** The board's tables a thread that ends leaves (see threadEnded). */
+  private readonly held: SharedRanges;
+  private readonly inFlight: SharedRanges;
 
   constructor(machine: Machine) {
     this.machine = machine;
@@ -196,6 +212,109 @@ export class Bpu {
     this.slots = new Float64Array(this.share.slots);
     this.owners = new Int32Array(this.share.owners);
     this.cancelMarks = new Int32Array(this.share.cancel);
+    this.held = new SharedRanges(machine.board.share.held);
+    this.inFlight = new SharedRanges(machine.board.share.inFlight);
+    watchThreadEnds(this);
+  }
+
+  /** Models loaded in the worker (ONNX runtime sessions), of every thread. @internal */
+  get liveSessions(): number {
+    const c = this.control;
+    if (Atomics.load(c, GEN) === 0 || Atomics.load(c, DEAD) !== 0) return 0;
+    return Atomics.load(c, SESSIONS);
+  }
+
+  /**
+   * `thread` ended (`self`: this is it, exiting): what it left goes. Its jobs not started are
+   * cancelled (the worker skips them); the worker is told (not by `thread` itself, see
+   * below), and unloads its models; its rows
+   * of the board's tables go at once, or, when a job of it is running (a thread terminated
+   * mid-job), once that job has ended: until then the BPU may still write the memory they
+   * name, and a free of it stays refused. @internal
+   */
+  threadEnded(thread: number, self: boolean): void {
+    const board = this.machine.board;
+    if (this.stopped || board.retired) return;
+    const c = this.control;
+    const gen = Atomics.load(c, GEN);
+    let running = -1;
+    // Terminated inside a call, it may have left the lock taken.
+    if (!self) board.releaseIfHeldBy(thread);
+    board.locked(() => {
+      if (gen !== 0 && Atomics.load(c, DEAD) === 0) {
+        running = this.cancelThread(thread);
+        // Not from the thread that is exiting: a BroadcastChannel post as a worker thread
+        // ends was seen to leave that end, or the next one, hanging. The thread that made
+        // its Worker posts it (its 'exit' comes once the thread is gone).
+        if (!self) this.postEnded(thread, gen);
+      }
+      if (running < 0) this.leaveRows(thread);
+    });
+    if (running < 0) return;
+    const over = () =>
+      Atomics.load(c, TAIL) > running ||
+      Atomics.load(c, GEN) !== gen ||
+      Atomics.load(c, DEAD) !== 0 ||
+      this.silent();
+    const leave = () => {
+      if (!this.stopped && !board.retired) board.locked(() => this.leaveRows(thread));
+    };
+    if (self) {
+      // Exiting: no event loop to come back to; the job is the one wait.
+      while (!over()) Atomics.wait(c, TAIL, Atomics.load(c, TAIL), WAIT_SLICE_MS);
+      leave();
+      return;
+    }
+    const step = () => {
+      if (over()) {
+        leave();
+        return;
+      }
+      const r = waitAsync(c, TAIL, Atomics.load(c, TAIL), 1000);
+      if (r.async) r.value.then(step);
+      else setImmediate(step);
+    };
+    step();
+  }
+
+  /**
+   * Cancels `thread`'s jobs in the ring that have not started (as {@link cancel} does one).
+   * Returns the sequence of its job that has started and may be running, or -1. Under the lock.
+   */
+  private cancelThread(thread: number): number {
+    const c = this.control;
+    let running = -1;
+    const head = Atomics.load(c, HEAD);
+    for (let seq = Atomics.load(c, TAIL); seq < head; seq++) {
+      const slot = seq % RING;
+      if (this.owners[slot * OWNER_WORDS] !== thread) continue;
+      Atomics.store(this.cancelMarks, slot, 1);
+      if (Atomics.load(c, STARTED) > seq) {
+        Atomics.compareExchange(this.cancelMarks, slot, 1, 0);
+        running = seq;
+      }
+    }
+    return running;
+  }
+
+  /** Tells the worker of `gen` that `thread` ended. Under the lock. */
+  private postEnded(thread: number, gen: number): void {
+    const c = this.control;
+    // A worker not ready yet has no job, nor model, of a thread that ended before.
+    if (Atomics.load(c, READY) < gen) return;
+    const own = this.device?.gen === gen ? this.device.channel : undefined;
+    const channel = own ?? new BroadcastChannel(channelName(this.share, gen));
+    channel.postMessage({ kind: 'ended', thread });
+    if (own === undefined) channel.close();
+    Atomics.add(c, NEWS, 1);
+    // Wakes an idle worker (HEAD is notified, not moved).
+    Atomics.notify(c, HEAD);
+  }
+
+  /** Removes `thread`'s rows of the held and in-flight tables. Under the lock. */
+  private leaveRows(thread: number): void {
+    this.held.removeThread(thread);
+    this.inFlight.removeThread(thread);
   }
 
   /** Runs `kernel` with `args`; resolves when the device has finished. */
@@ -469,7 +588,7 @@ export class Bpu {
   private startWorker(): Worker {
     const c = this.control;
     const gen = Atomics.load(c, GEN) + 1;
-    for (const i of [HEAD, TAIL, STARTED, DEAD, GONE]) Atomics.store(c, i, 0);
+    for (const i of [HEAD, TAIL, STARTED, DEAD, GONE, SESSIONS]) Atomics.store(c, i, 0);
     this.cancelMarks.fill(0);
     this.heartbeat[0] = Date.now();
     Atomics.store(c, STARTER, threadId);
@@ -494,6 +613,7 @@ export class Bpu {
       execArgv: [],
     });
     worker.unref();
+    bpuWorkers.add(worker);
     // A worker that dies never dies silently: every thread's jobs reject with the reason
     // (this thread's at once), and the next job of any thread starts a new worker.
     const lost = (why: string) => {
@@ -861,6 +981,30 @@ export class Bpu {
     d.worker?.terminate();
     this.machine.board.locked(() => this.loseDevice(d, error().message));
   }
+}
+
+/** The latest machine's BPU in this thread: the one that hears of threads that ended. */
+let watcher: Bpu | undefined;
+/** The BPU workers this thread started: no client of theirs, so no news when they end. */
+const bpuWorkers = new WeakSet<Worker>();
+
+/**
+ * Hooks the two ends of a thread that this thread can see, once: its own exit (a worker
+ * thread), and the exit of each worker thread it makes from now on (the process 'worker'
+ * event names them as they are made).
+ */
+function watchThreadEnds(bpu: Bpu): void {
+  const first = watcher === undefined;
+  watcher = bpu;
+  if (!first) return;
+  process.on('worker', (worker) => {
+    // Read now: a Worker's threadId is -1 once it has ended.
+    const thread = worker.threadId;
+    worker.once('exit', () => {
+      if (!bpuWorkers.has(worker)) watcher?.threadEnded(thread, false);
+    });
+  });
+  if (!isMainThread) process.once('exit', () => watcher?.threadEnded(threadId, true));
 }
 
 function resetError(): Error {

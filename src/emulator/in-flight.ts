@@ -10,7 +10,7 @@
 import { threadId } from 'node:worker_threads';
 import type { Board } from './board.js';
 import type { InFlightJob } from './machine.js';
-import { leaveWhenThreadEnds, SharedRanges } from './shared-ranges.js';
+import { SharedRanges } from './shared-ranges.js';
 
 const OUTPUT = 1;
 /** Which text separates a job's name from what its program calls to complete it. */
@@ -39,13 +39,8 @@ export class InFlightJobs implements Iterable<InFlightJob> {
   }
 
   private shared(): SharedRanges {
-    if (this.table === undefined) {
-      const table = new SharedRanges(this.board().share.inFlight);
-      this.table = table;
-      // A thread that ends leaves no jobs for the others' checks to trip on.
-      const board = this.board();
-      leaveWhenThreadEnds('in-flight', table, (fn) => board.locked(fn), threadId);
-    }
+    // A thread that ends leaves no jobs for the others' checks to trip on (Bpu.threadEnded).
+    this.table ??= new SharedRanges(this.board().share.inFlight);
     return this.table;
   }
 

@@ -44,30 +44,6 @@ export interface RangeRow {
   readonly text: string;
 }
 
-/**
- * The tables whose rows this thread leaves when it ends (the current machine's: older
- * machines were retired by a reset), by name; one 'exit' listener for them all.
- */
-const leaveOnExit = new Map<string, { table: SharedRanges; locked: (fn: () => void) => void }>();
-
-/**
- * Removes this thread's rows of `table` as the thread ends (a thread that ends can complete
- * or release nothing). A terminated thread emits no 'exit': its rows stay until a reset.
- */
-export function leaveWhenThreadEnds(
-  name: string,
-  table: SharedRanges,
-  locked: (fn: () => void) => void,
-  thread: number,
-): void {
-  if (leaveOnExit.size === 0) {
-    process.once('exit', () => {
-      for (const t of leaveOnExit.values()) t.locked(() => t.table.removeThread(thread));
-    });
-  }
-  leaveOnExit.set(name, { table, locked });
-}
-
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 

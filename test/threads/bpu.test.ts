@@ -7,13 +7,10 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { currentBpu } from '../../src/emulator/index.js';
 import {
   emulator,
@@ -33,46 +30,11 @@ import {
 import { ctrl, f32, load, tensors } from '../dnn/helpers.js';
 import { affineModel, modelDir, writeModel } from '../dnn/models.js';
 import { nodeCommand } from '../helpers.js';
+import { moduleText, next, scriptPath, startWorker } from './workers.js';
 
 const entry = fileURLToPath(new URL('../../src/index.js', import.meta.url));
-const internals = fileURLToPath(new URL('../../src/emulator/index.js', import.meta.url));
-const dnnHelpers = fileURLToPath(new URL('../dnn/helpers.js', import.meta.url));
-const dir = mkdtempSync(join(tmpdir(), 'hbsys-bpu-threads-'));
 const models = modelDir();
 const affine = writeModel(models, 'affine', affineModel([1, 16]));
-let scripts = 0;
-
-/** A module's text with `h` the package, `bpu` the internals, `dnn` the test helpers. */
-function moduleText(body: string): string {
-  return (
-    `import * as h from ${JSON.stringify(entry)};\n` +
-    `import * as bpu from ${JSON.stringify(internals)};\n` +
-    `import * as dnn from ${JSON.stringify(dnnHelpers)};\n` +
-    `import { parentPort, workerData as data } from 'node:worker_threads';\n${body}\n`
-  );
-}
-
-/** Starts `body` (a module's text, see moduleText) in a worker thread. */
-function startWorker(body: string, data?: unknown): Worker {
-  const file = join(dir, `w${scripts++}.mjs`);
-  writeFileSync(file, moduleText(body));
-  return new Worker(file, { workerData: data });
-}
-
-/** The next message of `worker` (rejects if it fails or exits first). */
-function next<T>(worker: Worker): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onError = (e: Error) => reject(e);
-    const onExit = (code: number) => reject(new Error(`the worker exited (${code})`));
-    worker.once('message', (m) => {
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-      resolve(m as T);
-    });
-    worker.once('error', onError);
-    worker.once('exit', onExit);
-  });
-}
 
 /** Runs `body` in a worker to its result (what it posts first). */
 async function inWorker<T>(body: string, data?: unknown): Promise<T> {
@@ -388,8 +350,8 @@ describe('the channel of model jobs', () => {
   // load hung). A fresh process, so that the first model job (the runtime's start, hundreds
   // of milliseconds of turning loop) is the window; a worker posts 20 ms into it.
   test("a thread's model job posted while another thread's model loads is run, not lost", async () => {
-    const file = join(dir, `p${scripts++}.mjs`);
-    const workerFile = join(dir, `w${scripts++}.mjs`);
+    const file = scriptPath('p');
+    const workerFile = scriptPath('w');
     writeFileSync(
       workerFile,
       moduleText(`
@@ -425,7 +387,7 @@ describe('the channel of model jobs', () => {
 
 describe('process exit', () => {
   test('a process whose threads forget their jobs still exits', async () => {
-    const file = join(dir, `p${scripts++}.mjs`);
+    const file = scriptPath('p');
     writeFileSync(
       file,
       `import * as h from ${JSON.stringify(entry)};

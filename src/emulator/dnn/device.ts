@@ -18,10 +18,34 @@ import {
 import { loadOrt, type Ort, type OrtSession, type OrtTensor } from './onnx-runtime.js';
 import { imageToTensor } from './preprocess.js';
 
-const sessions = new Map<number, OrtSession>();
+/** Loaded models' sessions, by model id, and the thread that loaded each. */
+const sessions = new Map<number, { readonly session: OrtSession; readonly thread: number }>();
 
-/** Runs one model job. Throws (a device fault, with the reason) when it cannot. */
-export async function runModelJob(message: unknown, resolve: AddressResolver): Promise<void> {
+/** Sessions held (models loaded and not unloaded). */
+export function liveSessions(): number {
+  return sessions.size;
+}
+
+/**
+ * Unloads the models `thread` loaded: it ended, and nothing can release them any more.
+ * Called between jobs (none of its runs is under way).
+ */
+export async function unloadThread(thread: number): Promise<void> {
+  for (const [id, s] of sessions) {
+    if (s.thread !== thread) continue;
+    sessions.delete(id);
+    await s.session.release().catch(() => {});
+  }
+}
+
+/**
+ * Runs one model job of `thread`. Throws (a device fault, with the reason) when it cannot.
+ */
+export async function runModelJob(
+  message: unknown,
+  resolve: AddressResolver,
+  thread: number,
+): Promise<void> {
   const m = message as ModelMessage;
   switch (m.op) {
     case 'load': {
@@ -39,14 +63,14 @@ export async function runModelJob(message: unknown, resolve: AddressResolver): P
         await session.release().catch(() => {});
         throw error;
       }
-      sessions.set(m.model, session);
+      sessions.set(m.model, { session, thread });
       return;
     }
     case 'unload':
       for (const id of m.models) {
         const s = sessions.get(id);
         sessions.delete(id);
-        await s?.release().catch(() => {});
+        await s?.session.release().catch(() => {});
       }
       return;
     case 'infer': {
@@ -93,7 +117,7 @@ async function warmUp(ort: Ort, session: OrtSession, m: LoadMessage) {
 }
 
 async function runModel(ort: Ort, run: ModelRun, resolve: AddressResolver): Promise<void> {
-  const session = sessions.get(run.model);
+  const session = sessions.get(run.model)?.session;
   if (session === undefined) {
     throw new Error(
       `model #${run.model} is not loaded on this BPU (its worker was restarted after a fault): ` +

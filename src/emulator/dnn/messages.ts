@@ -54,9 +54,12 @@ export interface LoadedOutput {
 /** Room for a load's reply: a length, then JSON (a graph with thousands of outputs fits). */
 export const LOAD_REPLY_BYTES = 1 << 20;
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** Worker side: the outputs as the reply (an Int32 length, then UTF-8 JSON). */
 export function writeLoadReply(reply: SharedArrayBuffer, outputs: readonly LoadedOutput[]): void {
-  const text = new TextEncoder().encode(JSON.stringify(outputs));
+  const text = encoder.encode(JSON.stringify(outputs));
   if (text.length + 4 > reply.byteLength) {
     throw new Error(`the graph's ${outputs.length} outputs do not fit the load's reply`);
   }
@@ -70,7 +73,7 @@ export function readLoadReply(reply: SharedArrayBuffer): LoadedOutput[] {
   // TextDecoder takes no view of shared memory: copy first.
   const text = new Uint8Array(n);
   text.set(new Uint8Array(reply, 4, n));
-  return JSON.parse(new TextDecoder().decode(text)) as LoadedOutput[];
+  return JSON.parse(decoder.decode(text)) as LoadedOutput[];
 }
 
 /** Forget models (their packed handle was released). */

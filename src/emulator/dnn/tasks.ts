@@ -48,7 +48,7 @@ import type { LiveTask } from '../hazards.js';
 import type { DeviceRange, JobPlan } from '../kernels/kernel.js';
 import type { InFlightJob, Machine } from '../machine.js';
 import { captureStack } from '../sanitizer.js';
-import { leaveWhenThreadEnds, SharedRanges } from '../shared-ranges.js';
+import { SharedRanges } from '../shared-ranges.js';
 import { HandleTable } from './handles.js';
 import { HELD_OPEN, HELD_OUTPUT, HELD_RELEASED } from './held-memory.js';
 import { dnnMachine } from './machine-adapter.js';
@@ -125,11 +125,10 @@ export class Tasks {
   private heldTable(machine: Machine): SharedRanges {
     let table = this.sharedHeld.get(machine);
     if (table === undefined) {
-      const held = new SharedRanges(machine.board.share.held);
-      table = held;
-      this.sharedHeld.set(machine, held);
-      // A thread that ends can release no task: its tasks hold nothing from then on.
-      leaveWhenThreadEnds('held', held, (fn) => machine.board.locked(fn), threadId);
+      // A thread that ends can release no task: its tasks hold nothing once it is known to
+      // have ended (Bpu.threadEnded).
+      table = new SharedRanges(machine.board.share.held);
+      this.sharedHeld.set(machine, table);
     }
     return table;
   }
