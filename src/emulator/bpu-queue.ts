@@ -8,15 +8,20 @@
  * (Atomics.waitAsync, or Atomics.wait when blocked in hbDNNWaitTaskDone). No message crosses
  * per kernel job, and none per byte.
  *
- * What crosses as messages, on the worker's BroadcastChannel: each thread's mailbox (once per
- * worker, before its first job), the descriptions of model jobs (load a model, run a
- * task), which carry more than a slot holds, and the news that a thread ended (its models
- * are unloaded, its mailbox dropped, its jobs still in the ring skipped). A BroadcastChannel because any thread can open
- * it by name, with no port to hand over from the thread that started the worker (ports
- * cross only on a channel that already exists, and a thread started before the worker has
- * none), and the worker reads it synchronously (receiveMessageOnPort) when it reaches the
- * job; messages are matched to jobs by (thread, sequence), since the channel orders each
- * sender's messages but not different senders' ones.
+ * What crosses as messages:
+ * - on the worker's BroadcastChannel, which only the worker keeps open: each thread's
+ *   mailbox (once per worker, before its first job) and the news that a thread ended (its
+ *   models are unloaded, its mailbox dropped, its jobs still in the ring skipped);
+ * - on each thread's own channel, which the worker opens when the thread connects: the
+ *   descriptions of that thread's model jobs (load a model, run a task), which carry more
+ *   than a slot holds. One channel per thread because a BroadcastChannel clones each message
+ *   for every other channel of its name: on one shared channel every thread received (and
+ *   held, while its event loop did not turn) every other thread's model bytes and tensors.
+ * BroadcastChannels because any thread can open one by name, with no port to hand over from
+ * the thread that started the worker (ports cross only on a channel that already exists,
+ * and a thread started before the worker has none). The worker reads them synchronously
+ * (receiveMessageOnPort) when it reaches the job; messages are matched to jobs by (thread,
+ * sequence).
  */
 
 import { MAX_PARAMS } from './kernels/kernel.js';
@@ -88,6 +93,8 @@ export interface BpuShare {
  * per job (its sequence modulo {@link RING}) a status word, then the error texts.
  */
 export const MAILBOX_DONE = 0;
+/** Set (1) by the worker once it has opened the thread's own channel: posts reach it now. */
+export const MAILBOX_OPEN = 1;
 const MAILBOX_HEADER = 4;
 export const mailboxStatus = (seq: number) => MAILBOX_HEADER + (seq % RING);
 export const mailboxError = (seq: number) =>
@@ -100,14 +107,16 @@ export function newMailbox(): SharedArrayBuffer {
 /** What crosses the worker's channel. */
 export type ChannelMessage =
   | { readonly kind: 'connect'; readonly thread: number; readonly mailbox: SharedArrayBuffer }
-  | {
-      readonly kind: 'job';
-      readonly thread: number;
-      readonly seq: number;
-      readonly message: unknown;
-    }
   /** `thread` ended (the thread that made its Worker saw it exit). */
   | { readonly kind: 'ended'; readonly thread: number };
+
+/** What crosses a thread's own channel: the description of its model job `seq`. */
+export interface JobMessage {
+  readonly kind: 'job';
+  readonly thread: number;
+  readonly seq: number;
+  readonly message: unknown;
+}
 
 /** One physical region as the worker sees it: its base address and its memory plane. */
 export interface WorkerRegion {
@@ -141,4 +150,9 @@ export function newBpuShare(): BpuShare {
 /** The channel name of generation `gen` of a share's worker. */
 export function channelName(share: BpuShare, gen: number): string {
   return `${share.channel}.${gen}`;
+}
+
+/** The name of `thread`'s own channel to the worker whose channel is `workerChannel`. */
+export function threadChannelName(workerChannel: string, thread: number): string {
+  return `${workerChannel}.t${thread}`;
 }

@@ -26,7 +26,9 @@ import {
   GONE_EXITED,
   HEAD,
   HEARTBEAT_AT,
+  type JobMessage,
   MAILBOX_DONE,
+  MAILBOX_OPEN,
   MESSAGE_JOB,
   mailboxError,
   mailboxStatus,
@@ -42,6 +44,7 @@ import {
   STATUS_OK,
   STOP,
   TAIL,
+  threadChannelName,
   type WorkerInit,
 } from './bpu-queue.js';
 import type { AddressResolver } from './kernels/kernel.js';
@@ -64,6 +67,8 @@ const regions = init.regions.map((r) => ({
 
 /** Each thread's mailbox, as it connected. */
 const mailboxes = new Map<number, { words: Int32Array; bytes: Uint8Array }>();
+/** Each connected thread's own channel, where its model jobs' descriptions come. */
+const threadChannels = new Map<number, BroadcastChannel>();
 /** Descriptions of model jobs read off the channel before their job was reached. */
 const early = new Map<string, unknown>();
 /** Threads known to have ended, and those whose end is news not yet acted on. */
@@ -81,21 +86,39 @@ process.on('exit', () => {
   for (const box of mailboxes.values()) Atomics.notify(box.words, MAILBOX_DONE);
 });
 
-/** Keeps a message of the channel until its job is reached (or its thread's first job). */
-function take(m: ChannelMessage): void {
-  if (m.kind === 'connect') {
-    mailboxes.set(m.thread, { words: new Int32Array(m.mailbox), bytes: new Uint8Array(m.mailbox) });
-  } else if (m.kind === 'ended') {
-    endedNews.push(m.thread);
-  } else {
-    early.set(`${m.thread}:${m.seq}`, m.message);
-  }
+/** Keeps a message of a channel until its job is reached (or its thread's first job). */
+function take(m: ChannelMessage | JobMessage): void {
+  if (m.kind === 'connect') connect(m.thread, m.mailbox);
+  else if (m.kind === 'ended') endedNews.push(m.thread);
+  else early.set(`${m.thread}:${m.seq}`, m.message);
 }
+
+/**
+ * Takes `thread`'s mailbox and opens its own channel, then says so in the mailbox: the
+ * thread posts its first model job only then (a BroadcastChannel delivers only to channels
+ * that exist when a message is posted).
+ */
+function connect(thread: number, mailbox: SharedArrayBuffer): void {
+  const words = new Int32Array(mailbox);
+  mailboxes.set(thread, { words, bytes: new Uint8Array(mailbox) });
+  if (!threadChannels.has(thread)) {
+    const own = new BroadcastChannel(threadChannelName(init.channel, thread));
+    own.unref();
+    own.onmessage = delivered;
+    threadChannels.set(thread, own);
+  }
+  Atomics.store(words, MAILBOX_OPEN, 1);
+  Atomics.notify(words, MAILBOX_OPEN);
+}
+
 // While a model job is awaited the event loop runs, and it delivers what arrives on the
-// channel as events: a message it delivered is no longer there for receiveMessageOnPort,
+// channels as events: a message it delivered is no longer there for receiveMessageOnPort,
 // so the events keep it too. (Without this, a thread that connected or posted a model job
 // while another thread's model loaded was never answered.)
-channel.onmessage = (event) => take((event as MessageEvent).data as ChannelMessage);
+function delivered(event: unknown): void {
+  take((event as MessageEvent).data as ChannelMessage | JobMessage);
+}
+channel.onmessage = delivered;
 
 const beat = () => {
   heartbeat[0] = Date.now();
@@ -137,22 +160,27 @@ function readChannel(found: () => boolean): boolean {
   return false;
 }
 
-/** Takes what the channel holds now. */
+/** Takes what the channels hold now: the worker's, then each thread's own. */
 function drainChannel(): void {
+  drain(channel);
+  for (const own of threadChannels.values()) drain(own);
+}
+
+function drain(from: BroadcastChannel): void {
   for (;;) {
     // Node reads a BroadcastChannel as a port (its types name MessagePort only).
-    const r = receiveMessageOnPort(channel as unknown as MessagePort);
+    const r = receiveMessageOnPort(from as unknown as MessagePort);
     if (r === undefined) return;
-    take(r.message as ChannelMessage);
+    take(r.message as ChannelMessage | JobMessage);
   }
 }
 
 /**
  * Acts on the news of threads that ended, between jobs (none of theirs runs): their models
  * are unloaded, their mailboxes dropped, and their jobs still in the ring (each thread that
- * learns of an end also cancels them, see Bpu.threadEnded) are skipped from here on. A
- * thread that noticed an end bumps NEWS after posting it, so that a job's turn costs one
- * load when there is none.
+ * learns of an end also cancels them, see Bpu.threadEnded) are skipped from here on; and
+ * threads that connect get their channels. A thread that posts either bumps NEWS after
+ * posting, so that a job's turn costs one load when there is none.
  */
 async function actOnNews(): Promise<void> {
   newsSeen = Atomics.load(control, NEWS);
@@ -161,6 +189,15 @@ async function actOnNews(): Promise<void> {
     const thread = endedNews.shift()!;
     ended.add(thread);
     mailboxes.delete(thread);
+    // Its descriptions are never needed now: those delivered are dropped, the rest with
+    // the channel.
+    const own = threadChannels.get(thread);
+    if (own !== undefined) {
+      drain(own);
+      own.close();
+      threadChannels.delete(thread);
+    }
+    for (const key of early.keys()) if (key.startsWith(`${thread}:`)) early.delete(key);
     if (modelDevice !== undefined) await modelDevice.unloadThread(thread);
   }
   countSessions();
@@ -245,14 +282,9 @@ async function serve(): Promise<void> {
     const seq = owners[slot * OWNER_WORDS + 1]!;
     if (ended.has(thread)) {
       // Nobody can learn its outcome, and the memory it names may be another's by now (its
-      // held ranges were let go): it never runs. Its description is still taken.
+      // held ranges were let go): it never runs. Its description went with its channel.
       Atomics.store(control, STARTED, done + 1);
       Atomics.store(cancel, slot, 0);
-      if (index === MESSAGE_JOB) {
-        try {
-          descriptionOf(thread, seq);
-        } catch {}
-      }
       Atomics.store(control, TAIL, done + 1);
       Atomics.notify(control, TAIL);
       continue;

@@ -35,6 +35,7 @@ import { hex } from '../handle-errors.js';
 import { HB_SYS_INVALID_ARGUMENT, HbSysError } from '../status.js';
 import {
   type BpuShare,
+  type ChannelMessage,
   channelName,
   DEAD,
   GEN,
@@ -45,6 +46,7 @@ import {
   HEAD,
   HEARTBEAT_AT,
   MAILBOX_DONE,
+  MAILBOX_OPEN,
   MESSAGE_JOB,
   mailboxError,
   mailboxStatus,
@@ -63,6 +65,7 @@ import {
   STATUS_OK,
   STOP,
   TAIL,
+  threadChannelName,
   type WorkerInit,
 } from './bpu-queue.js';
 import type { DeviceRange, JobPlan } from './kernels/kernel.js';
@@ -302,10 +305,19 @@ export class Bpu {
     const c = this.control;
     // A worker not ready yet has no job, nor model, of a thread that ended before.
     if (Atomics.load(c, READY) < gen) return;
-    const own = this.device?.gen === gen ? this.device.channel : undefined;
-    const channel = own ?? new BroadcastChannel(channelName(this.share, gen));
-    channel.postMessage({ kind: 'ended', thread });
-    if (own === undefined) channel.close();
+    this.postNews(gen, { kind: 'ended', thread });
+  }
+
+  /**
+   * Posts `news` on the worker's channel, and wakes the worker to read it. The channel is
+   * opened for the post alone: a thread that kept it open would receive every other
+   * thread's news too. Under the lock.
+   */
+  private postNews(gen: number, news: ChannelMessage): void {
+    const c = this.control;
+    const channel = new BroadcastChannel(channelName(this.share, gen));
+    channel.postMessage(news);
+    channel.close();
     Atomics.add(c, NEWS, 1);
     // Wakes an idle worker (HEAD is notified, not moved).
     Atomics.notify(c, HEAD);
@@ -566,13 +578,17 @@ export class Bpu {
     const gen = Atomics.load(c, GEN);
     this.awaitReady(gen);
     const box = newMailbox();
-    const channel = new BroadcastChannel(channelName(this.share, gen));
+    const mailbox = new Int32Array(box);
+    // This thread's own channel, for its model jobs: the worker opens its end as it takes
+    // the mailbox, and posts go only once it has.
+    const channel = new BroadcastChannel(threadChannelName(channelName(this.share, gen), threadId));
     channel.unref();
-    channel.postMessage({ kind: 'connect', thread: threadId, mailbox: box });
+    this.postNews(gen, { kind: 'connect', thread: threadId, mailbox: box });
+    this.awaitOpen(mailbox, channel);
     const d: Device = {
       gen,
       worker,
-      mailbox: new Int32Array(box),
+      mailbox,
       mailboxBytes: new Uint8Array(box),
       channel,
       running: [],
@@ -657,6 +673,22 @@ export class Bpu {
         throw new Error(this.deathMessage());
       }
       Atomics.wait(c, READY, ready, WAIT_SLICE_MS);
+    }
+  }
+
+  /**
+   * Blocks until the worker has opened this thread's channel. The worker takes a
+   * connection between jobs, or while it awaits a model job, so this waits at most for the
+   * kernel it runs. Under the lock (the worker takes none).
+   */
+  private awaitOpen(mailbox: Int32Array, channel: BroadcastChannel): void {
+    const c = this.control;
+    while (Atomics.load(mailbox, MAILBOX_OPEN) === 0) {
+      if (Atomics.load(c, DEAD) !== 0 || this.silent()) {
+        channel.close();
+        throw new Error(this.deathMessage());
+      }
+      Atomics.wait(mailbox, MAILBOX_OPEN, 0, WAIT_SLICE_MS);
     }
   }
 

@@ -11,7 +11,9 @@ import { writeFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { currentBpu } from '../../src/emulator/index.js';
+import { BroadcastChannel } from 'node:worker_threads';
+import { channelName, GEN } from '../../src/emulator/bpu-queue.js';
+import { currentBpu, currentMachine } from '../../src/emulator/index.js';
 import {
   emulator,
   HB_SYS_INVALID_ARGUMENT,
@@ -27,7 +29,7 @@ import {
   hbSysReadMem,
   hbSysWriteMem,
 } from '../../src/index.js';
-import { ctrl, f32, load, tensors } from '../dnn/helpers.js';
+import { ctrl, f32, load, run, tensors } from '../dnn/helpers.js';
 import { affineModel, modelDir, writeModel } from '../dnn/models.js';
 import { nodeCommand } from '../helpers.js';
 import { moduleText, next, scriptPath, startWorker } from './workers.js';
@@ -392,6 +394,51 @@ describe('the channel of model jobs', () => {
     );
     const { stdout } = await promisify(execFile)(...nodeCommand([file]), { timeout: 60_000 });
     assert.equal(stdout.trim(), 'main loaded; worker loaded');
+  });
+});
+
+describe("each thread's own channel", () => {
+  // Model jobs' descriptions (model bytes, tensors) go on the posting thread's own channel,
+  // which only the BPU worker opens. On the worker's channel, which any thread can open by
+  // name, a BroadcastChannel clones each message for every other channel of the name:
+  // every connected thread received every other thread's model bytes, and held them while
+  // its event loop did not turn (hundreds of MB in a loop of loads).
+  test("another thread's channel hears of connections, never of model jobs", async () => {
+    await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
+    const a = alloc(64);
+    await emulator.bpu.fill(a.phyAddr, 0, 64); // the worker runs, this thread is connected
+    const share = currentMachine().board.share.bpu;
+    const gen = Atomics.load(new Int32Array(share.control), GEN);
+    const heard: { kind: string; thread: number }[] = [];
+    const other = new BroadcastChannel(channelName(share, gen));
+    other.onmessage = (e) => heard.push((e as MessageEvent).data);
+    try {
+      const worker = startWorker(
+        `
+        const m = dnn.load(data.file);
+        const io = dnn.tensors(m.model);
+        dnn.run(m.model, io.inputs, io.outputs);
+        parentPort.postMessage('ran');`,
+        { file: affine },
+      );
+      assert.equal(await next(worker), 'ran');
+      const id = worker.threadId;
+      await worker.terminate();
+      const m = load(affine);
+      const io = tensors(m.model);
+      run(m.model, io.inputs, io.outputs);
+      // Past the delivery of anything posted so far.
+      await new Promise((r) => setTimeout(r, 50));
+      const kinds = heard.map((x) => x.kind);
+      assert.ok(
+        heard.some((x) => x.kind === 'connect' && x.thread === id),
+        `the worker thread's connection was heard: ${kinds}`,
+      );
+      assert.ok(!kinds.includes('job'), `no model job was heard: ${kinds}`);
+    } finally {
+      other.close();
+      assert.equal(hbSysFreeMem(a), HB_SYS_SUCCESS);
+    }
   });
 });
 
