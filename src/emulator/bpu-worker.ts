@@ -280,22 +280,17 @@ async function serve(): Promise<void> {
     const index = slots[slot * SLOT_WORDS]!;
     const thread = owners[slot * OWNER_WORDS]!;
     const seq = owners[slot * OWNER_WORDS + 1]!;
-    if (ended.has(thread)) {
-      // Nobody can learn its outcome, and the memory it names may be another's by now (its
-      // held ranges were let go): it never runs. Its description went with its channel.
-      Atomics.store(control, STARTED, done + 1);
-      Atomics.store(cancel, slot, 0);
-      Atomics.store(control, TAIL, done + 1);
-      Atomics.notify(control, TAIL);
-      continue;
-    }
-    const box = mailboxOf(thread);
+    // A thread that ended has no mailbox: nobody can learn its job's outcome, and the
+    // memory the job names may be another's by now (its held ranges were let go).
+    const box = ended.has(thread) ? undefined : mailboxOf(thread);
     // Started before the mark is read: a cancel that sees this leaves the job to run.
     Atomics.store(control, STARTED, done + 1);
     let status: number;
     if (box === undefined) {
-      // Cannot happen (a thread connects before its first job); if it did, nobody could be
-      // told, so the job is skipped rather than run unseen.
+      // Its thread ended (or, which cannot happen, never connected: a thread connects
+      // before its first job): it never runs. A model job's description went with the
+      // thread's channel.
+      Atomics.store(cancel, slot, 0);
       status = STATUS_CANCELLED;
     } else if (Atomics.exchange(cancel, slot, 0) !== 0) {
       // Its task was released before it started: as the board does, it never runs. A message

@@ -31,11 +31,15 @@ export function liveSessions(): number {
  * Called between jobs (none of its runs is under way).
  */
 export async function unloadThread(thread: number): Promise<void> {
-  for (const [id, s] of sessions) {
-    if (s.thread !== thread) continue;
-    sessions.delete(id);
-    await s.session.release().catch(() => {});
-  }
+  for (const [id, s] of sessions) if (s.thread === thread) await unload(id);
+}
+
+/** Releases the session of model `id`, if it is loaded. */
+async function unload(id: number): Promise<void> {
+  const s = sessions.get(id);
+  if (s === undefined) return;
+  sessions.delete(id);
+  await s.session.release().catch(() => {});
 }
 
 /**
@@ -67,11 +71,7 @@ export async function runModelJob(
       return;
     }
     case 'unload':
-      for (const id of m.models) {
-        const s = sessions.get(id);
-        sessions.delete(id);
-        await s?.session.release().catch(() => {});
-      }
+      for (const id of m.models) await unload(id);
       return;
     case 'infer': {
       const ort = await loadOrt();
