@@ -6,7 +6,9 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
+import { HEAD, STARTED } from '../../src/emulator/bpu-queue.js';
 import { imageToTensor } from '../../src/emulator/dnn/preprocess.js';
+import { currentMachine } from '../../src/emulator/index.js';
 import * as sys from '../../src/index.js';
 import {
   emulator,
@@ -410,6 +412,61 @@ describe('hbDNN: tasks', () => {
     }
     freeAll([...inputs, ...outputs]);
     ok(hbDNNRelease(m.packed));
+  });
+
+  test('a task released while it runs counts against the 32 until it ends, as libdnn counts it', async () => {
+    const m = load(affine);
+    const io = tensors(m.model, false);
+    const control = new Int32Array(currentMachine().board.share.bpu.control);
+    // The task released must be running, not queued (a queued one is cancelled and counts
+    // no more), and still running when the 32nd task is asked for. A thread descheduled
+    // longer than the task ran finds it ended, so each attempt runs a longer one (chains of
+    // matrix products); one refusal is the proof.
+    const outcomes: string[] = [];
+    for (const products of [6, 24, 96]) {
+      const chain = load(writeModel(dir, `chain-${products}`, chainModel(192, products)));
+      const ahead = tensors(chain.model, false);
+      const running: { value: hbDNNTaskHandle_t | null } = { value: null };
+      ok(hbDNNInfer(running, ahead.outputs, ahead.inputs, chain.model, ctrl()));
+      // Until the BPU has started it (nothing else is queued).
+      while (Atomics.load(control, STARTED) < Atomics.load(control, HEAD)) {
+        await new Promise((r) => setImmediate(r));
+      }
+      ok(hbDNNReleaseTask(running.value!));
+      const live: hbDNNTaskHandle_t[] = [];
+      for (let i = 0; i < 31; i++) {
+        const task: { value: hbDNNTaskHandle_t | null } = { value: null };
+        ok(hbDNNInfer(task, io.outputs, io.inputs, m.model, ctrl()));
+        live.push(task.value!);
+      }
+      const last: { value: hbDNNTaskHandle_t | null } = { value: null };
+      const code = hbDNNInfer(last, io.outputs, io.inputs, m.model, ctrl());
+      if (code === HB_DNN_TASK_NUM_EXCEED_LIMIT) {
+        assert.equal(last.value, null, 'no change');
+        assert.match(
+          hbDNNGetLastError()!.message,
+          /32 model tasks are live.*1 released but still running/,
+        );
+        // The 31 run after it: once one is done, the released task has ended, and counts
+        // no more.
+        ok(hbDNNWaitTaskDone(live[0]!, 0));
+        ok(hbDNNInfer(last, io.outputs, io.inputs, m.model, ctrl()));
+        outcomes.push('refused while it ran');
+      } else {
+        ok(code);
+        outcomes.push('it had ended');
+      }
+      for (const t of [...live, last.value!]) {
+        ok(hbDNNWaitTaskDone(t, 0));
+        ok(hbDNNReleaseTask(t));
+      }
+      freeAll([...ahead.inputs, ...ahead.outputs]);
+      ok(hbDNNRelease(chain.packed));
+      if (code === HB_DNN_TASK_NUM_EXCEED_LIMIT) break;
+    }
+    freeAll([...io.inputs, ...io.outputs]);
+    ok(hbDNNRelease(m.packed));
+    assert.ok(outcomes.includes('refused while it ran'), `outcomes: ${outcomes}`);
   });
 
   test('a timeout returns HB_DNN_TIMEOUT and the task goes on; waiting again finishes it', async () => {

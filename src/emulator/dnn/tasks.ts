@@ -99,7 +99,7 @@ interface TaskRecord {
 
 export class Tasks {
   private readonly table = new HandleTable<hbDNNTaskHandle_t, TaskRecord>('hbDNNTaskHandle_t');
-  /** Live tasks per machine and kind. */
+  /** Live tasks per machine and kind, with those released while their job still runs. */
   private readonly counts = new WeakMap<Machine, Record<Kind, number>>();
   /** Tasks that hold their tensors' memory, per machine (see the module's note). */
   private readonly holding = new WeakMap<Machine, Set<TaskRecord>>();
@@ -385,15 +385,21 @@ export class Tasks {
   private end(t: TaskRecord): void {
     const holders = this.holders(t.machine);
     holders.delete(t);
+    const counts = this.count(t.machine);
+    let finishing = false;
     if (t.state === 'submitted') {
       const job = t.job!;
-      // A job the BPU has started runs to its end: its memory stays held until then.
+      // A job the BPU has started runs to its end: its memory stays held until then, and
+      // the task counts against the live-task limit until then, as libdnn counts a task it
+      // still runs (the native backend hands it the release only at the task's end).
       if (!dnnMachine().bpu.cancel(job) && job.outcome === undefined) {
+        finishing = true;
         holders.add(t);
         for (const m of t.models) m.finishingTasks++;
         t.finished = () => {
           t.finished = undefined;
           holders.delete(t);
+          counts[t.kind]--;
           for (const m of t.models) m.finishingTasks--;
           this.publish(t);
         };
@@ -401,7 +407,7 @@ export class Tasks {
       if (t.entry !== undefined) t.machine.inFlight.delete(t.entry);
     }
     t.state = 'released';
-    this.count(t.machine)[t.kind]--;
+    if (!finishing) counts[t.kind]--;
     for (const m of t.models) m.liveTasks--;
     t.machine.hazards.liveTasks.delete(t.live);
     this.publish(t);
@@ -410,11 +416,17 @@ export class Tasks {
   private limit(fn: string, machine: Machine, kind: Kind): number {
     if (this.count(machine)[kind] < HB_DNN_MAX_LIVE_TASKS) return 0;
     if (machine.sanitizer.on) machine.hazards.taskLimit(fn, HB_DNN_MAX_LIVE_TASKS, kind);
+    let finishing = 0;
+    for (const t of this.holders(machine))
+      if (t.kind === kind && t.state === 'released') finishing++;
     return dnnFail(
       HB_DNN_TASK_NUM_EXCEED_LIMIT,
       fn,
-      `${HB_DNN_MAX_LIVE_TASKS} ${kind} tasks are live, the board's limit: release finished tasks ` +
-        'with hbDNNReleaseTask (is one leaking in a loop?)',
+      `${HB_DNN_MAX_LIVE_TASKS} ${kind} tasks are live, the board's limit` +
+        (finishing > 0
+          ? ` (${finishing} released but still running: they count until they end)`
+          : '') +
+        ': release finished tasks with hbDNNReleaseTask (is one leaking in a loop?)',
     );
   }
 
