@@ -22,6 +22,7 @@ import {
   type ChannelMessage,
   DEAD,
   ERROR_BYTES,
+  GEN,
   GONE,
   GONE_EXITED,
   HEAD,
@@ -274,6 +275,8 @@ async function serve(): Promise<void> {
       Atomics.wait(control, HEAD, done, 1000);
     }
     if (Atomics.load(control, STOP) !== 0) process.exit(0);
+    // Taken for gone (its starter ended) while it still ran: the ring is the next one's.
+    if (Atomics.load(control, GEN) !== init.gen) process.exit(0);
     beat();
     if (newsWaits()) await actOnNews();
     const slot = done % RING;

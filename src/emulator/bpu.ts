@@ -154,9 +154,10 @@ const MAX_INPUT_COPY = 4 << 20;
 const WAIT_SLICE_MS = 50;
 
 /**
- * A worker whose heartbeat is older than this is taken for gone (it was terminated with the
- * thread that started it, which could not say so). Generous: a long synchronous kernel, or
- * a worker starting under emulation, beats no heart.
+ * A worker whose heartbeat is older than this is taken for gone: it ended with the thread
+ * that started it, and nobody could say so (that thread was terminated, and the thread
+ * that made it had no machine, or ended too; see starterEnded). Generous: a long
+ * synchronous kernel, or a worker starting under emulation, beats no heart.
  */
 const SILENT_MS = 30_000;
 
@@ -244,6 +245,7 @@ export class Bpu {
     // Terminated inside a call, it may have left the lock taken.
     if (!self) board.releaseIfHeldBy(thread);
     board.locked(() => {
+      if (!self && gen !== 0 && Atomics.load(c, STARTER) === thread) this.starterEnded();
       if (gen !== 0 && Atomics.load(c, DEAD) === 0) {
         running = this.cancelThread(thread);
         // Not from the thread that is exiting: a BroadcastChannel post as a worker thread
@@ -278,6 +280,23 @@ export class Bpu {
       else setImmediate(step);
     };
     step();
+  }
+
+  /**
+   * The thread that started the BPU worker ended: the worker ended with it (a thread's
+   * workers end with it). A thread that returns says so itself as it exits; one that was
+   * terminated runs no more code, and without this word every thread's jobs waited for
+   * the worker's heartbeat to fall silent (SILENT_MS). Under the lock.
+   */
+  private starterEnded(): void {
+    const c = this.control;
+    if (Atomics.load(c, DEAD) !== 0) return;
+    Atomics.store(c, GONE, GONE_STARTER_ENDED);
+    Atomics.store(c, DEAD, 1);
+    Atomics.notify(c, TAIL);
+    Atomics.notify(c, READY);
+    const d = this.device;
+    if (d !== undefined && d.gen === Atomics.load(c, GEN)) this.loseDevice(d, this.deathMessage());
   }
 
   /**
