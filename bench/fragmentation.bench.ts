@@ -26,7 +26,9 @@
  * simply full), so it told them apart by nothing; the first failure after a churn still
  * comes at the first big block that finds no hole, often the same one for good-fit
  * allocators, which is why the mean under pressure is the figure.
- * hbsys runs it through hbSysAllocMem / hbSysFreeMem on an emulator of that heap;
+ * hbsys runs it through hbSysAllocMem / hbSysFreeMem on an emulator of that heap, with the
+ * board's 4 KiB pages (the aim), and again with 64-byte pages (for information: the
+ * allocator's placement alone, without the page rounding of small blocks);
  * @thi.ng/malloc on a MemPool of the same bytes (64-byte alignment); glibc through
  * bench/malloc-replay.c with every block on the brk heap and RLIMIT_DATA at the heap size
  * (so glibc's own headers count against it, as the emulator's page rounding does for hbsys).
@@ -94,6 +96,12 @@ export function fragTrace(seed: number, churnOps: number, totalOps: number): Fra
 export interface FragResult {
   /** Mean live bytes / heap size over the pressure phase, failed allocations skipped. */
   hbsys: number;
+  /**
+   * The same for hbsys with 64-byte pages: its allocator without the board's 4 KiB page
+   * granularity, which rounds each small block up to a page and counts against hbsys (for
+   * information: the peers round to 64 and 16 bytes).
+   */
+  hbsysFinePages: number;
   thing: number;
   glibc: number | undefined;
   /** Live bytes / heap size at each one's first failed allocation. */
@@ -157,17 +165,23 @@ export async function fragmentationBench(quick = false): Promise<FragResult> {
   const t = fragTrace(0xf4a6, quick ? 4000 : 8000, quick ? 10_000 : 20_000);
   const totalOps = t.victims.length;
   const notes: string[] = [];
-  await emulator.reset({ heapSize: FRAG_HEAP, pageSize: 4096, maxAllocations: 1 << 20 });
-  const hbsys = replay(
-    t,
-    (size) => {
-      const mem = {} as hbSysMem;
-      return hbSysAllocMem(mem, size) === HB_SYS_SUCCESS ? mem : undefined;
-    },
-    (mem) => {
-      if (hbSysFreeMem(mem) !== HB_SYS_SUCCESS) throw new Error('hbSysFreeMem failed in the trace');
-    },
-  );
+  const throughApi = async (pageSize: number) => {
+    await emulator.reset({ heapSize: FRAG_HEAP, pageSize, maxAllocations: 1 << 20 });
+    return replay(
+      t,
+      (size) => {
+        const mem = {} as hbSysMem;
+        return hbSysAllocMem(mem, size) === HB_SYS_SUCCESS ? mem : undefined;
+      },
+      (mem) => {
+        if (hbSysFreeMem(mem) !== HB_SYS_SUCCESS) {
+          throw new Error('hbSysFreeMem failed in the trace');
+        }
+      },
+    );
+  };
+  const finePages = await throughApi(64);
+  const hbsys = await throughApi(4096);
   const pool = new MemPool({ size: FRAG_HEAP, align: 64 });
   const thing = replay(
     t,
@@ -212,6 +226,7 @@ export async function fragmentationBench(quick = false): Promise<FragResult> {
     r === undefined ? undefined : r[key] / FRAG_HEAP;
   return {
     hbsys: hbsys.meanFrom / FRAG_HEAP,
+    hbsysFinePages: finePages.meanFrom / FRAG_HEAP,
     thing: thing.meanFrom / FRAG_HEAP,
     glibc: share(glibc, 'meanFrom'),
     firstFailure: {

@@ -384,6 +384,15 @@ export function summarize(r: BenchReport): SummaryRow[] {
     aim: '≥ 0.9 and ≥ each peer',
     verdict: verdict(f.hbsys >= 0.9 && f.hbsys >= bestPeer),
   });
+  rows.push({
+    figure:
+      'fragmentation as above, hbsys with 64 B pages (its allocator without 4 KiB page rounding)',
+    hbsys: fmt(f.hbsysFinePages),
+    baseline: `thi.ng ${fmt(f.thing)}, glibc ${f.glibc === undefined ? '—' : fmt(f.glibc)}`,
+    ratio: x(f.hbsysFinePages / bestPeer),
+    aim: '— (information)',
+    verdict: 'information',
+  });
 
   // --- information: the allocator alone, without the API --------------------------------
   const reused = pair('reused');
@@ -543,6 +552,9 @@ export function formatReport(r: BenchReport): string {
   const f = r.fragmentation;
   out.push(
     '\nFragmentation (64 MiB heap): mean live bytes / heap under pressure after a churn at 70%; at the first failure; failed allocations',
+  );
+  out.push(
+    `  hbsys with 64 B pages (its allocator without the board's 4 KiB page rounding): ${fmt(f.hbsysFinePages)}`,
   );
   const fr = (k: 'hbsys' | 'thing' | 'glibc') =>
     f[k] === undefined
