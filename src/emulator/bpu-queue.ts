@@ -25,6 +25,7 @@
  */
 
 import { MAX_PARAMS } from './kernels/kernel.js';
+import { newThreadTree } from './thread-tree.js';
 
 /** Jobs the ring holds at once; a thread that finds it full waits for room. */
 export const RING = 1024;
@@ -86,6 +87,8 @@ export interface BpuShare {
   readonly cancel: SharedArrayBuffer;
   /** The BroadcastChannel name's stem (the generation is appended). */
   readonly channel: string;
+  /** Which thread made which worker thread (thread-tree.ts), for the ends nobody sees. */
+  readonly threads: SharedArrayBuffer;
 }
 
 /**
@@ -143,6 +146,7 @@ export function newBpuShare(): BpuShare {
     slots: new SharedArrayBuffer(RING * SLOT_WORDS * 8),
     owners: new SharedArrayBuffer(RING * OWNER_WORDS * 4),
     cancel: new SharedArrayBuffer(RING * 4),
+    threads: newThreadTree(),
     channel: `hbsys.bpu.${process.pid}.${Math.random().toString(36).slice(2)}.${shares++}`,
   };
 }

@@ -24,10 +24,10 @@
  * tables (memory its tasks hold, ranges of its jobs in flight) go once no job of it runs.
  * The thread that made its Worker sees it end (the Worker's 'exit' event, the one sign of a
  * `worker.terminate()`, which runs no code in the thread it ends), and the thread itself,
- * as it exits normally, cancels its jobs and leaves its rows. Not seen: a thread ended with
- * its parent (a terminated thread ends its own workers, and nobody is left to see them go)
- * or made by a thread where hbsys has no machine: its rows go if it exits normally, its
- * models stay loaded until a reset.
+ * as it exits normally, cancels its jobs and leaves its rows. A thread's own workers end
+ * with it, and nobody is left to see them go: the thread that sees it end takes its
+ * recorded descendants too (thread-tree.ts). Not seen: a thread made by a thread where hbsys
+ * has no machine: its rows go if it exits normally, its models stay loaded until a reset.
  */
 
 import { BroadcastChannel, isMainThread, threadId, Worker } from 'node:worker_threads';
@@ -79,6 +79,7 @@ import {
 import type { InFlightJob, InputSnapshot, Machine } from './machine.js';
 import type { Region } from './physical-memory.js';
 import { SharedRanges } from './shared-ranges.js';
+import { ThreadTree } from './thread-tree.js';
 
 /** A device access that no live memory covers, or a job that faulted on the device. */
 export class BpuFaultError extends Error {
@@ -207,6 +208,8 @@ export class Bpu {
   /** The board's tables a thread that ends leaves (see threadEnded). */
   private readonly held: SharedRanges;
   private readonly inFlight: SharedRanges;
+  /** Which thread made which worker thread. */
+  private readonly tree: ThreadTree;
 
   constructor(machine: Machine) {
     this.machine = machine;
@@ -218,6 +221,7 @@ export class Bpu {
     this.cancelMarks = new Int32Array(this.share.cancel);
     this.held = new SharedRanges(machine.board.share.held);
     this.inFlight = new SharedRanges(machine.board.share.inFlight);
+    this.tree = new ThreadTree(this.share.threads);
     watchThreadEnds(this);
   }
 
@@ -239,6 +243,12 @@ export class Bpu {
   threadEnded(thread: number, self: boolean): void {
     const board = this.machine.board;
     if (this.stopped || board.retired) return;
+    // Its workers ended with it, unseen: they end here too (thread-tree.ts).
+    if (!self) {
+      for (const d of board.locked(() => this.tree.takeDescendants(thread))) {
+        this.threadEnded(d, false);
+      }
+    }
     const c = this.control;
     const gen = Atomics.load(c, GEN);
     let running = -1;
@@ -280,6 +290,13 @@ export class Bpu {
       else setImmediate(step);
     };
     step();
+  }
+
+  /** This thread made the worker thread `thread`: recorded for the day this one ends. */
+  madeWorker(thread: number): void {
+    const board = this.machine.board;
+    if (this.stopped || board.retired) return;
+    board.locked(() => this.tree.record(thread, threadId));
   }
 
   /**
@@ -1049,8 +1066,12 @@ function watchThreadEnds(bpu: Bpu): void {
   watcher = bpu;
   if (!first) return;
   process.on('worker', (worker) => {
-    // Read now: a Worker's threadId is -1 once it has ended.
+    // Read now: a Worker's threadId is -1 once it has ended. (The BPU worker is added to
+    // bpuWorkers only once its constructor returned, after this event.)
     const thread = worker.threadId;
+    queueMicrotask(() => {
+      if (!bpuWorkers.has(worker)) watcher?.madeWorker(thread);
+    });
     worker.once('exit', () => {
       if (!bpuWorkers.has(worker)) watcher?.threadEnded(thread, false);
     });

@@ -6,6 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { currentBpu } from '../../src/emulator/index.js';
@@ -24,7 +25,7 @@ import {
 } from '../../src/index.js';
 import { ctrl, f32, type Loaded, load, tensors } from '../dnn/helpers.js';
 import { affineModel, chainModel, modelDir, writeModel } from '../dnn/models.js';
-import { next, startWorker } from './workers.js';
+import { moduleText, next, scriptPath, startWorker } from './workers.js';
 
 const models = modelDir();
 const affine = writeModel(models, 'affine', affineModel([1, 16]));
@@ -98,6 +99,30 @@ describe('a thread that ends', () => {
       assert.equal(bpu.workersStarted, 1, 'the same BPU worker throughout');
     });
   }
+
+  test("is terminated with a worker of its own: that worker's models are unloaded too", async () => {
+    // Node ends a thread's workers with it, and the thread that would have seen them end is
+    // the one that ended: the thread that sees it end (this one) takes its workers too.
+    await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
+    const mine = load(affine);
+    const bpu = currentBpu();
+    const grandchild = scriptPath('w');
+    writeFileSync(grandchild, moduleText(loadsThenWaits));
+    const worker = startWorker(
+      `
+      import { Worker } from 'node:worker_threads';
+      h.hbSysAllocMem({}, 64); // this thread has the machine: it sees the workers it makes
+      const w = new Worker(data.grandchild, { workerData: { file: data.file } });
+      w.once('message', (m) => parentPort.postMessage('its worker ' + m));
+      setInterval(() => {}, 1000);`,
+      { file: affine, grandchild },
+    );
+    assert.equal(await next(worker), 'its worker loaded');
+    assert.equal(bpu.liveSessions, 2, "its worker's model is loaded beside this thread's");
+    await worker.terminate();
+    await until('the session of the ended thread’s worker unloaded', () => bpu.liveSessions === 1);
+    assert.equal(infer(mine, 4), 9);
+  });
 
   test('many threads that load and end leave no sessions behind', async () => {
     await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });

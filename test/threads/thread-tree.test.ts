@@ -1,0 +1,79 @@
+/**
+ * The table of which thread made which worker thread, against a model: a Map of child to
+ * parent. Threads are made (a new id, made by thread 0 or a live thread) and end (any
+ * recorded thread); an end takes the thread's descendants, and leaves every other pair.
+ */
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { newThreadTree, ThreadTree } from '../../src/emulator/thread-tree.js';
+
+/** A step: make a worker (its parent picked among thread 0 and the live ones), or end one. */
+const step = fc.record({
+  make: fc.boolean(),
+  pick: fc.nat(),
+});
+
+/** The model's descendants of `thread`: every thread whose chain of parents reaches it. */
+function descendants(model: Map<number, number>, thread: number): Set<number> {
+  const out = new Set<number>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [child, parent] of model) {
+      if (!out.has(child) && (parent === thread || out.has(parent))) {
+        out.add(child);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+test('an end takes exactly the ended thread and its descendants, in any order of making', () => {
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 200 }), (steps) => {
+      const tree = new ThreadTree(newThreadTree());
+      const model = new Map<number, number>();
+      let next = 1;
+      for (const s of steps) {
+        const live = [...model.keys()];
+        if (s.make || live.length === 0) {
+          const parents = [0, ...live];
+          const parent = parents[s.pick % parents.length]!;
+          assert.equal(tree.record(next, parent), true);
+          model.set(next++, parent);
+        } else {
+          const ended = live[s.pick % live.length]!;
+          const want = descendants(model, ended);
+          const got = tree.takeDescendants(ended);
+          assert.deepEqual(new Set(got), want);
+          assert.equal(got.length, want.size, 'each descendant once');
+          model.delete(ended);
+          for (const d of want) model.delete(d);
+        }
+        assert.deepEqual(new Map(tree.pairs()), model);
+      }
+    }),
+  );
+});
+
+test('a child recorded before its parent is taken with it', () => {
+  const tree = new ThreadTree(newThreadTree());
+  // Thread 3's pair may be recorded before thread 2's: each parent records its own workers.
+  tree.record(3, 2);
+  tree.record(2, 1);
+  tree.record(4, 0);
+  assert.deepEqual(tree.takeDescendants(1).sort(), [2, 3]);
+  assert.deepEqual(tree.pairs(), [[4, 0]]);
+});
+
+test('a full table records no more, and says so; an end makes room', () => {
+  const tree = new ThreadTree(newThreadTree());
+  let n = 1;
+  while (tree.record(n, 0)) n++;
+  assert.equal(n - 1, 1024);
+  assert.equal(tree.record(n, 0), false);
+  assert.deepEqual(tree.takeDescendants(1), []);
+  assert.equal(tree.record(n, 0), true);
+});
