@@ -187,6 +187,7 @@ export function loadLibdnn(candidates: readonly string[] = libdnnCandidates()): 
       tried.push(`${path}: loaded, but it has no ${missing.join(', ')}: not the BPU runtime`);
       continue;
     }
+    pin(k, path);
     return bind(k, path, fns);
   }
   throw new HbSysError(
@@ -196,6 +197,29 @@ export function loadLibdnn(candidates: readonly string[] = libdnnCandidates()): 
       '\nSet HBSYS_LIBDNN=/path/to/libdnn.so, or run on the emulator (HBSYS_BACKEND=emulator)',
   );
 }
+
+/** `RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE`, as glibc and musl define them on Linux. */
+const RTLD_PIN = 0x2 | 0x4 | 0x1000;
+
+/**
+ * Keeps the library at `path` (just loaded) mapped until the process ends. koffi closes each
+ * library it opened when the thread that opened it tears down (the main thread when the
+ * program ends, a worker when it stops), and the last close unmaps it. libdnn runs tasks on
+ * threads of its own, which may still be in its code then: a task released before it
+ * completed, or the thread of a task just completed, on its way out of libdnn after waking
+ * the waiter. Such a thread crashes the process (SIGSEGV) when it next runs. A second
+ * dlopen of the loaded library with RTLD_NODELETE makes every close leave it in place.
+ */
+function pin(k: Koffi, path: string): void {
+  if (process.platform !== 'linux') return;
+  // load(null) is the process's global scope, which has dlopen (node itself calls it); koffi
+  // never closes it.
+  dlopen ??= k.load(null).func('void *dlopen(const char *file, int mode)') as Dlopen;
+  dlopen(path, RTLD_PIN);
+}
+
+type Dlopen = (file: string, mode: number) => unknown;
+let dlopen: Dlopen | undefined;
 
 /**
  * Why `path` cannot be a shared library, found without opening it; undefined when it may be
