@@ -213,9 +213,11 @@ const RTLD_PIN = 0x2 | 0x4 | 0x1000;
 function pin(k: Koffi, path: string): void {
   if (process.platform !== 'linux') return;
   // load(null) is the process's global scope, which has dlopen (node itself calls it); koffi
-  // never closes it.
-  dlopen ??= k.load(null).func('void *dlopen(const char *file, int mode)') as Dlopen;
-  dlopen(path, RTLD_PIN);
+  // never closes it. A process where that fails still runs libdnn, without the pin.
+  try {
+    dlopen ??= k.load(null).func('void *dlopen(const char *file, int mode)') as Dlopen;
+    dlopen(path, RTLD_PIN);
+  } catch {}
 }
 
 type Dlopen = (file: string, mode: number) => unknown;
