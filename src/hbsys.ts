@@ -109,7 +109,8 @@ function alloc(
  */
 export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusCode {
   const fn = 'hbSysFlushMem';
-  return guard(fn, () => {
+  // guard's work spelled out, as in alloc: a flush is a call of every frame.
+  try {
     if (!isObject(mem)) return badMem(fn, mem, 'the hbSysMem of an allocation or registration');
     const snap = read(fn, mem);
     if (typeof snap === 'number') return snap;
@@ -121,7 +122,9 @@ export function hbSysFlushMem(mem: hbSysMem, flag: HbSysFlushFlag): HbSysStatusC
       );
     }
     return currentBackend().flushMem(snap, flag);
-  });
+  } catch (error) {
+    return caught(fn, error);
+  }
 }
 
 /**

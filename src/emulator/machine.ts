@@ -282,15 +282,17 @@ export class Machine {
     const trusted =
       referenceMayBeMemory(m) && this.inFlightOver(m.phyAddr + at, length) === undefined;
     const r = (op === 'clean' ? clean : invalidate)(m.region, start, start + length, trusted);
+    // The counters' array, not their accessors: a flush is a call of every frame.
+    const c = this.counterValues;
     if (op === 'clean') {
-      this.counters.cleans++;
-      this.counters.bytesCleaned += length;
+      c[C_CLEANS]!++;
+      c[C_BYTES_CLEANED]! += length;
     } else {
-      this.counters.invalidates++;
-      this.counters.bytesInvalidated += length;
+      c[C_INVALIDATES]!++;
+      c[C_BYTES_INVALIDATED]! += length;
       if (this.sanitizer.on) this.hazards.invalidated(m.region, start, length);
     }
-    this.counters.bytesWrittenBack += r.writtenBack;
+    c[C_BYTES_WRITTEN_BACK]! += r.writtenBack;
     if (this.listeners.size > 0) {
       this.emit(() => ({
         type: 'flush',
@@ -614,6 +616,11 @@ const C_PEAK = COUNTER_NAMES.indexOf('peakBytesInUse');
 const C_ALLOCS = COUNTER_NAMES.indexOf('allocs');
 const C_FREES = COUNTER_NAMES.indexOf('frees');
 const C_BYTES_REQUESTED = COUNTER_NAMES.indexOf('bytesRequested');
+const C_CLEANS = COUNTER_NAMES.indexOf('cleans');
+const C_INVALIDATES = COUNTER_NAMES.indexOf('invalidates');
+const C_BYTES_CLEANED = COUNTER_NAMES.indexOf('bytesCleaned');
+const C_BYTES_INVALIDATED = COUNTER_NAMES.indexOf('bytesInvalidated');
+const C_BYTES_WRITTEN_BACK = COUNTER_NAMES.indexOf('bytesWrittenBack');
 
 /** The header of this thread's last machine, whose ids a new machine continues. */
 let lastHeader: Int32Array | undefined;

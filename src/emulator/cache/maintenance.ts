@@ -51,6 +51,12 @@ export function forRuns(
   fn: (s: number, e: number, inMemory: boolean) => void,
 ): void {
   const flags = region.refInMemory;
+  // One chunk (a small flush): one run, with no view made to search the flags.
+  const firstChunk = Math.floor(start / CHUNK);
+  if (end <= (firstChunk + 1) * CHUNK) {
+    if (end > start) fn(start, end, flags[firstChunk] === 1);
+    return;
+  }
   let s = start;
   while (s < end) {
     const chunk = Math.floor(s / CHUNK);
