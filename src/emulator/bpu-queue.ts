@@ -14,9 +14,13 @@
  *   models are unloaded, its mailbox dropped, its jobs still in the ring skipped);
  * - on each thread's own channel, which the worker opens when the thread connects: the
  *   descriptions of that thread's model jobs (load a model, run a task), which carry more
- *   than a slot holds. One channel per thread because a BroadcastChannel clones each message
- *   for every other channel of its name: on one shared channel every thread received (and
- *   held, while its event loop did not turn) every other thread's model bytes and tensors.
+ *   than a slot holds. Until the worker has opened it (it says so in the thread's mailbox),
+ *   they go on the worker's channel, opened for the post alone: nothing waits for the
+ *   worker, which may be in a long job. The worker's channel is kept open by the worker
+ *   alone, because a BroadcastChannel clones each message for every other channel of its
+ *   name: when every thread kept it open, every thread received (and held, while its event
+ *   loop did not turn) every other thread's model bytes and tensors; and a channel per
+ *   thread, kept open, because opening one for each post costs tens of microseconds.
  * BroadcastChannels because any thread can open one by name, with no port to hand over from
  * the thread that started the worker (ports cross only on a channel that already exists,
  * and a thread started before the worker has none). The worker reads them synchronously

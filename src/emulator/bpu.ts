@@ -45,6 +45,7 @@ import {
   GONE_STOPPED,
   HEAD,
   HEARTBEAT_AT,
+  type JobMessage,
   MAILBOX_DONE,
   MAILBOX_OPEN,
   MESSAGE_JOB,
@@ -243,8 +244,13 @@ export class Bpu {
   threadEnded(thread: number, self: boolean): void {
     const board = this.machine.board;
     if (this.stopped || board.retired) return;
-    // Its workers ended with it, unseen: they end here too (thread-tree.ts).
     if (!self) {
+      // Terminated inside a call, it may have left the lock taken, and so may the workers
+      // that ended with it: let it go before anything here takes it (this thread would
+      // wait forever, and the release comes from its events).
+      board.releaseIfHeldBy(thread);
+      for (const d of this.tree.descendantsOf(thread)) board.releaseIfHeldBy(d);
+      // Its workers ended with it, unseen: they end here too (thread-tree.ts).
       for (const d of board.locked(() => this.tree.takeDescendants(thread))) {
         this.threadEnded(d, false);
       }
@@ -252,8 +258,6 @@ export class Bpu {
     const c = this.control;
     const gen = Atomics.load(c, GEN);
     let running = -1;
-    // Terminated inside a call, it may have left the lock taken.
-    if (!self) board.releaseIfHeldBy(thread);
     board.locked(() => {
       if (!self && gen !== 0 && Atomics.load(c, STARTER) === thread) this.starterEnded();
       if (gen !== 0 && Atomics.load(c, DEAD) === 0) {
@@ -347,9 +351,9 @@ export class Bpu {
   /**
    * Posts `news` on the worker's channel, and wakes the worker to read it. The channel is
    * opened for the post alone: a thread that kept it open would receive every other
-   * thread's news too. Under the lock.
+   * thread's messages too. Under the lock.
    */
-  private postNews(gen: number, news: ChannelMessage): void {
+  private postNews(gen: number, news: ChannelMessage | JobMessage): void {
     const c = this.control;
     const channel = new BroadcastChannel(channelName(this.share, gen));
     channel.postMessage(news);
@@ -579,7 +583,11 @@ export class Bpu {
     const slot = head % RING;
     const seq = d.submitted++;
     if (job.kernelIndex === MESSAGE_JOB) {
-      d.channel.postMessage({ kind: 'job', thread: threadId, seq, message: job.message });
+      const description = { kind: 'job', thread: threadId, seq, message: job.message } as const;
+      // On this thread's own channel once the worker has opened it; before (this thread's
+      // first model jobs), on the worker's channel, which only the worker keeps open.
+      if (Atomics.load(d.mailbox, MAILBOX_OPEN) !== 0) d.channel.postMessage(description);
+      else this.postNews(d.gen, description);
     }
     Atomics.store(this.cancelMarks, slot, 0);
     const at = slot * SLOT_WORDS;
@@ -616,11 +624,11 @@ export class Bpu {
     const box = newMailbox();
     const mailbox = new Int32Array(box);
     // This thread's own channel, for its model jobs: the worker opens its end as it takes
-    // the mailbox, and posts go only once it has.
+    // the mailbox (and says so in it); until then they go on the worker's channel (see
+    // push). Nothing waits for the worker here: it may be in a long job.
     const channel = new BroadcastChannel(threadChannelName(channelName(this.share, gen), threadId));
     channel.unref();
     this.postNews(gen, { kind: 'connect', thread: threadId, mailbox: box });
-    this.awaitOpen(mailbox, channel);
     const d: Device = {
       gen,
       worker,
@@ -709,22 +717,6 @@ export class Bpu {
         throw new Error(this.deathMessage());
       }
       Atomics.wait(c, READY, ready, WAIT_SLICE_MS);
-    }
-  }
-
-  /**
-   * Blocks until the worker has opened this thread's channel. The worker takes a
-   * connection between jobs, or while it awaits a model job, so this waits at most for the
-   * kernel it runs. Under the lock (the worker takes none).
-   */
-  private awaitOpen(mailbox: Int32Array, channel: BroadcastChannel): void {
-    const c = this.control;
-    while (Atomics.load(mailbox, MAILBOX_OPEN) === 0) {
-      if (Atomics.load(c, DEAD) !== 0 || this.silent()) {
-        channel.close();
-        throw new Error(this.deathMessage());
-      }
-      Atomics.wait(mailbox, MAILBOX_OPEN, 0, WAIT_SLICE_MS);
     }
   }
 

@@ -35,22 +35,25 @@ export class ThreadTree {
     if (n >= MAX_PAIRS) return false;
     w[1 + 2 * n] = child;
     w[2 + 2 * n] = parent;
-    w[0] = n + 1;
+    // The count last: a reader without the lock sees whole pairs (descendantsOf).
+    Atomics.store(w, 0, n + 1);
     return true;
   }
 
   /**
-   * The recorded descendants of `thread` (its workers, theirs, …), removed from the table,
-   * and its own pair too: `thread` ended, and they with it.
+   * The recorded descendants of `thread` (its workers, theirs, …). Read without the lock
+   * too (to let go of a lock one of them left taken, before taking it): a pair recorded
+   * meanwhile is a thread made since, not a descendant of one that ended.
    */
-  takeDescendants(thread: number): number[] {
+  descendantsOf(thread: number): number[] {
     const w = this.words;
     const out: number[] = [];
     const ended = new Set([thread]);
     // Whole passes until one adds nobody: a child may be listed before its parent's pair.
     for (let grew = true; grew; ) {
       grew = false;
-      for (let i = 0; i < w[0]!; i++) {
+      const n = Math.min(Atomics.load(w, 0), MAX_PAIRS);
+      for (let i = 0; i < n; i++) {
         const child = w[1 + 2 * i]!;
         if (!ended.has(child) && ended.has(w[2 + 2 * i]!)) {
           ended.add(child);
@@ -59,6 +62,17 @@ export class ThreadTree {
         }
       }
     }
+    return out;
+  }
+
+  /**
+   * The recorded descendants of `thread`, removed from the table, and its own pair too:
+   * `thread` ended, and they with it. Under the lock.
+   */
+  takeDescendants(thread: number): number[] {
+    const w = this.words;
+    const out = this.descendantsOf(thread);
+    const ended = new Set([thread, ...out]);
     // Drop the pairs of every thread that ended, its own included.
     let kept = 0;
     for (let i = 0; i < w[0]!; i++) {
@@ -68,7 +82,7 @@ export class ThreadTree {
       w[2 + 2 * kept] = w[2 + 2 * i]!;
       kept++;
     }
-    w[0] = kept;
+    Atomics.store(w, 0, kept);
     return out;
   }
 

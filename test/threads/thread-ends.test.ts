@@ -6,8 +6,10 @@
  */
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterEach, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import type { Worker } from 'node:worker_threads';
 import { currentBpu } from '../../src/emulator/index.js';
 import {
@@ -25,6 +27,7 @@ import {
 } from '../../src/index.js';
 import { ctrl, f32, type Loaded, load, tensors } from '../dnn/helpers.js';
 import { affineModel, chainModel, modelDir, writeModel } from '../dnn/models.js';
+import { nodeCommand } from '../helpers.js';
 import { moduleText, next, scriptPath, startWorker } from './workers.js';
 
 const models = modelDir();
@@ -123,6 +126,62 @@ describe('a thread that ends', () => {
     await until('the session of the ended thread’s worker unloaded', () => bpu.liveSessions === 1);
     assert.equal(infer(mine, 4), 9);
   });
+
+  for (const who of ['itself', 'a worker it made'] as const) {
+    test(`is terminated while ${who} holds the board's lock: the thread that sees it end goes on`, async () => {
+      // A terminated thread runs no more code, so a lock it (or a worker that ended with
+      // it) held stays taken until the thread that sees the end lets it go; that thread
+      // must let it go before it takes the lock itself, or it waits forever. A fresh
+      // process, so that a hang is a failed run, not a hung suite.
+      const holder = scriptPath('w');
+      writeFileSync(
+        holder,
+        moduleText(`
+         h.hbSysAllocMem({}, 64);
+         const hold = () => {
+           bpu.currentMachine().board.lock();
+           parentPort.postMessage('holds the lock');
+           const never = new Int32Array(new SharedArrayBuffer(4));
+           for (;;) Atomics.wait(never, 0, 0);
+         };
+         if (data.now) hold(); else parentPort.once('message', hold);`),
+      );
+      const parent = scriptPath('w');
+      writeFileSync(
+        parent,
+        moduleText(`
+         import { Worker } from 'node:worker_threads';
+         h.hbSysAllocMem({}, 64); // this thread has the machine: it records its workers
+         const w = new Worker(data.holder, { workerData: { now: false } });
+         // Its record of the worker is made (a microtask) before the worker takes the lock.
+         await new Promise((r) => setImmediate(r));
+         w.once('message', (m) => parentPort.postMessage('its worker ' + m));
+         w.postMessage('lock');
+         setInterval(() => {}, 1000);`),
+      );
+      const main = scriptPath('p');
+      const first =
+        who === 'itself'
+          ? `new Worker(${JSON.stringify(holder)}, { workerData: { now: true } })`
+          : `new Worker(${JSON.stringify(parent)}, { workerData: { holder: ${JSON.stringify(holder)} } })`;
+      writeFileSync(
+        main,
+        moduleText(`
+         import { Worker } from 'node:worker_threads';
+         h.hbSysAllocMem({}, 64);
+         const t = ${first};
+         const said = await new Promise((r) => t.once('message', r));
+         await t.terminate();
+         console.log(said + '; then ' + h.hbSysAllocMem({}, 64));
+         process.exit(0);`),
+      );
+      const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 60_000 });
+      assert.equal(
+        stdout.trim(),
+        `${who === 'itself' ? '' : 'its worker '}holds the lock; then ${HB_SYS_SUCCESS}`,
+      );
+    });
+  }
 
   test('many threads that load and end leave no sessions behind', async () => {
     await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
