@@ -169,7 +169,10 @@ async function threadLatency(samples: number, rounds: number): Promise<BpuResult
   });
   const nextMessage = <T>() =>
     new Promise<T>((resolve, reject) => {
-      worker.once('message', resolve);
+      worker.once('message', (m: T) => {
+        worker.off('error', reject);
+        resolve(m);
+      });
       worker.once('error', reject);
     });
   const inWorker = async (n: number) => {

@@ -27,6 +27,7 @@ export async function threadsBench(ops: number, rounds: number): Promise<Threads
   const inWorker = () =>
     new Promise<CallSamples>((resolve, reject) => {
       worker.once('message', (m: { samples?: CallSamples; error?: string }) => {
+        worker.off('error', reject);
         if (m.samples) resolve(m.samples);
         else reject(new Error(`the benchmark's worker thread failed: ${m.error}`));
       });

@@ -205,7 +205,6 @@ export class Bpu {
   private stopped = false;
   /** Holds the thread's event loop open while its jobs are in flight. */
   private keepAlive: ReturnType<typeof setInterval> | undefined;
-  private exitHooked = false;
   /** The board's tables a thread that ends leaves (see threadEnded). */
   private readonly held: SharedRanges;
   private readonly inFlight: SharedRanges;
@@ -693,17 +692,13 @@ export class Bpu {
       this.machine.board.locked(() => this.loseDevice(d, message));
     };
     worker.on('error', (e) => lost(e instanceof Error ? e.message : String(e)));
-    worker.on('exit', (code) => lost(`exit code ${code}`));
+    worker.on('exit', (code) => {
+      runningHere.delete(c);
+      lost(`exit code ${code}`);
+    });
     // When this thread ends, its worker ends with it: the other threads are told.
-    if (!this.exitHooked) {
-      this.exitHooked = true;
-      process.once('exit', () => {
-        if (Atomics.load(c, STARTER) !== threadId || Atomics.load(c, DEAD) !== 0) return;
-        Atomics.store(c, GONE, GONE_STARTER_ENDED);
-        Atomics.store(c, DEAD, 1);
-        Atomics.notify(c, TAIL);
-      });
-    }
+    runningHere.add(c);
+    hookStarterExit();
     return worker;
   }
 
@@ -1041,6 +1036,28 @@ export class Bpu {
     d.worker?.terminate();
     this.machine.board.locked(() => this.loseDevice(d, error().message));
   }
+}
+
+/** The control words of the BPU workers this thread started that have not exited. */
+const runningHere = new Set<Int32Array>();
+let starterExitHooked = false;
+
+/**
+ * Hooks this thread's exit once (not once per machine: a program that resets in a loop
+ * would pile up listeners): the BPU workers it started end with it, and the other
+ * threads are told.
+ */
+function hookStarterExit(): void {
+  if (starterExitHooked) return;
+  starterExitHooked = true;
+  process.once('exit', () => {
+    for (const c of runningHere) {
+      if (Atomics.load(c, STARTER) !== threadId || Atomics.load(c, DEAD) !== 0) continue;
+      Atomics.store(c, GONE, GONE_STARTER_ENDED);
+      Atomics.store(c, DEAD, 1);
+      Atomics.notify(c, TAIL);
+    }
+  });
 }
 
 /** The latest machine's BPU in this thread: the one that hears of threads that ended. */

@@ -93,6 +93,21 @@ describe('the BPU worker', () => {
   });
 });
 
+describe('resets in a loop', () => {
+  test('each machine with a BPU worker adds no listener of its own to the process', async () => {
+    // Was one 'exit' listener per machine: a test suite that resets before each test got
+    // Node's MaxListenersExceededWarning after ten.
+    await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20 });
+    await emulator.bpu.fill(allocate(64).phyAddr, 1, 64);
+    const before = process.listenerCount('exit');
+    for (let i = 0; i < 12; i++) {
+      await emulator.reset({ heapSize: 1 << 20, vioSize: 1 << 20 });
+      await emulator.bpu.fill(allocate(64).phyAddr, 1, 64);
+    }
+    assert.equal(process.listenerCount('exit'), before);
+  });
+});
+
 describe('process exit', () => {
   test('a program that does not await its jobs exits once they are done', async () => {
     const script = `
