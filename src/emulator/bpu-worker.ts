@@ -96,8 +96,8 @@ function take(m: ChannelMessage | JobMessage): void {
 
 /**
  * Takes `thread`'s mailbox and opens its own channel, then says so in the mailbox: the
- * thread posts its first model job only then (a BroadcastChannel delivers only to channels
- * that exist when a message is posted).
+ * thread posts its model jobs there from then on, and on this worker's channel before (a
+ * BroadcastChannel delivers only to channels that exist when a message is posted).
  */
 function connect(thread: number, mailbox: SharedArrayBuffer): void {
   const words = new Int32Array(mailbox);
@@ -109,7 +109,6 @@ function connect(thread: number, mailbox: SharedArrayBuffer): void {
     threadChannels.set(thread, own);
   }
   Atomics.store(words, MAILBOX_OPEN, 1);
-  Atomics.notify(words, MAILBOX_OPEN);
 }
 
 // While a model job is awaited the event loop runs, and it delivers what arrives on the
