@@ -726,7 +726,11 @@ export class Bpu {
       return 'the BPU worker stopped unexpectedly, and another thread started a new one; the job did not complete';
     }
     if (Atomics.load(c, DEAD) === 0) {
-      if (d.running.length === 0 || !this.silent()) return undefined;
+      // The thread that started the worker hears of its end from its Worker ('exit'):
+      // silence is no end there. A model load under emulation beats no heart for longer
+      // than SILENT_MS (seen: the demo's detector under qemu on a slow host), and taking the
+      // worker for gone then failed the load.
+      if (d.worker !== undefined || d.running.length === 0 || !this.silent()) return undefined;
       // Terminated with the thread that started it, which could not say so.
       Atomics.store(c, GONE, GONE_STARTER_ENDED);
       Atomics.store(c, DEAD, 1);

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { HEAD, STARTED } from '../../src/emulator/bpu-queue.js';
+import { HEAD, HEARTBEAT_AT, STARTED } from '../../src/emulator/bpu-queue.js';
 import { imageToTensor } from '../../src/emulator/dnn/preprocess.js';
 import { currentMachine } from '../../src/emulator/index.js';
 import * as sys from '../../src/index.js';
@@ -467,6 +467,27 @@ describe('hbDNN: tasks', () => {
     freeAll([...io.inputs, ...io.outputs]);
     ok(hbDNNRelease(m.packed));
     assert.ok(outcomes.includes('refused while it ran'), `outcomes: ${outcomes}`);
+  });
+
+  test('the thread that started the BPU worker does not take a long job for its end', async () => {
+    // The worker beats no heart while a job computes (a model load under qemu took more
+    // than SILENT_MS); the thread that started it hears of its end from its Worker, so it
+    // waits. Here the heart's last beat is made a minute old while a long task computes.
+    const chain = load(writeModel(dir, 'chain-long', chainModel(192, 24)));
+    const io = tensors(chain.model, false);
+    const bpu = currentMachine().board.share.bpu;
+    const control = new Int32Array(bpu.control);
+    const heartbeat = new Float64Array(bpu.control, HEARTBEAT_AT, 1);
+    const task: { value: hbDNNTaskHandle_t | null } = { value: null };
+    ok(hbDNNInfer(task, io.outputs, io.inputs, chain.model, ctrl()));
+    while (Atomics.load(control, STARTED) < Atomics.load(control, HEAD)) {
+      await new Promise((r) => setImmediate(r));
+    }
+    heartbeat[0] = Date.now() - 60_000;
+    ok(hbDNNWaitTaskDone(task.value!, 0));
+    ok(hbDNNReleaseTask(task.value!));
+    freeAll([...io.inputs, ...io.outputs]);
+    ok(hbDNNRelease(chain.packed));
   });
 
   test('a timeout returns HB_DNN_TIMEOUT and the task goes on; waiting again finishes it', async () => {
