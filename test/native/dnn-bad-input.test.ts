@@ -27,7 +27,17 @@ import {
   type hbPackedDNNHandle_t,
 } from '../../src/dnn/types.js';
 import type { hbSysMem } from '../../src/mem.js';
-import { alloc, ctrl, fails, free, ok, publicStandin, writeModel } from './dnn-harness.js';
+import {
+  alloc,
+  ctrl,
+  fails,
+  free,
+  loadModels,
+  ok,
+  publicStandin,
+  tensorProperties,
+  writeModel,
+} from './dnn-harness.js';
 
 const s = publicStandin('C-1.24.5');
 
@@ -45,28 +55,17 @@ output y type=U8 layout=NHWC valid=1x1x1x48
 `;
 
 function load() {
-  const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
-  ok(s.api.hbDNNInitializeFromFiles(packed, [writeModel(MODEL)], 1));
-  const handle = (name: string) => {
-    const out: hbDNNOut<hbDNNHandle_t> = {};
-    ok(s.api.hbDNNGetModelHandle(out, packed.value!, name));
-    return out.value!;
-  };
+  const { packed, handle } = loadModels(s, writeModel(MODEL));
   return {
-    packed: packed.value!,
+    packed,
     add: handle('add'),
     pair: handle('pair'),
     camera: handle('camera'),
   };
 }
 
-function props(m: hbDNNHandle_t, side: 'input' | 'output', i = 0): hbDNNTensorProperties {
-  const p: Partial<hbDNNTensorProperties> = {};
-  const get =
-    side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
-  ok(get(p, m, i));
-  return p as hbDNNTensorProperties;
-}
+const props = (m: hbDNNHandle_t, side: 'input' | 'output', i = 0) =>
+  tensorProperties(s, m, side, i);
 
 /** C saw no hbDNN call, nothing is left held, and C holds no task. */
 function withoutC(body: () => void): void {

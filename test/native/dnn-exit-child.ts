@@ -19,21 +19,16 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type {
-  hbDNNHandle_t,
-  hbDNNOut,
-  hbDNNTaskHandle_t,
-  hbDNNTensor,
-  hbDNNTensorProperties,
-  hbPackedDNNHandle_t,
-} from '../../src/dnn/types.js';
+import type { hbDNNOut, hbDNNTaskHandle_t, hbDNNTensor } from '../../src/dnn/types.js';
 import {
   alloc,
   ctrl,
   freshStandin,
+  loadModels,
   ok,
   publicStandin,
   type Standin,
+  tensorProperties,
   writeModel,
 } from './dnn-harness.js';
 import { standinVariantPath } from './standin.js';
@@ -48,22 +43,18 @@ output y type=U8 layout=NHWC valid=1x1x1x16 k=2 b=0
 
 /** Loads the model file and submits `count` tasks of the slow model. */
 function submit(s: Standin, file: string, count: number): hbDNNTaskHandle_t[] {
-  const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
-  ok(s.api.hbDNNInitializeFromFiles(packed, [file], 1));
-  const model: hbDNNOut<hbDNNHandle_t> = {};
-  ok(s.api.hbDNNGetModelHandle(model, packed.value!, 'slow'));
-  const props = (side: 'input' | 'output') => {
-    const p: Partial<hbDNNTensorProperties> = {};
-    const get =
-      side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
-    ok(get(p, model.value!, 0));
-    return p as hbDNNTensorProperties;
-  };
+  const slow = loadModels(s, file).handle('slow');
   return Array.from({ length: count }, () => {
-    const input: hbDNNTensor = { sysMem: [alloc(s, 16)], properties: props('input') };
-    const output: hbDNNTensor = { sysMem: [alloc(s, 16)], properties: props('output') };
+    const input: hbDNNTensor = {
+      sysMem: [alloc(s, 16)],
+      properties: tensorProperties(s, slow, 'input'),
+    };
+    const output: hbDNNTensor = {
+      sysMem: [alloc(s, 16)],
+      properties: tensorProperties(s, slow, 'output'),
+    };
     const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
-    ok(s.api.hbDNNInfer(task, [output], [input], model.value!, ctrl()));
+    ok(s.api.hbDNNInfer(task, [output], [input], slow, ctrl()));
     return task.value!;
   });
 }

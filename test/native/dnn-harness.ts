@@ -258,6 +258,35 @@ export function writeModel(text: string, ext = '.bin'): string {
   return path;
 }
 
+/**
+ * hbDNNInitializeFromFiles of `file` on `s`: the pack, and a model's handle by its name
+ * (hbDNNGetModelHandle).
+ */
+export function loadModels(s: Standin, file: string) {
+  const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
+  ok(s.api.hbDNNInitializeFromFiles(packed, [file], 1));
+  const handle = (name: string) => {
+    const out: hbDNNOut<hbDNNHandle_t> = {};
+    ok(s.api.hbDNNGetModelHandle(out, packed.value!, name));
+    return out.value!;
+  };
+  return { packed: packed.value!, handle };
+}
+
+/** The properties of input or output `i` of `model`, as libdnn reports them. */
+export function tensorProperties(
+  s: Standin,
+  model: hbDNNHandle_t,
+  side: 'input' | 'output',
+  i = 0,
+): hbDNNTensorProperties {
+  const p: Partial<hbDNNTensorProperties> = {};
+  const get =
+    side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
+  ok(get(p, model, i));
+  return p as hbDNNTensorProperties;
+}
+
 /** A cached allocation of `size` bytes on `s`'s hbSys backend. */
 export function alloc(s: Standin, size: number): hbSysMem {
   const mem: hbSysMem = { phyAddr: 0n, virAddr: null, memSize: 0 };

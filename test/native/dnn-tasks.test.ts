@@ -25,8 +25,6 @@ import type {
   hbDNNOut,
   hbDNNTaskHandle_t,
   hbDNNTensor,
-  hbDNNTensorProperties,
-  hbPackedDNNHandle_t,
 } from '../../src/dnn/types.js';
 import { HB_SYS_INVALID_ARGUMENT, hbSysGetLastError } from '../../src/status.js';
 import {
@@ -35,9 +33,11 @@ import {
   expected,
   fails,
   free,
+  loadModels,
   ok,
   publicStandin,
   snap,
+  tensorProperties,
   writeModel,
 } from './dnn-harness.js';
 
@@ -56,25 +56,12 @@ input  x type=U8 layout=NHWC valid=1x1x1x16
 output y type=U8 layout=NHWC valid=1x1x1x16
 `;
 
-const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
-ok(s.api.hbDNNInitializeFromFiles(packed, [writeModel(MODELS)], 1));
-
-function model(name: string): hbDNNHandle_t {
-  const out: hbDNNOut<hbDNNHandle_t> = {};
-  ok(s.api.hbDNNGetModelHandle(out, packed.value!, name));
-  return out.value!;
-}
+const { packed, handle: model } = loadModels(s, writeModel(MODELS));
 const fast = model('fast');
 const slow = model('slow');
 const broken = model('broken');
 
-function props(m: hbDNNHandle_t, side: 'input' | 'output'): hbDNNTensorProperties {
-  const p: Partial<hbDNNTensorProperties> = {};
-  const get =
-    side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
-  ok(get(p, m, 0));
-  return p as hbDNNTensorProperties;
-}
+const props = (m: hbDNNHandle_t, side: 'input' | 'output') => tensorProperties(s, m, side);
 
 /** An input holding 0, 1, …, 15 and an output filled with 0xee, for model `m`. */
 function tensors(m: hbDNNHandle_t) {
@@ -251,7 +238,7 @@ describe('releasing', () => {
     fails(s.api.hbDNNReleaseTask(task), HB_DNN_INVALID_TASK_HANDLE, /released once/);
     assert.equal(s.extras.liveTasks(), 1, 'C still runs it');
     assert.equal(s.dnn.heldBlocks(), 1, 'its tensor array is still C’s to read');
-    fails(s.api.hbDNNRelease(packed.value!), HB_DNN_MODEL_IS_RUNNING, /released before completing/);
+    fails(s.api.hbDNNRelease(packed), HB_DNN_MODEL_IS_RUNNING, /released before completing/);
     // C still writes its output: the memory is not freed under it.
     for (const mem of [t.input.sysMem[0]!, t.output.sysMem[0]!]) {
       assert.equal(s.sys.freeMem(snap(mem)), HB_SYS_INVALID_ARGUMENT);
@@ -287,11 +274,7 @@ describe('releasing', () => {
     );
     assert.equal(s.extras.callCount(), calls);
     assert.equal(task.value, null);
-    fails(
-      s.api.hbDNNRelease(packed.value!),
-      HB_DNN_MODEL_IS_RUNNING,
-      /32 task\(s\).*hbDNNReleaseTask/,
-    );
+    fails(s.api.hbDNNRelease(packed), HB_DNN_MODEL_IS_RUNNING, /32 task\(s\).*hbDNNReleaseTask/);
     for (const h of handles) ok(s.api.hbDNNReleaseTask(h));
     fails(
       s.api.hbDNNInfer(task, [t.output], [t.input], slow, ctrl()),

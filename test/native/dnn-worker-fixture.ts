@@ -4,34 +4,32 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import type {
-  hbDNNHandle_t,
-  hbDNNOut,
-  hbDNNTaskHandle_t,
-  hbDNNTensor,
-  hbDNNTensorProperties,
-  hbPackedDNNHandle_t,
-} from '../../src/dnn/types.js';
-import { alloc, ctrl, free, freshStandin, ok } from './dnn-harness.js';
+import type { hbDNNOut, hbDNNTaskHandle_t, hbDNNTensor } from '../../src/dnn/types.js';
+import {
+  alloc,
+  ctrl,
+  free,
+  freshStandin,
+  loadModels,
+  ok,
+  tensorProperties,
+} from './dnn-harness.js';
 
 const { file, model: name } = workerData as { file: string; model: string };
 const s = freshStandin('C-1.24.5');
-const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
-ok(s.api.hbDNNInitializeFromFiles(packed, [file], 1));
-const model: hbDNNOut<hbDNNHandle_t> = {};
-ok(s.api.hbDNNGetModelHandle(model, packed.value!, name));
-const props = (side: 'input' | 'output') => {
-  const p: Partial<hbDNNTensorProperties> = {};
-  const get =
-    side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
-  ok(get(p, model.value!, 0));
-  return p as hbDNNTensorProperties;
+const { packed, handle } = loadModels(s, file);
+const model = handle(name);
+const input: hbDNNTensor = {
+  sysMem: [alloc(s, 16)],
+  properties: tensorProperties(s, model, 'input'),
 };
-const input: hbDNNTensor = { sysMem: [alloc(s, 16)], properties: props('input') };
-const output: hbDNNTensor = { sysMem: [alloc(s, 16)], properties: props('output') };
+const output: hbDNNTensor = {
+  sysMem: [alloc(s, 16)],
+  properties: tensorProperties(s, model, 'output'),
+};
 input.sysMem[0]!.virAddr!.set(new Uint8Array(16).map((_, i) => i));
 const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
-ok(s.api.hbDNNInfer(task, [output], [input], model.value!, ctrl()));
+ok(s.api.hbDNNInfer(task, [output], [input], model, ctrl()));
 const started = Date.now();
 const code = s.api.hbDNNWaitTaskDone(task.value!, 0);
 const blockedMs = Date.now() - started;
@@ -39,5 +37,5 @@ const out = [...output.sysMem[0]!.virAddr!];
 ok(s.api.hbDNNReleaseTask(task.value!));
 free(s, input.sysMem[0]!);
 free(s, output.sysMem[0]!);
-ok(s.api.hbDNNRelease(packed.value!));
+ok(s.api.hbDNNRelease(packed));
 parentPort!.postMessage({ code, out, blockedMs });

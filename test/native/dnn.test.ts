@@ -18,13 +18,11 @@ import {
   HB_DNN_TENSOR_TYPE_S8,
   HB_DNN_TENSOR_TYPE_S32,
   HB_DNN_TENSOR_TYPE_U8,
-  type hbDNNHandle_t,
   type hbDNNOut,
   type hbDNNResizeCtrlParam,
   type hbDNNTaskHandle_t,
   type hbDNNTensor,
   type hbDNNTensorProperties,
-  type hbPackedDNNHandle_t,
   SCALE,
   SHIFT,
 } from '../../src/dnn/types.js';
@@ -43,10 +41,12 @@ import {
   fails,
   free,
   freshStandin,
+  loadModels,
   ok,
   type Standin,
   snap,
   standin,
+  tensorProperties,
   VARIANTS,
   writeModel,
 } from './dnn-harness.js';
@@ -75,24 +75,8 @@ function strides(dims: number[], element: number): number[] {
   return out;
 }
 
-function load(s: Standin, text = MODELS) {
-  const packed: hbDNNOut<hbPackedDNNHandle_t> = {};
-  ok(s.api.hbDNNInitializeFromFiles(packed, [writeModel(text)], 1));
-  const handle = (name: string) => {
-    const out: hbDNNOut<hbDNNHandle_t> = {};
-    ok(s.api.hbDNNGetModelHandle(out, packed.value!, name));
-    return out.value!;
-  };
-  return { packed: packed.value!, handle };
-}
-
-function properties(s: Standin, model: hbDNNHandle_t, side: 'input' | 'output', i: number) {
-  const p: Partial<hbDNNTensorProperties> = {};
-  const get =
-    side === 'input' ? s.api.hbDNNGetInputTensorProperties : s.api.hbDNNGetOutputTensorProperties;
-  ok(get(p, model, i));
-  return p as hbDNNTensorProperties;
-}
+const load = (s: Standin, text = MODELS) => loadModels(s, writeModel(text));
+const properties = tensorProperties;
 
 /** A Y image (NCHW 1x1xHxW) whose rows are `stride` bytes apart. */
 function yImage(h: number, w: number, stride: number): hbDNNTensorProperties {
