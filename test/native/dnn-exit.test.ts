@@ -6,23 +6,14 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { nodeCommand } from '../helpers.js';
+import { runNode } from '../helpers.js';
 
 const CHILD = fileURLToPath(new URL('./dnn-exit-child.js', import.meta.url));
 
 async function run(mode: string): Promise<string> {
-  const [command, args] = nodeCommand([CHILD, mode]);
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) =>
-    child.once('close', (c, s) => done([c, s])),
-  );
+  const { code, signal, stdout, stderr } = await runNode(CHILD, [mode]);
   assert.equal(signal, null, `${mode}: the process died of ${signal}\n${stderr}`);
   assert.equal(code, 0, `${mode}: exit ${code}\n${stderr}`);
   return stdout;

@@ -5,14 +5,13 @@
  */
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { HOSTILE_CASES } from '../contract/hostile-property.js';
-import { nodeCommand } from '../helpers.js';
+import { runNode } from '../helpers.js';
 import { standinPath } from './standin.js';
 
 const FUNCTION_CASES = HOSTILE_CASES.functions;
@@ -22,24 +21,12 @@ const CHILD = fileURLToPath(new URL('./hostile-child.js', import.meta.url));
 
 test(`hostile arguments on the native backend, in a child process (${FUNCTION_CASES} + ${BUFFER_CASES} cases)`, async () => {
   const log = join(mkdtempSync(join(tmpdir(), 'hbsys-hostile-')), 'cases.log');
-  const [command, args] = nodeCommand([CHILD]);
-  const child = spawn(command, args, {
-    env: {
-      ...process.env,
-      HBSYS_LIBDNN: standinPath(),
-      HBSYS_HOSTILE_LOG: log,
-      HBSYS_FUNCTION_CASES: String(FUNCTION_CASES),
-      HBSYS_BUFFER_CASES: String(BUFFER_CASES),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { code, signal, stdout, stderr } = await runNode(CHILD, [], {
+    HBSYS_LIBDNN: standinPath(),
+    HBSYS_HOSTILE_LOG: log,
+    HBSYS_FUNCTION_CASES: String(FUNCTION_CASES),
+    HBSYS_BUFFER_CASES: String(BUFFER_CASES),
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) =>
-    child.once('close', (c, s) => done([c, s])),
-  );
   const lines = existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n') : [];
   const last = lines.at(-1) ?? '(none)';
   assert.equal(signal, null, `the process died of ${signal} at case ${lines.length}: ${last}`);
