@@ -159,6 +159,14 @@ export class Board {
   slots: Float64Array;
   /** Whether this thread made the machine. */
   readonly mine: boolean;
+  /**
+   * Whether `thread`, which holds the lock, has ended or is surely ending without letting
+   * it go (asked to end a while ago: thread-tree.ts). Asked only while waiting for the lock.
+   * The thread that made its Worker lets the lock go when Node reports the end (an event),
+   * but it may itself be waiting here, having terminated that thread and called hbsys
+   * before its event loop turned.
+   */
+  abandoned: ((thread: number) => boolean) | undefined;
   private depth = 0;
   private slotGrows = 0;
 
@@ -245,6 +253,18 @@ export class Board {
     while (c !== 0) {
       Atomics.wait(h, H_LOCK, 2, 5);
       c = Atomics.exchange(h, H_LOCK, 2);
+      if (c !== 0) this.letGoIfAbandoned();
+    }
+  }
+
+  /**
+   * Lets the lock go when its holder will never do so: see {@link abandoned}. (Its next
+   * take, in the loop above, is then this thread's.)
+   */
+  private letGoIfAbandoned(): void {
+    const holder = Atomics.load(this.header, H_LOCK_OWNER) - 1;
+    if (holder >= 0 && holder !== threadId && this.abandoned?.(holder) === true) {
+      this.releaseIfHeldBy(holder);
     }
   }
 

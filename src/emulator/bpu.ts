@@ -163,6 +163,16 @@ const WAIT_SLICE_MS = 50;
  */
 const SILENT_MS = 30_000;
 
+/**
+ * How long after a thread was asked to end (worker.terminate()) a thread waiting for the
+ * board's lock takes a lock it still holds as left behind. A thread asked to end runs no
+ * more JavaScript once the engine stops it, which it does at once, except inside a copy or
+ * fill of the engine's (it stops after that). A second outlasts those on a native host;
+ * one still running then (a very large buffer under emulation) finishes beside the thread
+ * that took the lock, in memory the ended call was writing, which it had half done anyway.
+ */
+const TERMINATED_HOLDER_MS = 1000;
+
 type WaitAsync = (
   a: Int32Array,
   index: number,
@@ -222,6 +232,8 @@ export class Bpu {
     this.held = new SharedRanges(machine.board.share.held);
     this.inFlight = new SharedRanges(machine.board.share.inFlight);
     this.tree = new ThreadTree(this.share.threads);
+    machine.board.abandoned = (thread) =>
+      this.tree.terminatedFor(thread, Date.now()) >= TERMINATED_HOLDER_MS;
     watchThreadEnds(this);
   }
 
@@ -293,6 +305,11 @@ export class Bpu {
       else setImmediate(step);
     };
     step();
+  }
+
+  /** `thread` (a worker this thread made) is asked to end: see thread-tree.ts. */
+  terminating(thread: number): void {
+    if (!this.stopped && !this.machine.board.retired) this.tree.terminating(thread, Date.now());
   }
 
   /** This thread made the worker thread `thread`: recorded for the day this one ends. */
@@ -1087,6 +1104,18 @@ function watchThreadEnds(bpu: Bpu): void {
     });
     worker.once('exit', () => {
       if (!bpuWorkers.has(worker)) watcher?.threadEnded(thread, false);
+    });
+    // A terminate is seen where it is called: said at once, in shared memory, for a thread
+    // that waits for a lock the ended thread held (thread-tree.ts). An own property of this
+    // Worker, not of Worker.prototype: nothing of anyone else's Workers changes.
+    const terminate = worker.terminate;
+    Object.defineProperty(worker, 'terminate', {
+      configurable: true,
+      writable: true,
+      value: function terminateWorker(this: Worker, ...args: unknown[]) {
+        watcher?.terminating(thread);
+        return Reflect.apply(terminate, this, args);
+      },
     });
   });
   if (!isMainThread) process.once('exit', () => watcher?.threadEnded(threadId, true));

@@ -127,12 +127,23 @@ describe('a thread that ends', () => {
     assert.equal(infer(mine, 4), 9);
   });
 
-  for (const who of ['itself', 'a worker it made'] as const) {
-    test(`is terminated while ${who} holds the board's lock: the thread that sees it end goes on`, async () => {
+  const lockCases = [
+    ['itself', true],
+    ['a worker it made', true],
+    ['itself', false],
+    ['a worker it made', false],
+  ] as const;
+  for (const [who, awaited] of lockCases) {
+    const how = awaited
+      ? 'the thread that sees it end goes on'
+      : 'a call right after, not awaited, goes on';
+    test(`is terminated while ${who} holds the board's lock: ${how}`, async () => {
       // A terminated thread runs no more code, so a lock it (or a worker that ended with
       // it) held stays taken until the thread that sees the end lets it go; that thread
-      // must let it go before it takes the lock itself, or it waits forever. A fresh
-      // process, so that a hang is a failed run, not a hung suite.
+      // must let it go before it takes the lock itself, or it waits forever. Not awaited,
+      // the end is not seen before the next call (an event, and the call does not return to
+      // the event loop): the call lets the lock go itself, the terminate being a second
+      // old. A fresh process, so that a hang is a failed run, not a hung suite.
       const holder = scriptPath('w');
       writeFileSync(
         holder,
@@ -171,7 +182,7 @@ describe('a thread that ends', () => {
          h.hbSysAllocMem({}, 64);
          const t = ${first};
          const said = await new Promise((r) => t.once('message', r));
-         await t.terminate();
+         ${awaited ? 'await t.terminate();' : 't.terminate();'}
          console.log(said + '; then ' + h.hbSysAllocMem({}, 64));
          process.exit(0);`),
       );

@@ -77,3 +77,26 @@ test('a full table records no more, and says so; an end makes room', () => {
   assert.deepEqual(tree.takeDescendants(1), []);
   assert.equal(tree.record(n, 0), true);
 });
+
+test('a terminate request is found for the thread and for its recorded descendants, with its age', () => {
+  const tree = new ThreadTree(newThreadTree());
+  tree.record(2, 1);
+  tree.record(3, 2);
+  tree.record(5, 4);
+  assert.equal(tree.terminatedFor(3, 1000), -1, 'nobody was asked to end');
+  tree.terminating(2, 400);
+  assert.equal(tree.terminatedFor(2, 1000), 600);
+  assert.equal(tree.terminatedFor(3, 1000), 600, 'its worker ends with it');
+  assert.equal(tree.terminatedFor(1, 1000), -1, 'not its parent');
+  assert.equal(tree.terminatedFor(5, 1000), -1, 'not another branch');
+  tree.terminating(3, 900);
+  assert.equal(tree.terminatedFor(3, 1000), 600, 'the earliest request of the chain');
+});
+
+test('the latest 64 terminate requests are kept; older ones are overwritten', () => {
+  const tree = new ThreadTree(newThreadTree());
+  for (let t = 1; t <= 100; t++) tree.terminating(t, t);
+  assert.equal(tree.terminatedFor(36, 100), -1);
+  assert.equal(tree.terminatedFor(37, 100), 63);
+  assert.equal(tree.terminatedFor(100, 100), 0);
+});
