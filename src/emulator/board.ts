@@ -236,6 +236,16 @@ export class Board {
   }
 
   /**
+   * This thread exits inside a call that holds the lock (it never finishes): the lock goes,
+   * and the thread's depth with it, so that what it does as it exits takes the lock anew.
+   */
+  leaveCall(): void {
+    if (Atomics.load(this.header, H_LOCK_OWNER) !== threadId + 1) return;
+    this.depth = 0;
+    this.releaseIfHeldBy(threadId);
+  }
+
+  /**
    * The lock word: 0 free, 1 taken, 2 taken and perhaps waited for. Uncontended, a take is
    * one compareExchange and a release one exchange; only a thread that finds it taken after
    * spinning marks it 2 (so that the release knows to wake someone) and waits.

@@ -307,6 +307,11 @@ export class Bpu {
     step();
   }
 
+  /** This thread exits: the board's lock, if this thread holds it (inside a call), goes. */
+  exiting(): void {
+    this.machine.board.leaveCall();
+  }
+
   /** `thread` (a worker this thread made) is asked to end: see thread-tree.ts. */
   terminating(thread: number): void {
     if (!this.stopped && !this.machine.board.retired) this.tree.terminating(thread, Date.now());
@@ -1118,7 +1123,17 @@ function watchThreadEnds(bpu: Bpu): void {
       },
     });
   });
-  if (!isMainThread) process.once('exit', () => watcher?.threadEnded(threadId, true));
+  if (!isMainThread) {
+    process.once('exit', () => {
+      // Exiting inside a call (process.exit() from a getter or setter of the caller's
+      // object, which runs under the lock): the call never finishes, and nobody else lets
+      // its lock go before the thread's end is reported, which a thread blocked on the lock
+      // never sees. First, so that what follows takes the lock anew. What the call had
+      // half done stays as it was.
+      watcher?.exiting();
+      watcher?.threadEnded(threadId, true);
+    });
+  }
 }
 
 function resetError(): Error {

@@ -194,6 +194,40 @@ describe('a thread that ends', () => {
     });
   }
 
+  test('calls process.exit() from a setter of its mem, inside a call: a thread blocked on the lock goes on', async () => {
+    // The setter runs under the board's lock, and the call never finishes; the main thread,
+    // blocked in Atomics.wait and then in its own call, never turns its event loop to see
+    // the end. The exiting thread lets the lock go itself. A fresh process, as above.
+    const exits = scriptPath('w');
+    writeFileSync(
+      exits,
+      moduleText(`
+       const mem = {};
+       Object.defineProperty(mem, 'phyAddr', { configurable: true, set() {
+         Atomics.store(data, 0, 1);
+         Atomics.notify(data, 0);
+         process.exit(0);
+       } });
+       h.hbSysAllocMem(mem, 4096);`),
+    );
+    const main = scriptPath('p');
+    writeFileSync(
+      main,
+      moduleText(`
+       import { Worker } from 'node:worker_threads';
+       h.hbSysAllocMem({}, 64);
+       const flag = new Int32Array(new SharedArrayBuffer(4));
+       new Worker(${JSON.stringify(exits)}, { workerData: flag });
+       Atomics.wait(flag, 0, 0);
+       // Long enough for the worker to be gone: its end is not reported to this thread.
+       for (const t = Date.now(); Date.now() - t < 200; );
+       console.log('then ' + h.hbSysAllocMem({}, 64));
+       process.exit(0);`),
+    );
+    const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 60_000 });
+    assert.equal(stdout.trim(), `then ${HB_SYS_SUCCESS}`);
+  });
+
   test('many threads that load and end leave no sessions behind', async () => {
     await emulator.reset({ heapSize: 16 << 20, vioSize: 1 << 20, sanitize: 'off' });
     const mine = load(affine);
