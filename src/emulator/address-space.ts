@@ -98,6 +98,80 @@ export class AddressSpace implements RegistrationSource {
     this.strings = strings;
     this.stacks = stacks;
     this.fresh = fresh;
+    board.repair = () => this.repair();
+  }
+
+  /**
+   * Makes the tables whole again from the rows, after a thread ended holding the board's
+   * lock (terminated, or exiting, inside a call), which may have left any of them half
+   * changed: a block taken from the allocator with no row yet (the heap then lost it), a
+   * free list cut in the middle of a split (the heap looked full), a registration half
+   * chained. The rows are the truth (a row is live once its id is written, last): each
+   * region's allocator and page owners are made anew from its live owners; registrations
+   * reached through their owner's chain are chained anew, and one a chain does not reach (a
+   * registration not yet chained, or already unchained) ends; the free slots and live counts
+   * are counted again. What the ended call had half done otherwise stays: an allocation whose
+   * row was written stays live, as it would on the board.
+   */
+  private repair(): void {
+    const s = this.slots;
+    const n = this.board.slotCount;
+    const live = (slot: number, kind: number) =>
+      slot >= 0 &&
+      slot < n &&
+      s[slot * SLOT_STRIDE + S_ID] !== 0 &&
+      s[slot * SLOT_STRIDE + S_KIND] === kind;
+    const used: [number, number][][] = this.physical.regions.map(() => []);
+    const chains = new Map<number, number[]>();
+    for (let slot = 0; slot < n; slot++) {
+      const at = slot * SLOT_STRIDE;
+      const kind = s[at + S_KIND];
+      if (s[at + S_ID] === 0 || (kind !== KIND_ALLOCATION && kind !== KIND_VIO)) continue;
+      const region = this.physical.regions[s[at + S_REGION]!]!;
+      used[s[at + S_REGION]!]!.push([
+        s[at + S_OFFSET]! >>> region.pageShift,
+        s[at + S_BLOCK]! >>> region.pageShift,
+      ]);
+      // The chain as it stands, by its forward links, as far as they lead to this owner's
+      // live registrations (a link left by a cut chain, or a stale one, ends it).
+      const chain: number[] = [];
+      for (
+        let r = s[at + S_FIRST_REG]!;
+        live(r, KIND_REGISTRATION) && s[r * SLOT_STRIDE + S_OWNER] === slot && !chain.includes(r);
+        r = s[r * SLOT_STRIDE + S_NEXT_REG]!
+      ) {
+        chain.push(r);
+      }
+      chains.set(slot, chain);
+    }
+    this.physical.regions.forEach((region, r) => {
+      region.allocator.rebuild(used[r]!);
+      region.pageOwner.fill(0);
+    });
+    const chained = new Set<number>();
+    for (const [owner, chain] of chains) {
+      const at = owner * SLOT_STRIDE;
+      this.physical.regions[s[at + S_REGION]!]!.setOwner(
+        s[at + S_OFFSET]!,
+        s[at + S_BLOCK]!,
+        owner + 1,
+      );
+      s[at + S_REG_COUNT] = chain.length;
+      s[at + S_FIRST_REG] = chain.length === 0 ? -1 : chain[0]!;
+      chain.forEach((reg, i) => {
+        const rat = reg * SLOT_STRIDE;
+        s[rat + S_PREV_REG] = i === 0 ? -1 : chain[i - 1]!;
+        s[rat + S_NEXT_REG] = i === chain.length - 1 ? -1 : chain[i + 1]!;
+        chained.add(reg);
+      });
+    }
+    for (let slot = 0; slot < n; slot++) {
+      if (live(slot, KIND_REGISTRATION) && !chained.has(slot)) {
+        s[slot * SLOT_STRIDE + S_ID] = 0;
+        this.forget(slot, 0);
+      }
+    }
+    this.board.rechainSlots();
   }
 
   /** The board's slot rows (its current view: it is made anew when the table grows). */

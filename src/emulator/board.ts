@@ -27,10 +27,11 @@ import { SharedStrings } from './shared-strings.js';
 import type { TlsfStorage } from './tlsf.js';
 import { growableShared } from './tlsf.js';
 
-/** Header words. */
+/**
+ * Header words. The lock word says who holds the lock, so that a lock left by a thread
+ * ended mid-call can be let go (see {@link Board.acquire}); word 1 is unused.
+ */
 const H_LOCK = 0;
-/** The thread holding the lock, plus one (0: none), so that a lock left by a thread ended mid-call can be let go. */
-const H_LOCK_OWNER = 1;
 export const H_NEXT_ID = 2;
 export const H_LIVE_ALLOCS = 3;
 export const H_LIVE_REGS = 4;
@@ -46,6 +47,13 @@ export const H_FINDINGS_CLEARED_AT = 11;
 const H_DIRTY = 12;
 /** How many times the slot table grew: a thread views it anew when this moved. */
 const H_SLOT_GROWS = 16;
+/**
+ * Set when the lock was let go for a thread that ended holding it: the tables may be half
+ * changed, and the next thread to take the lock repairs them first (see {@link repair}).
+ */
+const H_REPAIR = 17;
+/** The lock word's bit that says a thread may be waiting for the lock. */
+const WAITED = 1;
 const HEADER_WORDS = 32;
 
 /** Counter indexes, as in {@link Counters}. */
@@ -167,6 +175,11 @@ export class Board {
    * before its event loop turned.
    */
   abandoned: ((thread: number) => boolean) | undefined;
+  /**
+   * Makes the tables whole again after a thread ended holding the lock, from the rows (the
+   * address space's): run by the next thread to take the lock.
+   */
+  repair: (() => void) | undefined;
   private depth = 0;
   private slotGrows = 0;
 
@@ -219,20 +232,32 @@ export class Board {
   lock(): void {
     if (this.depth++ > 0) return;
     this.acquire();
-    this.header[H_LOCK_OWNER] = threadId + 1;
     this.refresh();
+    if (this.header[H_REPAIR] !== 0 && this.repair !== undefined) {
+      this.repair();
+      // Cleared once done: a thread that ends inside the repair leaves it to the next one.
+      this.header[H_REPAIR] = 0;
+    }
   }
 
   /**
    * Lets the lock go if `thread` holds it: `thread` has ended (a `worker.terminate()` stops
    * a thread wherever it is, inside a call too), and every other thread would wait for it
-   * forever. What that call had half done stays as it was.
+   * forever. The tables that call may have left half changed are repaired by the next
+   * thread to take the lock (H_REPAIR).
    */
   releaseIfHeldBy(thread: number): void {
     const h = this.header;
-    if (Atomics.load(h, H_LOCK_OWNER) !== thread + 1) return;
-    Atomics.store(h, H_LOCK_OWNER, 0);
-    if (Atomics.exchange(h, H_LOCK, 0) === 2) Atomics.notify(h, H_LOCK, 1);
+    for (;;) {
+      const word = Atomics.load(h, H_LOCK);
+      if (word >>> 1 !== thread + 1) return;
+      Atomics.store(h, H_REPAIR, 1);
+      // A waiter may mark the word meanwhile: then read it again.
+      if (Atomics.compareExchange(h, H_LOCK, word, 0) === word) {
+        if ((word & WAITED) !== 0) Atomics.notify(h, H_LOCK, 1);
+        return;
+      }
+    }
   }
 
   /**
@@ -240,30 +265,41 @@ export class Board {
    * and the thread's depth with it, so that what it does as it exits takes the lock anew.
    */
   leaveCall(): void {
-    if (Atomics.load(this.header, H_LOCK_OWNER) !== threadId + 1) return;
+    if (Atomics.load(this.header, H_LOCK) >>> 1 !== threadId + 1) return;
     this.depth = 0;
     this.releaseIfHeldBy(threadId);
   }
 
   /**
-   * The lock word: 0 free, 1 taken, 2 taken and perhaps waited for. Uncontended, a take is
-   * one compareExchange and a release one exchange; only a thread that finds it taken after
-   * spinning marks it 2 (so that the release knows to wake someone) and waits.
+   * The lock word: 0 free, else the holder's thread id plus one, shifted left by one, with
+   * the low bit ({@link WAITED}) set when a thread may be waiting for it. Taking the lock
+   * and saying who took it are one atomic step: a thread terminated anywhere (the engine
+   * stops a thread at any loop's back edge, the one right after its take included) leaves
+   * a lock that names it. Uncontended, a take is one compareExchange and a release one
+   * exchange; a thread that finds it taken after spinning marks it waited and waits.
    */
   private acquire(): void {
     const h = this.header;
-    let c = Atomics.compareExchange(h, H_LOCK, 0, 1);
-    if (c === 0) return;
+    const mine = (threadId + 1) << 1;
+    if (Atomics.compareExchange(h, H_LOCK, 0, mine) === 0) return;
     for (let spin = 0; spin < 100; spin++) {
-      c = Atomics.compareExchange(h, H_LOCK, 0, 1);
-      if (c === 0) return;
+      if (Atomics.compareExchange(h, H_LOCK, 0, mine) === 0) return;
     }
-    // Taken as 2 from here on: this thread cannot tell whether others wait beside it.
-    if (c !== 2) c = Atomics.exchange(h, H_LOCK, 2);
-    while (c !== 0) {
-      Atomics.wait(h, H_LOCK, 2, 5);
-      c = Atomics.exchange(h, H_LOCK, 2);
-      if (c !== 0) this.letGoIfAbandoned();
+    for (;;) {
+      const word = Atomics.load(h, H_LOCK);
+      if (word === 0) {
+        // Taken as waited for: this thread cannot tell whether others wait beside it.
+        if (Atomics.compareExchange(h, H_LOCK, 0, mine | WAITED) === 0) return;
+        continue;
+      }
+      if (
+        (word & WAITED) === 0 &&
+        Atomics.compareExchange(h, H_LOCK, word, word | WAITED) !== word
+      ) {
+        continue;
+      }
+      Atomics.wait(h, H_LOCK, word | WAITED, 5);
+      this.letGoIfAbandoned();
     }
   }
 
@@ -272,7 +308,7 @@ export class Board {
    * take, in the loop above, is then this thread's.)
    */
   private letGoIfAbandoned(): void {
-    const holder = Atomics.load(this.header, H_LOCK_OWNER) - 1;
+    const holder = (Atomics.load(this.header, H_LOCK) >>> 1) - 1;
     if (holder >= 0 && holder !== threadId && this.abandoned?.(holder) === true) {
       this.releaseIfHeldBy(holder);
     }
@@ -289,8 +325,7 @@ export class Board {
   unlock(): void {
     if (--this.depth > 0) return;
     const h = this.header;
-    h[H_LOCK_OWNER] = 0;
-    if (Atomics.exchange(h, H_LOCK, 0) === 2) Atomics.notify(h, H_LOCK, 1);
+    if ((Atomics.exchange(h, H_LOCK, 0) & WAITED) !== 0) Atomics.notify(h, H_LOCK, 1);
   }
 
   /** Runs `fn` under the lock. */
@@ -340,6 +375,29 @@ export class Board {
     this.slots[at + S_ID] = 0;
     this.slots[at + S_NEXT_SPARE] = this.header[H_SPARE_SLOT]!;
     this.header[H_SPARE_SLOT] = slot;
+  }
+
+  /**
+   * The free slots chained anew, from the rows (a row is live while its id is nonzero), and
+   * the live counts counted: part of the repair after a thread ended holding the lock.
+   */
+  rechainSlots(): void {
+    const h = this.header;
+    const s = this.slots;
+    let spare = -1;
+    let allocs = 0;
+    let regs = 0;
+    for (let slot = h[H_SLOT_COUNT]! - 1; slot >= 0; slot--) {
+      const at = slot * SLOT_STRIDE;
+      if (s[at + S_ID] === 0) {
+        s[at + S_NEXT_SPARE] = spare;
+        spare = slot;
+      } else if (s[at + S_KIND] === KIND_ALLOCATION) allocs++;
+      else if (s[at + S_KIND] === KIND_REGISTRATION) regs++;
+    }
+    h[H_SPARE_SLOT] = spare;
+    h[H_LIVE_ALLOCS] = allocs;
+    h[H_LIVE_REGS] = regs;
   }
 
   /** Slots ever used (live ones have a nonzero id). */

@@ -1128,8 +1128,8 @@ function watchThreadEnds(bpu: Bpu): void {
       // Exiting inside a call (process.exit() from a getter or setter of the caller's
       // object, which runs under the lock): the call never finishes, and nobody else lets
       // its lock go before the thread's end is reported, which a thread blocked on the lock
-      // never sees. First, so that what follows takes the lock anew. What the call had
-      // half done stays as it was.
+      // never sees. First, so that what follows takes the lock anew (and repairs what the
+      // call had half changed, see Board).
       watcher?.exiting();
       watcher?.threadEnded(threadId, true);
     });

@@ -290,6 +290,60 @@ export class Tlsf {
     return units;
   }
 
+  /**
+   * Makes the allocator anew, in place (other threads keep their views), with exactly the
+   * blocks `used` allocated (`[offset, units]` each) and the rest free: for a state a thread
+   * left half changed, ending inside a call. Blocks that overlap an earlier one or lie
+   * outside the capacity are left out. Returns how many blocks it allocated.
+   */
+  rebuild(used: readonly (readonly [offset: number, units: number])[]): number {
+    const { blocks, table } = this.storage;
+    // Viewed whole: the ended thread may have grown a buffer and not said so.
+    this.b = new Int32Array(blocks, 0, blocks.byteLength >>> 2);
+    this.table = new Int32Array(table, 0, table.byteLength >>> 2);
+    this.meta[M_GROWS]!++;
+    this.grows = this.meta[M_GROWS]!;
+    this.heads.fill(NONE);
+    this.slBitmap.fill(0);
+    this.flBitmap = 0;
+    this.table.fill(NONE);
+    this.tableShift = 32 - (31 - Math.clz32(this.table.length));
+    this.tableCount = 0;
+    this.idCount = 0;
+    this.spareHead = NONE;
+    this.freeTotal = this.capacity;
+    this.usedCount = 0;
+    let prev = NONE;
+    const add = (offset: number, units: number, free: boolean) => {
+      const id = this.newId();
+      const b = this.b;
+      const at = id * STRIDE;
+      b[at + F_OFFSET] = offset;
+      b[at + F_SIZE] = units;
+      b[at + F_PREV_PHYS] = prev;
+      b[at + F_NEXT_PHYS] = NONE;
+      b[at + F_FREE] = 0;
+      if (prev !== NONE) b[prev * STRIDE + F_NEXT_PHYS] = id;
+      this.hashInsert(id, offset);
+      if (free) this.insertFree(id);
+      else {
+        this.freeTotal -= units;
+        this.usedCount++;
+      }
+      prev = id;
+    };
+    let end = 0;
+    for (const [offset, units] of [...used].sort((x, y) => x[0] - y[0])) {
+      const whole = Number.isInteger(offset) && Number.isInteger(units) && units >= 1;
+      if (!whole || offset < end || offset + units > this.capacity) continue;
+      if (offset > end) add(end, offset - end, true);
+      add(offset, units, false);
+      end = offset + units;
+    }
+    if (end < this.capacity) add(end, this.capacity - end, true);
+    return this.usedCount;
+  }
+
   /** Size in units of the live allocation at `offset`, or 0 if none starts there. */
   sizeAt(offset: number): number {
     this.sync();
