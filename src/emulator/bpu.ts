@@ -1113,15 +1113,20 @@ function watchThreadEnds(bpu: Bpu): void {
     // A terminate is seen where it is called: said at once, in shared memory, for a thread
     // that waits for a lock the ended thread held (thread-tree.ts). An own property of this
     // Worker, not of Worker.prototype: nothing of anyone else's Workers changes.
-    const terminate = worker.terminate;
-    Object.defineProperty(worker, 'terminate', {
-      configurable: true,
-      writable: true,
-      value: function terminateWorker(this: Worker, ...args: unknown[]) {
-        watcher?.terminating(thread);
-        return Reflect.apply(terminate, this, args);
-      },
-    });
+    // (Best effort: a listener of the program's, before this one, may have frozen it.)
+    try {
+      const terminate = worker.terminate;
+      Object.defineProperty(worker, 'terminate', {
+        configurable: true,
+        writable: true,
+        value: function terminateWorker(this: Worker, ...args: unknown[]) {
+          watcher?.terminating(thread);
+          return Reflect.apply(terminate, this, args);
+        },
+      });
+    } catch {
+      // Its terminate stays Node's: a lock it leaves goes when its end is reported.
+    }
   });
   if (!isMainThread) {
     process.once('exit', () => {
