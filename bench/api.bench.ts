@@ -12,7 +12,15 @@
  * Timing, both sides alike: a quarter of the pairs first, untimed (warm-up), then one clock
  * read per batch (32 pairs of 4 KiB, 4 of 1 MiB), less the clock's cost; median and p99
  * over batches, mean = total / pairs.
+ * Rounds: each kind's pairs are split in {@link ROUNDS} rounds, glibc's and ours
+ * alternating (glibc, hbsys, glibc, hbsys, …), and each side's batches of every round make
+ * its figures (so each kind has a glibc sample of its own). On a noisy host the speed of the machine changes within seconds (glibc's 4
+ * KiB pair was seen at 95 and at 153 ns in consecutive runs): each side samples the same
+ * stretch of time, so the ratio does not hang on which side ran in a slow moment.
  */
+
+/** Rounds of each size, the two sides alternating. */
+export const ROUNDS = 3;
 
 import { join } from 'node:path';
 import {
@@ -25,8 +33,9 @@ import {
 import type { hbSysMem } from '../src/mem.js';
 import {
   buildReplayer,
+  concatBatches,
   opStats,
-  replayGlibc,
+  replayGlibcBatches,
   repoRoot,
   type TimeStats,
   timeBatches,
@@ -50,7 +59,15 @@ export interface ApiResult {
 }
 
 /** `ops` pairs of `size` through the API, in batches of `batch`. */
-function hbsysPairs(kind: PairKind, size: number, ops: number, batch: number, timerNs: number) {
+/** `ops` pairs timed in batches, after `warm` pairs untimed. */
+function hbsysPairs(
+  kind: PairKind,
+  size: number,
+  ops: number,
+  warm: number,
+  batch: number,
+  timerNs: number,
+) {
   const alloc = kind === 'cached' ? hbSysAllocCachedMem : hbSysAllocMem;
   const reused = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
   const fail = () => {
@@ -71,8 +88,8 @@ function hbsysPairs(kind: PairKind, size: number, ops: number, batch: number, ti
           }
         };
   const batches = Math.max(1, Math.floor(ops / batch));
-  timeBatches(Math.max(1, batches >> 2), batch, timerNs, run); // warm-up: the JIT compiles it
-  return opStats(timeBatches(batches, batch, timerNs, run), batches * batch);
+  timeBatches(Math.max(1, Math.floor(warm / batch)), batch, timerNs, run);
+  return timeBatches(batches, batch, timerNs, run);
 }
 
 /** 4 KiB pairs: `smallOps`; 1 MiB pairs: `largeOps`. */
@@ -80,8 +97,8 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
   await emulator.reset({ heapSize: 64 * MIB, pageSize: 4096 });
   const timerNs = timerCostNs();
   const replayer = buildReplayer();
-  const glibc = (size: number, ops: number, batch: number): [TimeStats | undefined, string[]] => {
-    if (!('path' in replayer)) return [undefined, [`glibc skipped: ${replayer.missing}`]];
+  const glibc = (size: number, ops: number, batch: number): Float64Array | string => {
+    if (!('path' in replayer)) return `glibc skipped: ${replayer.missing}`;
     const file = join(repoRoot(), '.tmp', `api-pairs-${size}.trace`);
     // A warm-up of the same length as the JS side's, untimed: glibc's first blocks of 1 MiB
     // come from mmap (and fault in page by page) until free raises its mmap threshold.
@@ -91,18 +108,41 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
     const sizes = new Int32Array(total).fill(size);
     const trace = { setup: new Int32Array(0), victims: new Int32Array(total), sizes };
     writeReplayTrace(file, trace, batch);
-    return [replayGlibc(replayer.path, 'pairs', file, batch, true, warm), []];
+    return replayGlibcBatches(replayer.path, 'pairs', file, batch, true, warm);
   };
   const out: ApiResult[] = [];
-  const [small, smallNotes] = glibc(4 * KIB, smallOps, 32);
-  for (const kind of ['fresh', 'reused'] as const) {
-    const hbsys = hbsysPairs(kind, 4 * KIB, smallOps, 32, timerNs);
-    out.push({ size: 4 * KIB, kind, hbsys, glibc: small, notes: smallNotes });
-  }
-  const [large, largeNotes] = glibc(MIB, largeOps, 4);
-  for (const kind of ['uncached', 'cached'] as const) {
-    const hbsys = hbsysPairs(kind, MIB, largeOps, 4, timerNs);
-    out.push({ size: MIB, kind, hbsys, glibc: large, notes: largeNotes });
+  const sizes = [
+    [4 * KIB, smallOps, 32, ['fresh', 'reused']],
+    [MIB, largeOps, 4, ['uncached', 'cached']],
+  ] as const;
+  // Kind after kind, each with rounds of its own: the kinds alternating would make the
+  // calls' inline caches see two shapes of mem (a fresh `{}`, one reused), which a program
+  // that uses one pattern does not pay.
+  for (const [size, ops, batch, kinds] of sizes) {
+    const perRound = Math.max(batch, Math.floor(ops / ROUNDS));
+    for (const kind of kinds) {
+      const ours: Float64Array[] = [];
+      const theirs: Float64Array[] = [];
+      let notes: string[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const g = glibc(size, perRound, batch);
+        if (typeof g === 'string') notes = [g];
+        else theirs.push(g);
+        // The first round warms up with a quarter of all the pairs (the JIT compiles the
+        // calls), as glibc's runs do; later ones with a batch, after glibc's process ran.
+        const warm = r === 0 ? Math.max(batch, Math.floor(ops / 4)) : batch;
+        ours.push(hbsysPairs(kind, size, perRound, warm, batch, timerNs));
+      }
+      const h = concatBatches(ours);
+      const g = concatBatches(theirs);
+      out.push({
+        size,
+        kind,
+        hbsys: opStats(h, h.length * batch),
+        glibc: theirs.length === 0 ? undefined : opStats(g, g.length * batch),
+        notes,
+      });
+    }
   }
   return out;
 }

@@ -9,13 +9,16 @@
  *   live. A tenth of the trace runs first, untimed, for the JIT.
  * - Baseline in the same run: glibc replaying the same trace (bench/malloc-replay.c
  *   `churn … zero`): free, then malloc + memset(0) of the new size; the same tenth first,
- *   untimed, so both time the same operations.
+ *   untimed, so both time the same operations. The timed operations run in rounds (three),
+ *   glibc's and ours alternating: before each of our rounds glibc replays the trace up to its
+ *   end, timing that round's operations alone (see api.bench.ts, ROUNDS: a noisy host's speed
+ *   changes within seconds, and each side then samples the same stretch of time).
  * - The figure is the mean per operation (total time / operations, one clock read per batch
  *   of 32): the median of batches would leave the garbage collector's pauses out, and they
  *   are part of what the API costs.
  * - GC share: the durations of the `gc` performance entries (PerformanceObserver, entry type
  *   'gc': every scavenge and mark-compact, as V8 reports them, no flag needed) that start
- *   within the timed churn, divided by its wall time.
+ *   within our timed rounds, divided by their wall time.
  */
 
 import { join } from 'node:path';
@@ -23,10 +26,12 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { emulator, HB_SYS_SUCCESS, hbSysAllocMem, hbSysFreeMem } from '../src/index.js';
 import type { hbSysMem } from '../src/mem.js';
 import { BATCH, makeTrace } from './allocator.bench.js';
+import { ROUNDS } from './api.bench.js';
 import {
   buildReplayer,
+  concatBatches,
   opStats,
-  replayGlibc,
+  replayGlibcBatches,
   repoRoot,
   type TimeStats,
   timeBatches,
@@ -78,41 +83,61 @@ export async function churnBench(live: number, ops: number): Promise<ChurnResult
   const timerNs = timerCostNs();
   timeBatches(warm / BATCH, BATCH, timerNs, churn);
 
+  // Rounds, glibc's and ours alternating (see api.bench.ts, ROUNDS): glibc replays the trace
+  // up to the end of each of our rounds, timing that round's operations alone.
+  const replayer = buildReplayer();
+  const file = join(repoRoot(), '.tmp', `api-churn-${live}.trace`);
+  if ('path' in replayer) writeReplayTrace(file, trace, BATCH);
+  else notes.push(`glibc skipped: ${replayer.missing}`);
   const gcs: { start: number; duration: number }[] = [];
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) gcs.push({ start: e.startTime, duration: e.duration });
   });
   observer.observe({ entryTypes: ['gc'] });
   const batches = Math.floor(ops / BATCH);
-  const t0 = performance.now();
-  const perOp = timeBatches(batches, BATCH, timerNs, (first) => churn(warm + first));
-  const t1 = performance.now();
+  const ours: Float64Array[] = [];
+  const theirs: Float64Array[] = [];
+  const spans: [number, number][] = [];
+  for (let r = 0, done = 0; r < ROUNDS; r++) {
+    const n = Math.floor((batches * (r + 1)) / ROUNDS) - done;
+    if ('path' in replayer) {
+      const upTo = warm + (done + n) * BATCH;
+      const cut = {
+        setup: trace.setup,
+        victims: trace.victims.subarray(0, upTo),
+        sizes: trace.sizes.subarray(0, upTo),
+      };
+      writeReplayTrace(file, cut, BATCH);
+      theirs.push(
+        replayGlibcBatches(replayer.path, 'churn', file, BATCH, true, warm + done * BATCH),
+      );
+    }
+    const first = warm + done * BATCH;
+    const t0 = performance.now();
+    ours.push(timeBatches(n, BATCH, timerNs, (at) => churn(first + at)));
+    spans.push([t0, performance.now()]);
+    done += n;
+  }
   // The entries are delivered asynchronously: let the observer's callback run.
   for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
   observer.disconnect();
-  const inChurn = gcs.filter((g) => g.start >= t0 && g.start < t1);
+  const inChurn = gcs.filter((g) => spans.some(([a, b]) => g.start >= a && g.start < b));
   const gcMs = inChurn.reduce((sum, g) => sum + g.duration, 0);
+  const wallMs = spans.reduce((sum, [a, b]) => sum + b - a, 0);
   slot.length = 0;
   await emulator.reset({ heapSize: 64 * MIB });
-
-  let glibc: TimeStats | undefined;
-  const replayer = buildReplayer();
-  if ('path' in replayer) {
-    const file = join(repoRoot(), '.tmp', `api-churn-${live}.trace`);
-    writeReplayTrace(file, trace, BATCH);
-    glibc = replayGlibc(replayer.path, 'churn', file, BATCH, true, warm);
-  } else {
-    notes.push(`glibc skipped: ${replayer.missing}`);
-  }
+  const perOp = concatBatches(ours);
+  const glibcOps = concatBatches(theirs);
+  const glibc = theirs.length === 0 ? undefined : opStats(glibcOps, glibcOps.length * BATCH);
   return {
     live,
     ops: batches * BATCH,
     hbsys: opStats(perOp, batches * BATCH),
     glibc,
-    gcShare: gcMs / (t1 - t0),
+    gcShare: gcMs / wallMs,
     gcMs,
     gcCount: inChurn.length,
-    wallMs: t1 - t0,
+    wallMs,
     notes,
   };
 }

@@ -274,13 +274,36 @@ export function replayGlibc(
   zero: boolean,
   warm = 0,
 ): TimeStats {
+  const perOpNs = replayGlibcBatches(binary, workload, file, batch, zero, warm);
+  return opStats(perOpNs, perOpNs.length * batch);
+}
+
+/** {@link replayGlibc}'s per-operation nanoseconds of each batch, before the statistics. */
+export function replayGlibcBatches(
+  binary: string,
+  workload: 'churn' | 'pairs',
+  file: string,
+  batch: number,
+  zero: boolean,
+  warm = 0,
+): Float64Array {
   const args = [workload, file, zero ? 'zero' : 'plain', String(warm)];
   const out = runReplayer(binary, args) as {
     timerNs: number;
     batchNs: number[];
   };
-  const perOpNs = out.batchNs.map((ns) => Math.max(0, ns - out.timerNs) / batch);
-  return opStats(perOpNs, out.batchNs.length * batch);
+  return Float64Array.from(out.batchNs, (ns) => Math.max(0, ns - out.timerNs) / batch);
+}
+
+/** The batches of several rounds as one series. */
+export function concatBatches(rounds: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(rounds.reduce((n, r) => n + r.length, 0));
+  let at = 0;
+  for (const r of rounds) {
+    out.set(r, at);
+    at += r.length;
+  }
+  return out;
 }
 
 /** Runs the replayer on a trace file; it prints one JSON object. */
