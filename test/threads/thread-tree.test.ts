@@ -78,6 +78,53 @@ test('a full table records no more, and says so; an end makes room', () => {
   assert.equal(tree.record(n, 0), true);
 });
 
+test('terminate requests against a model: the earliest of a thread and its recorded ancestors, of the latest 64', () => {
+  // Steps make threads, end them (their pairs go), and ask threads to end at a growing
+  // time; the model keeps every request in order and the pairs as a Map.
+  const act = fc.record({ kind: fc.constantFrom('make', 'end', 'ask'), pick: fc.nat() });
+  fc.assert(
+    fc.property(fc.array(act, { maxLength: 300 }), (steps) => {
+      const tree = new ThreadTree(newThreadTree());
+      const parents = new Map<number, number>();
+      const asked: [thread: number, at: number][] = [];
+      let next = 1;
+      let now = 0;
+      for (const s of steps) {
+        now += 1 + (s.pick % 5);
+        const live = [...parents.keys()];
+        if (s.kind === 'make' || live.length === 0) {
+          const all = [0, ...live];
+          const parent = all[s.pick % all.length]!;
+          tree.record(next, parent);
+          parents.set(next++, parent);
+        } else if (s.kind === 'end') {
+          const ended = live[s.pick % live.length]!;
+          for (const d of tree.takeDescendants(ended)) parents.delete(d);
+          parents.delete(ended);
+        } else {
+          const t = live[s.pick % live.length]!;
+          tree.terminating(t, now);
+          asked.push([t, now]);
+        }
+        const kept = asked.slice(-64);
+        for (const t of [0, ...parents.keys(), next]) {
+          let want = -1;
+          const chain = new Set<number>();
+          for (
+            let x: number | undefined = t;
+            x !== undefined && !chain.has(x);
+            x = parents.get(x)
+          ) {
+            chain.add(x);
+          }
+          for (const [who, at] of kept) if (chain.has(who)) want = Math.max(want, now - at);
+          assert.equal(tree.terminatedFor(t, now), want, `thread ${t}`);
+        }
+      }
+    }),
+  );
+});
+
 test('a terminate request is found for the thread and for its recorded descendants, with its age', () => {
   const tree = new ThreadTree(newThreadTree());
   tree.record(2, 1);
