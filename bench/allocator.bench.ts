@@ -24,7 +24,7 @@ import {
   buildReplayer,
   type OpStats,
   opStats,
-  replayGlibc,
+  replayGlibcBatches,
   repoRoot,
   rng,
   timerCostNs,
@@ -189,7 +189,8 @@ export function allocatorBench(
       results.hbsys = tlsfRun(trace, churn, timerNs);
       if ('path' in replayer) {
         progress(`allocator ${workload} at ${live} live: glibc`);
-        results.glibc = replayGlibc(replayer.path, workload, file, BATCH, false);
+        const perOp = replayGlibcBatches(replayer.path, workload, file, BATCH, false);
+        results.glibc = opStats(perOp, perOp.length * BATCH);
       } else {
         notes.push(`glibc skipped: ${replayer.missing}`);
       }

@@ -263,22 +263,9 @@ export function writeReplayTrace(
 
 /**
  * glibc replaying a trace file (`churn` or `pairs`; `zero`: memset(0) after each malloc;
- * the first `warm` operations untimed): per-operation figures over batches, as the JS side
- * reports them.
+ * the first `warm` operations untimed): per-operation nanoseconds of each batch, as the JS
+ * side measures them (opStats makes the figures).
  */
-export function replayGlibc(
-  binary: string,
-  workload: 'churn' | 'pairs',
-  file: string,
-  batch: number,
-  zero: boolean,
-  warm = 0,
-): TimeStats {
-  const perOpNs = replayGlibcBatches(binary, workload, file, batch, zero, warm);
-  return opStats(perOpNs, perOpNs.length * batch);
-}
-
-/** {@link replayGlibc}'s per-operation nanoseconds of each batch, before the statistics. */
 export function replayGlibcBatches(
   binary: string,
   workload: 'churn' | 'pairs',

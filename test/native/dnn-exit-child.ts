@@ -19,16 +19,15 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { hbDNNOut, hbDNNTaskHandle_t, hbDNNTensor } from '../../src/dnn/types.js';
+import type { hbDNNOut, hbDNNTaskHandle_t } from '../../src/dnn/types.js';
 import {
-  alloc,
   ctrl,
   freshStandin,
   loadModels,
   ok,
   publicStandin,
   type Standin,
-  tensorProperties,
+  tensorOf,
   writeModel,
 } from './dnn-harness.js';
 import { standinVariantPath } from './standin.js';
@@ -45,14 +44,8 @@ output y type=U8 layout=NHWC valid=1x1x1x16 k=2 b=0
 function submit(s: Standin, file: string, count: number): hbDNNTaskHandle_t[] {
   const slow = loadModels(s, file).handle('slow');
   return Array.from({ length: count }, () => {
-    const input: hbDNNTensor = {
-      sysMem: [alloc(s, 16)],
-      properties: tensorProperties(s, slow, 'input'),
-    };
-    const output: hbDNNTensor = {
-      sysMem: [alloc(s, 16)],
-      properties: tensorProperties(s, slow, 'output'),
-    };
+    const input = tensorOf(s, slow, 'input', 16);
+    const output = tensorOf(s, slow, 'output', 16);
     const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
     ok(s.api.hbDNNInfer(task, [output], [input], slow, ctrl()));
     return task.value!;

@@ -287,6 +287,17 @@ export function tensorProperties(
   return p as hbDNNTensorProperties;
 }
 
+/** A tensor of input or output `i` of `model`: one cached allocation of `size` bytes. */
+export function tensorOf(
+  s: Standin,
+  model: hbDNNHandle_t,
+  side: 'input' | 'output',
+  size: number,
+  i = 0,
+): hbDNNTensor {
+  return { sysMem: [alloc(s, size)], properties: tensorProperties(s, model, side, i) };
+}
+
 /** A cached allocation of `size` bytes on `s`'s hbSys backend. */
 export function alloc(s: Standin, size: number): hbSysMem {
   const mem: hbSysMem = { phyAddr: 0n, virAddr: null, memSize: 0 };

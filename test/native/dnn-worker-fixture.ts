@@ -4,29 +4,15 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import type { hbDNNOut, hbDNNTaskHandle_t, hbDNNTensor } from '../../src/dnn/types.js';
-import {
-  alloc,
-  ctrl,
-  free,
-  freshStandin,
-  loadModels,
-  ok,
-  tensorProperties,
-} from './dnn-harness.js';
+import type { hbDNNOut, hbDNNTaskHandle_t } from '../../src/dnn/types.js';
+import { ctrl, free, freshStandin, loadModels, ok, tensorOf } from './dnn-harness.js';
 
 const { file, model: name } = workerData as { file: string; model: string };
 const s = freshStandin('C-1.24.5');
 const { packed, handle } = loadModels(s, file);
 const model = handle(name);
-const input: hbDNNTensor = {
-  sysMem: [alloc(s, 16)],
-  properties: tensorProperties(s, model, 'input'),
-};
-const output: hbDNNTensor = {
-  sysMem: [alloc(s, 16)],
-  properties: tensorProperties(s, model, 'output'),
-};
+const input = tensorOf(s, model, 'input', 16);
+const output = tensorOf(s, model, 'output', 16);
 input.sysMem[0]!.virAddr!.set(new Uint8Array(16).map((_, i) => i));
 const task: hbDNNOut<hbDNNTaskHandle_t | null> = { value: null };
 ok(s.api.hbDNNInfer(task, [output], [input], model, ctrl()));
