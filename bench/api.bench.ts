@@ -97,7 +97,8 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
   await emulator.reset({ heapSize: 64 * MIB, pageSize: 4096 });
   const timerNs = timerCostNs();
   const replayer = buildReplayer();
-  const glibc = (size: number, ops: number, batch: number): Float64Array | string => {
+  /** glibc's trace of `ops` pairs of `size` (written once, replayed each round), or why not. */
+  const glibcTrace = (size: number, ops: number, batch: number) => {
     if (!('path' in replayer)) return `glibc skipped: ${replayer.missing}`;
     const file = join(repoRoot(), '.tmp', `api-pairs-${size}.trace`);
     // A warm-up of the same length as the JS side's, untimed: glibc's first blocks of 1 MiB
@@ -108,7 +109,8 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
     const sizes = new Int32Array(total).fill(size);
     const trace = { setup: new Int32Array(0), victims: new Int32Array(total), sizes };
     writeReplayTrace(file, trace, batch);
-    return replayGlibcBatches(replayer.path, 'pairs', file, batch, true, warm);
+    const path = replayer.path;
+    return () => replayGlibcBatches(path, 'pairs', file, batch, true, warm);
   };
   const out: ApiResult[] = [];
   const sizes = [
@@ -120,16 +122,16 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
   // that uses one pattern does not pay.
   for (const [size, ops, batch, kinds] of sizes) {
     const perRound = Math.max(batch, Math.floor(ops / ROUNDS));
+    const replay = glibcTrace(size, perRound, batch);
+    const notes = typeof replay === 'string' ? [replay] : [];
     for (const kind of kinds) {
       const ours: Float64Array[] = [];
       const theirs: Float64Array[] = [];
-      let notes: string[] = [];
       for (let r = 0; r < ROUNDS; r++) {
-        const g = glibc(size, perRound, batch);
-        if (typeof g === 'string') notes = [g];
-        else theirs.push(g);
+        if (typeof replay !== 'string') theirs.push(replay());
         // The first round warms up with a quarter of all the pairs (the JIT compiles the
-        // calls), as glibc's runs do; later ones with a batch, after glibc's process ran.
+        // calls); later ones with a batch, after glibc's process ran. (Each glibc run is a
+        // new process, and warms up with a quarter of its round.)
         const warm = r === 0 ? Math.max(batch, Math.floor(ops / 4)) : batch;
         ours.push(hbsysPairs(kind, size, perRound, warm, batch, timerNs));
       }
