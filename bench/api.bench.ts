@@ -9,7 +9,8 @@
  * Baseline in the same run: glibc malloc + memset(0) + free of the same size
  * (bench/malloc-replay.c `pairs … zero`), which is what a C program on the board pays for
  * zeroed memory of its own.
- * Timing, both sides alike: a quarter of the pairs first, untimed (warm-up), then one clock
+ * Timing, both sides alike: a quarter of the pairs first, untimed (warm-up; ours also for at
+ * least {@link WARM_MS}), then one clock
  * read per batch (32 pairs of 4 KiB, 4 of 1 MiB), less the clock's cost; median and p99
  * over batches, mean = total / pairs.
  * Rounds: each kind's pairs are split in {@link ROUNDS} rounds, glibc's and ours
@@ -21,6 +22,16 @@
 
 /** Rounds of each size, the two sides alternating. */
 export const ROUNDS = 3;
+
+/**
+ * The least warm-up of each kind's first round, in ms. V8 compiles the pair's calls in
+ * stages over its first ten thousand or so pairs, and some stages stop the thread for
+ * milliseconds: on Node 20 (2026-12-07) those stops added about 45 ms over the first 13k
+ * pairs, and the quick run's quarter (4000 pairs) left them in the timed batches, where the
+ * 4 KiB mean came out at 2.4x the median (1269 against 522 ns; 540 against 476 over 300k
+ * pairs).
+ */
+const WARM_MS = 150;
 
 import { join } from 'node:path';
 import {
@@ -58,8 +69,7 @@ export interface ApiResult {
   notes: string[];
 }
 
-/** `ops` pairs of `size` through the API, in batches of `batch`. */
-/** `ops` pairs timed in batches, after `warm` pairs untimed. */
+/** `ops` pairs of `size` through the API timed in batches of `batch`, after a warm-up. */
 function hbsysPairs(
   kind: PairKind,
   size: number,
@@ -67,6 +77,7 @@ function hbsysPairs(
   warm: number,
   batch: number,
   timerNs: number,
+  warmMs: number,
 ) {
   const alloc = kind === 'cached' ? hbSysAllocCachedMem : hbSysAllocMem;
   const reused = { phyAddr: 0n, virAddr: null, memSize: 0 } as hbSysMem;
@@ -88,7 +99,12 @@ function hbsysPairs(
           }
         };
   const batches = Math.max(1, Math.floor(ops / batch));
-  timeBatches(Math.max(1, Math.floor(warm / batch)), batch, timerNs, run);
+  // Untimed: `warm` pairs, and on for `warmMs` more if they took less.
+  const until = performance.now() + warmMs;
+  for (let left = Math.max(1, Math.floor(warm / batch)); left > 0 || performance.now() < until; ) {
+    run();
+    left--;
+  }
   return timeBatches(batches, batch, timerNs, run);
 }
 
@@ -129,11 +145,12 @@ export async function apiBench(smallOps: number, largeOps: number): Promise<ApiR
       const theirs: Float64Array[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         if (typeof replay !== 'string') theirs.push(replay());
-        // The first round warms up with a quarter of all the pairs (the JIT compiles the
-        // calls); later ones with a batch, after glibc's process ran. (Each glibc run is a
-        // new process, and warms up with a quarter of its round.)
+        // The first round warms up with a quarter of all the pairs, and for at least
+        // WARM_MS (the JIT compiles the calls); later ones with a batch, after glibc's
+        // process ran. (Each glibc run is a new process, and warms up with a quarter of its
+        // round: C has no JIT.)
         const warm = r === 0 ? Math.max(batch, Math.floor(ops / 4)) : batch;
-        ours.push(hbsysPairs(kind, size, perRound, warm, batch, timerNs));
+        ours.push(hbsysPairs(kind, size, perRound, warm, batch, timerNs, r === 0 ? WARM_MS : 0));
       }
       const h = concatBatches(ours);
       const g = concatBatches(theirs);
