@@ -31,6 +31,39 @@
 import { MAX_PARAMS } from './kernels/kernel.js';
 import { newThreadTree } from './thread-tree.js';
 
+/**
+ * How long a waiter polls before it sleeps: the worker for the next job after the last, a
+ * thread blocked in hbDNNWaitTaskDone for its job's end. A thread that sleeps in
+ * Atomics.wait is woken by the kernel, and on a virtual machine whose other core is idle
+ * that wake takes tens of microseconds. Measured on this project's 2-core machine
+ * (2026-12-07), without polling:
+ * - a 4 KiB copy awaited in a loop took 10 to 20 µs a job in some runs and 70 to 106 µs in
+ *   others, the slow ones waiting for the worker's wake;
+ * - a trivial model task (submit, wait, release, in a loop) took 166 µs: the worker was
+ *   asleep at most submits, and the waiter at most completions, at about 60 to 80 µs a wake.
+ * A pipeline's jobs come in bursts (submit, wait, submit the next), so each side polls long
+ * enough to see the other's next step through a burst. Shorter polls were worse there: at
+ * 0.1 and 0.25 ms the two sides fell asleep in turn, and the task took 80 to 620 µs by run.
+ * At 0.5 ms the task took 59 to 90 µs, and the copy from a worker 1.0 to 1.5 times the copy
+ * from the main thread in every run. What it costs: half a millisecond of a core at the end
+ * of each burst, nothing while jobs keep coming; and on two cores the poll competes with
+ * the thread it waits for, so the awaited copy's median rose from 16-20 µs to 19-35 µs and
+ * its p99 from 0.2-0.7 ms to about 0.55 ms.
+ */
+export const POLL_MS = 0.5;
+
+/**
+ * Reads `words[index]` until it is no longer `value` or {@link POLL_MS} has passed; returns
+ * whether it changed. The caller then sleeps (Atomics.wait) only when it did not.
+ */
+export function pollWhile(words: Int32Array, index: number, value: number): boolean {
+  const until = performance.now() + POLL_MS;
+  while (Atomics.load(words, index) === value) {
+    if (performance.now() >= until) return false;
+  }
+  return true;
+}
+
 /** Jobs the ring holds at once; a thread that finds it full waits for room. */
 export const RING = 1024;
 /** Words per slot: the kernel index, then its parameters. */

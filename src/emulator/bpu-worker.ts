@@ -35,6 +35,7 @@ import {
   mailboxStatus,
   NEWS,
   OWNER_WORDS,
+  pollWhile,
   READY,
   RING,
   SESSIONS,
@@ -263,30 +264,11 @@ async function runMessageJob(box: Box, thread: number, seq: number): Promise<num
   }
 }
 
-/**
- * How long the worker polls the ring for the next job, after the last, before it sleeps.
- * A thread that sleeps in Atomics.wait is woken by the kernel, and on a virtual machine
- * whose other core is idle that wake can take tens of microseconds: on this project's
- * 2-core machine (2026-12-07), a 4 KiB copy awaited in a loop took either 10 to 20 µs or 70
- * to 106 µs a job, by run, the slow runs waiting for the worker's wake. A pipeline's jobs
- * come in bursts (submit, await, submit the next), so a short poll keeps the worker awake
- * through a burst: with it, 20 runs of 2000 copies took 10 to 31 µs a job each. It costs a
- * tenth of a millisecond of one core after each burst, nothing while jobs keep coming.
- */
-const POLL_MS = 0.1;
-
-/** Polls HEAD until it moves past `done` or {@link POLL_MS} has passed. */
-function pollRing(done: number): void {
-  const until = performance.now() + POLL_MS;
-  while (Atomics.load(control, HEAD) === done && performance.now() < until) {
-    // Nothing: reading HEAD is the work.
-  }
-}
-
 async function serve(): Promise<void> {
   for (;;) {
     const done = Atomics.load(control, TAIL);
-    pollRing(done);
+    // The next job of a burst, taken without a kernel wake (see pollWhile).
+    pollWhile(control, HEAD, done);
     while (Atomics.load(control, HEAD) === done) {
       if (Atomics.load(control, STOP) !== 0) process.exit(0);
       beat();

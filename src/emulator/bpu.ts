@@ -55,6 +55,7 @@ import {
   NEXT_ID,
   newMailbox,
   OWNER_WORDS,
+  pollWhile,
   READY,
   RING,
   SESSIONS,
@@ -785,6 +786,8 @@ export class Bpu {
   waitFor(job: DeviceJob, timeoutMs: number): 'settled' | 'timeout' {
     const j = job as unknown as Job;
     const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY;
+    // A short job's end is seen without a kernel wake (see pollWhile); once, not each slice.
+    let polled = false;
     for (;;) {
       const d = this.device;
       if (d !== undefined) this.drain(d);
@@ -801,9 +804,12 @@ export class Bpu {
       const left = deadline - performance.now();
       if (left <= 0) return 'timeout';
       const seen = Atomics.load(d.mailbox, MAILBOX_DONE);
-      if (seen === d.completed) {
-        Atomics.wait(d.mailbox, MAILBOX_DONE, seen, Math.min(left, WAIT_SLICE_MS));
+      if (seen !== d.completed) continue;
+      if (!polled) {
+        polled = true;
+        if (pollWhile(d.mailbox, MAILBOX_DONE, seen)) continue;
       }
+      Atomics.wait(d.mailbox, MAILBOX_DONE, seen, Math.min(left, WAIT_SLICE_MS));
     }
   }
 
