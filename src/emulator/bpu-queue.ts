@@ -53,11 +53,12 @@ import { newThreadTree } from './thread-tree.js';
 export const POLL_MS = 0.5;
 
 /**
- * Reads `words[index]` until it is no longer `value` or {@link POLL_MS} has passed; returns
- * whether it changed. The caller then sleeps (Atomics.wait) only when it did not.
+ * Reads `words[index]` until it is no longer `value` or `ms` (at most {@link POLL_MS}) has
+ * passed; returns whether it changed. The caller then sleeps (Atomics.wait) only when it
+ * did not.
  */
-export function pollWhile(words: Int32Array, index: number, value: number): boolean {
-  const until = performance.now() + POLL_MS;
+export function pollWhile(words: Int32Array, index: number, value: number, ms = POLL_MS): boolean {
+  const until = performance.now() + Math.min(ms, POLL_MS);
   while (Atomics.load(words, index) === value) {
     if (performance.now() >= until) return false;
   }

@@ -807,7 +807,8 @@ export class Bpu {
       if (seen !== d.completed) continue;
       if (!polled) {
         polled = true;
-        if (pollWhile(d.mailbox, MAILBOX_DONE, seen)) continue;
+        // Within the caller's timeout: a wait of less than the poll polls only that long.
+        if (pollWhile(d.mailbox, MAILBOX_DONE, seen, left)) continue;
       }
       Atomics.wait(d.mailbox, MAILBOX_DONE, seen, Math.min(left, WAIT_SLICE_MS));
     }

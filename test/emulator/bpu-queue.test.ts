@@ -18,4 +18,12 @@ describe('pollWhile (a waiter polls before it sleeps)', () => {
     assert.ok(performance.now() - t >= POLL_MS);
     assert.equal(words[0], 0, 'it only reads');
   });
+
+  it('polls no longer than the time it is given, when that is less than POLL_MS', () => {
+    const words = new Int32Array(new SharedArrayBuffer(8));
+    const t = performance.now();
+    assert.equal(pollWhile(words, 0, 0, 0), false);
+    // A read or two, not a poll (the bound is loose: the clock's own cost on a slow host).
+    assert.ok(performance.now() - t < POLL_MS, 'it polled past the time it was given');
+  });
 });
