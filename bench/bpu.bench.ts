@@ -158,7 +158,7 @@ import(workerData.entry).then(({ emulator }) => {
   parentPort.postMessage('ready');
 });`;
 
-export async function threadLatency(samples: number, rounds: number): Promise<BpuResult['threads']> {
+async function threadLatency(samples: number, rounds: number): Promise<BpuResult['threads']> {
   await emulator.reset({ heapSize: 16 * MIB, vioSize: MIB });
   using a = allocate(4096);
   using b = allocate(4096);
