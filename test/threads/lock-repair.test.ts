@@ -162,6 +162,67 @@ describe("a thread that ends holding the board's lock", () => {
     const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 300_000 });
     assert.deepEqual(JSON.parse(stdout.trim()), []);
   });
+
+  test('terminated in a loop of BPU jobs: the queue goes on, for every thread', async () => {
+    // A worker submits copies in a loop (a job's rows and ring slot are written under the
+    // lock, its completion lands in the worker's mailbox) and is terminated wherever it is.
+    // Then the main thread's own copy must complete, with the right bytes, and the heap be
+    // whole: the ended thread's jobs are skipped or run to their end, never block the ring.
+    const looper = scriptPath('w');
+    writeFileSync(
+      looper,
+      moduleText(`
+       const a = {}, b = {};
+       if (h.hbSysAllocMem(a, 4096) !== 0 || h.hbSysAllocMem(b, 4096) !== 0) throw new Error('alloc');
+       parentPort.postMessage('go');
+       for (let i = 0; ; i++) {
+         const copy = h.emulator.bpu.copy(b.phyAddr, a.phyAddr, 64 * (1 + (i % 64)));
+         // Some awaited, some left in flight: the ring holds several of this thread's jobs.
+         if (i % 4 === 0) await copy;
+       }`),
+    );
+    const main = scriptPath('p');
+    writeFileSync(
+      main,
+      moduleText(`
+       import { Worker } from 'node:worker_threads';
+       await h.emulator.reset({ heapSize: 4 << 20, pageSize: 4096, sanitize: 'off' });
+       const m = bpu.currentMachine();
+       const src = h.allocate(4096);
+       const dst = h.allocate(4096);
+       const problems = [];
+       for (let round = 0; round < ${BPU_ROUNDS}; round++) {
+         const w = new Worker(${JSON.stringify(looper)});
+         await new Promise((r) => w.once('message', r));
+         await new Promise((r) => setTimeout(r, round % 5));
+         await w.terminate();
+         src.bytes.fill(round + 1);
+         const timer = setTimeout(() => {
+           console.log(JSON.stringify([round + ': the copy after the terminate never completed']));
+           process.exit(0);
+         }, 60_000);
+         try {
+           await h.emulator.bpu.copy(dst.phyAddr, src.phyAddr, 4096);
+           if (dst.bytes.some((x) => x !== round + 1)) problems.push(round + ': wrong bytes');
+         } catch (e) {
+           problems.push(round + ': ' + e.message);
+         }
+         clearTimeout(timer);
+         try {
+           m.board.lock();
+           m.physical.ion.allocator.check();
+         } catch (e) {
+           problems.push(round + ': ' + e.message);
+         } finally {
+           m.board.unlock();
+         }
+       }
+       console.log(JSON.stringify(problems));
+       process.exit(0);`),
+    );
+    const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 300_000 });
+    assert.deepEqual(JSON.parse(stdout.trim()), []);
+  });
 });
 
 /**
@@ -171,3 +232,6 @@ describe("a thread that ends holding the board's lock", () => {
  * the repair itself; these rounds, that the cuts a real terminate makes are all repaired.
  */
 const ROUNDS = process.env.HBSYS_TEST_NODE ? 16 : 40;
+
+/** Rounds of the BPU terminate loop (fewer under qemu, as above). */
+const BPU_ROUNDS = process.env.HBSYS_TEST_NODE ? 8 : 30;
