@@ -108,12 +108,11 @@ describe("a thread that ends holding the board's lock", () => {
   test('terminated in a loop of calls, again and again: the heap stays whole', async () => {
     // Each round terminates a worker wherever its loop of allocations, registrations and
     // frees is, then checks the tables from the main thread. Before the repair, a round now
-    // and then found the heap full (a split cut in the middle) or its blocks lost. A fresh
-    // process, whose worker threads share its machine.
-    const looper = scriptPath('w');
-    writeFileSync(
-      looper,
-      moduleText(`
+    // and then found the heap full (a split cut in the middle) or its blocks lost.
+    const problems = await terminateRounds({
+      rounds: ROUNDS,
+      delays: 7,
+      loop: `
        parentPort.postMessage('go');
        for (let i = 0; ; i++) {
          const m = {};
@@ -122,45 +121,20 @@ describe("a thread that ends holding the board's lock", () => {
          if (h.hbSysRegisterMem(r) !== 0) throw new Error('register');
          if (h.hbSysUnregisterMem(r) !== 0) throw new Error('unregister');
          if (h.hbSysFreeMem(m) !== 0) throw new Error('free');
-       }`),
-    );
-    const main = scriptPath('p');
-    writeFileSync(
-      main,
-      moduleText(`
-       import { Worker } from 'node:worker_threads';
-       await h.emulator.reset({ heapSize: 4 << 20, pageSize: 4096, sanitize: 'off' });
-       const m = bpu.currentMachine();
-       const pages = m.physical.ion.allocator.capacity;
-       const problems = [];
-       for (let round = 0; round < ${ROUNDS}; round++) {
-         const w = new Worker(${JSON.stringify(looper)});
-         await new Promise((r) => w.once('message', r));
-         await new Promise((r) => setTimeout(r, round % 7));
-         await w.terminate();
+       }`,
+      afterTerminate: `
          // Whatever the loop had half done: its allocation may stay live (its row was
          // written), and is freed here through the rows.
          const keep = {};
          if (h.hbSysAllocMem(keep, 1 << 20) !== 0) problems.push(round + ': no MiB left');
-         else h.hbSysFreeMem(keep);
-         try {
-           m.board.lock();
-           m.physical.ion.allocator.check();
+         else h.hbSysFreeMem(keep);`,
+      locked: `
            const rows = m.allocationCount;
            if (m.physical.ion.allocator.allocationCount !== rows) {
              problems.push(round + ': ' + rows + ' rows, blocks ' + m.physical.ion.allocator.allocationCount);
-           }
-         } catch (e) {
-           problems.push(round + ': ' + e.message);
-         } finally {
-           m.board.unlock();
-         }
-       }
-       console.log(JSON.stringify(problems));
-       process.exit(0);`),
-    );
-    const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 300_000 });
-    assert.deepEqual(JSON.parse(stdout.trim()), []);
+           }`,
+    });
+    assert.deepEqual(problems, []);
   });
 
   test('terminated in a loop of BPU jobs: the queue goes on, for every thread', async () => {
@@ -168,10 +142,10 @@ describe("a thread that ends holding the board's lock", () => {
     // lock, its completion lands in the worker's mailbox) and is terminated wherever it is.
     // Then the main thread's own copy must complete, with the right bytes, and the heap be
     // whole: the ended thread's jobs are skipped or run to their end, never block the ring.
-    const looper = scriptPath('w');
-    writeFileSync(
-      looper,
-      moduleText(`
+    const problems = await terminateRounds({
+      rounds: BPU_ROUNDS,
+      delays: 5,
+      loop: `
        const a = {}, b = {};
        if (h.hbSysAllocMem(a, 4096) !== 0 || h.hbSysAllocMem(b, 4096) !== 0) throw new Error('alloc');
        parentPort.postMessage('go');
@@ -179,23 +153,11 @@ describe("a thread that ends holding the board's lock", () => {
          const copy = h.emulator.bpu.copy(b.phyAddr, a.phyAddr, 64 * (1 + (i % 64)));
          // Some awaited, some left in flight: the ring holds several of this thread's jobs.
          if (i % 4 === 0) await copy;
-       }`),
-    );
-    const main = scriptPath('p');
-    writeFileSync(
-      main,
-      moduleText(`
-       import { Worker } from 'node:worker_threads';
-       await h.emulator.reset({ heapSize: 4 << 20, pageSize: 4096, sanitize: 'off' });
-       const m = bpu.currentMachine();
+       }`,
+      setup: `
        const src = h.allocate(4096);
-       const dst = h.allocate(4096);
-       const problems = [];
-       for (let round = 0; round < ${BPU_ROUNDS}; round++) {
-         const w = new Worker(${JSON.stringify(looper)});
-         await new Promise((r) => w.once('message', r));
-         await new Promise((r) => setTimeout(r, round % 5));
-         await w.terminate();
+       const dst = h.allocate(4096);`,
+      afterTerminate: `
          src.bytes.fill(round + 1);
          const timer = setTimeout(() => {
            console.log(JSON.stringify([round + ': the copy after the terminate never completed']));
@@ -207,10 +169,46 @@ describe("a thread that ends holding the board's lock", () => {
          } catch (e) {
            problems.push(round + ': ' + e.message);
          }
-         clearTimeout(timer);
+         clearTimeout(timer);`,
+    });
+    assert.deepEqual(problems, []);
+  });
+});
+
+/**
+ * Runs, in a fresh process (whose worker threads share its machine, on a 4 MiB heap),
+ * `rounds` rounds of: start a worker running `loop` (module text, see moduleText; it posts
+ * once ready), let it run `round % delays` ms, terminate it wherever it is, run
+ * `afterTerminate`, then check the heap's allocator, and run `locked`, under the board's
+ * lock. Those two pieces see `h`, `m` (the machine), `round`, `problems` (to push what went
+ * wrong to) and what `setup` declared. Returns the problems.
+ */
+async function terminateRounds(o: {
+  rounds: number;
+  delays: number;
+  loop: string;
+  setup?: string;
+  afterTerminate: string;
+  locked?: string;
+}): Promise<string[]> {
+  const looper = scriptPath('w');
+  writeFileSync(looper, moduleText(o.loop));
+  const main = scriptPath('p');
+  writeFileSync(
+    main,
+    moduleText(`
+       import { Worker } from 'node:worker_threads';
+       await h.emulator.reset({ heapSize: 4 << 20, pageSize: 4096, sanitize: 'off' });
+       const m = bpu.currentMachine();${o.setup ?? ''}
+       const problems = [];
+       for (let round = 0; round < ${o.rounds}; round++) {
+         const w = new Worker(${JSON.stringify(looper)});
+         await new Promise((r) => w.once('message', r));
+         await new Promise((r) => setTimeout(r, round % ${o.delays}));
+         await w.terminate();${o.afterTerminate}
          try {
            m.board.lock();
-           m.physical.ion.allocator.check();
+           m.physical.ion.allocator.check();${o.locked ?? ''}
          } catch (e) {
            problems.push(round + ': ' + e.message);
          } finally {
@@ -219,11 +217,10 @@ describe("a thread that ends holding the board's lock", () => {
        }
        console.log(JSON.stringify(problems));
        process.exit(0);`),
-    );
-    const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 300_000 });
-    assert.deepEqual(JSON.parse(stdout.trim()), []);
-  });
-});
+  );
+  const { stdout } = await promisify(execFile)(...nodeCommand([main]), { timeout: 300_000 });
+  return JSON.parse(stdout.trim());
+}
 
 /**
  * Rounds of the terminate loop: enough that a cut in the middle of a change comes up (before
