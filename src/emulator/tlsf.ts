@@ -185,21 +185,8 @@ export class Tlsf {
     this.heads = new Int32Array(this.storage.meta, (M_SCALARS + FL_COUNT) * 4);
     this.b = new Int32Array(this.storage.blocks, 0, this.storage.blocks.byteLength >>> 2);
     this.table = new Int32Array(this.storage.table, 0, this.storage.table.byteLength >>> 2);
-    if (!fresh) return;
-    this.heads.fill(NONE);
-    this.table.fill(NONE);
-    this.tableShift = 32 - 7;
-    this.spareHead = NONE;
-    this.freeTotal = capacity;
-    const id = this.newId();
-    const b = this.b;
-    const at = id * STRIDE;
-    b[at + F_OFFSET] = 0;
-    b[at + F_SIZE] = capacity;
-    b[at + F_PREV_PHYS] = NONE;
-    b[at + F_NEXT_PHYS] = NONE;
-    this.hashInsert(id, 0);
-    this.insertFree(id);
+    // A fresh allocator is one rebuilt with nothing allocated: one free block of it all.
+    if (fresh) this.rebuild([]);
   }
 
   /** Units not allocated. */
