@@ -10,14 +10,14 @@
  * (bench/malloc-replay.c `pairs … zero`), which is what a C program on the board pays for
  * zeroed memory of its own.
  * Timing, both sides alike: a quarter of the pairs first, untimed (warm-up; ours also for at
- * least {@link WARM_MS}), then one clock
- * read per batch (32 pairs of 4 KiB, 4 of 1 MiB), less the clock's cost; median and p99
- * over batches, mean = total / pairs.
+ * least {@link WARM_MS}), then one clock read per batch (32 pairs of 4 KiB, 4 of 1 MiB),
+ * less the clock's cost; median and p99 over batches, mean = total / pairs.
  * Rounds: each kind's pairs are split in {@link ROUNDS} rounds, glibc's and ours
  * alternating (glibc, hbsys, glibc, hbsys, …), and each side's batches of every round make
- * its figures (so each kind has a glibc sample of its own). On a noisy host the speed of the machine changes within seconds (glibc's 4
- * KiB pair was seen at 95 and at 153 ns in consecutive runs): each side samples the same
- * stretch of time, so the ratio does not hang on which side ran in a slow moment.
+ * its figures (so each kind has a glibc sample of its own). On a noisy host the speed of
+ * the machine changes within seconds (glibc's 4 KiB pair was seen at 95 and at 153 ns in
+ * consecutive runs): each side samples the same stretch of time, so the ratio does not
+ * hang on which side ran in a slow moment.
  */
 
 /** Rounds of each size, the two sides alternating. */
